@@ -1,0 +1,271 @@
+/*
+ * engine.h - the private header of the yt-dlp-async download engine.
+ *
+ * Plain C11 + POSIX + libcurl.  Nothing here includes Python.h: only
+ * module.c does.  The engine thread runs the code in engine.c, transfer.c,
+ * pqueue.c and ratelimit.c and never touches a Python object.
+ *
+ * Ownership:
+ *   struct eng   - created and freed by module.c (the Python Engine object).
+ *                  Its thread owns the CURLM, every easy handle, every host
+ *                  entry and the file descriptors of live tasks.
+ *   struct task  - reference counted.  One reference is held by the Python
+ *                  Task object, one by the engine until the task finishes.
+ *
+ * Locking: eng->mu protects the command queue and every task field that
+ * Python reads (marked "mu" below).  Fields marked "thr" are touched only by
+ * the engine thread.  Byte counters are atomics so that the write callback
+ * never takes the lock.  Python threads never block on eng->mu while holding
+ * the GIL (module.c releases it first when the lock is contended).
+ */
+#ifndef YTDLP_ASYNC_ENGINE_H
+#define YTDLP_ASYNC_ENGINE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <curl/curl.h>
+
+/* ---- task states and error kinds ---------------------------------- */
+
+enum task_state {
+    TS_QUEUED = 0,   /* waiting for a connection slot */
+    TS_ACTIVE,       /* an attempt is running in the multi handle */
+    TS_RETRY_WAIT,   /* backing off before the next attempt */
+    TS_DONE,         /* finished: every byte written */
+    TS_FAILED,       /* finished: see err */
+    TS_CANCELLED     /* finished: cancel() or engine shutdown */
+};
+
+enum err_kind {
+    EK_NONE = 0,
+    EK_HTTP,        /* HTTP status: 4xx at once, 5xx/408/429 after retries */
+    EK_TRANSPORT,   /* reset, timeout, stall, DNS, TLS ... */
+    EK_TOO_SHORT,   /* body shorter than announced, after retries */
+    EK_RANGE,       /* a bounded range was ignored or the resource changed */
+    EK_FILESIZE,    /* max_filesize exceeded */
+    EK_IO,          /* local write error: os_errno */
+    EK_CANCELLED
+};
+
+/* why the write callback stopped a transfer (t->abort) */
+enum abort_reason {
+    AB_NONE = 0,
+    AB_IO,          /* pwrite failed: t->os_errno */
+    AB_RANGE,       /* reply unusable for the asked range: t->errmsg */
+    AB_RESTART,     /* resource changed under an open-ended request */
+    AB_COMPLETE     /* every byte of a bounded request is written */
+};
+
+const char *task_state_name(enum task_state s);
+const char *err_kind_name(enum err_kind k);
+
+/* ---- priority queue (pqueue.c) ------------------------------------ */
+
+struct task;
+
+struct pqueue {
+    struct task **v;
+    size_t len, cap;
+};
+
+void pq_init(struct pqueue *q);
+void pq_free(struct pqueue *q);
+int pq_push(struct pqueue *q, struct task *t);          /* 0 or -1 (ENOMEM) */
+struct task *pq_peek(const struct pqueue *q);
+struct task *pq_pop(struct pqueue *q);
+void pq_remove(struct pqueue *q, struct task *t);
+void pq_update(struct pqueue *q, struct task *t);       /* after priority change */
+
+/* ---- token bucket (ratelimit.c): pure, the clock is an argument ---- */
+
+struct ratelimit {
+    double rate;        /* bytes per second; <= 0 means unlimited */
+    double burst;       /* bucket size in bytes */
+    double tokens;      /* may go negative: debt from a chunk already taken */
+    double last;        /* time of the last refill */
+};
+
+void rl_set(struct ratelimit *rl, double rate, double now);
+void rl_refill(struct ratelimit *rl, double now);
+int rl_allows(const struct ratelimit *rl);              /* 1 when tokens > 0 */
+void rl_take(struct ratelimit *rl, size_t n);
+long rl_wait_ms(const struct ratelimit *rl);             /* until tokens > 0 */
+
+/* ---- options of one task: immutable after submit ------------------- */
+
+struct task_opts {
+    char *url;
+    char *host_key;            /* "host:port", for per-host limits */
+    struct curl_slist *headers;
+    char **cookies;            /* Netscape lines for CURLOPT_COOKIELIST */
+    size_t ncookies;
+    char *proxy;
+    char *source_address;
+    char *ca_file;
+    char *client_cert;
+    char *client_key;
+    char *key_password;
+    char *if_range;            /* validator of bytes already on disk */
+    int verify;
+    int sequential;            /* fd is a pipe or tty: write(), in order */
+    int64_t range_start;       /* first resource byte wanted */
+    int64_t range_end;         /* one past the last, -1 = to EOF */
+    int64_t file_offset;       /* file position of range_start */
+    int64_t expected_size;     /* bytes this request delivers, -1 unknown */
+    int64_t max_filesize;      /* -1 none */
+    int max_retries;           /* -1: the engine's */
+    int priority;
+};
+
+void task_opts_clear(struct task_opts *o);
+
+/* ---- one download task --------------------------------------------- */
+
+#define TASK_ERRMSG_SIZE 512
+#define TASK_HDR_MAX (64 * 1024)
+
+struct eng;
+
+struct task {
+    int refs;                   /* atomic */
+    struct eng *eng;
+    uint64_t id;
+    uint64_t seq;               /* submit order, ties in the queue */
+    size_t heap_pos;            /* thr: index in its host's queue */
+    struct host *host;          /* thr */
+    struct task *next;          /* thr: engine's list of unfinished tasks */
+
+    struct task_opts o;
+    int fd;                     /* thr: owned, closed when finished */
+    CURL *easy;                 /* thr */
+    struct curl_slist *attempt_headers;  /* thr: o.headers + If-Range */
+
+    /* attempt state (thr) */
+    int64_t attempt_start;      /* resource byte this attempt starts at */
+    int response_checked;
+    int discard;                /* non-2xx: body is not ours */
+    int paused;                 /* held back by the rate limit */
+    enum abort_reason abort;
+    char curl_errbuf[CURL_ERROR_SIZE];
+    char *hdr;                  /* raw header block of the last response */
+    size_t hdr_len, hdr_cap;
+    double next_attempt_at;
+    double speed_mark_time;
+    int64_t speed_mark_bytes;
+
+    /* progress, read by Python */
+    int64_t written;            /* atomic: bytes of the range on disk, contiguous */
+    int64_t total;              /* mu: bytes this task writes when complete, -1 */
+    int64_t resource_size;      /* mu: -1 unknown */
+    double speed;               /* mu */
+    double submit_time;         /* const */
+    double finish_time;         /* mu */
+    int retries;                /* mu */
+    long http_status;           /* mu */
+    int restarted;              /* mu */
+    enum task_state state;      /* mu */
+    int cancel_requested;       /* mu */
+
+    /* outcome, readable once finished */
+    enum err_kind err;
+    int curl_code;
+    int os_errno;
+    double retry_after;         /* seconds the server asked for, last reply */
+    char errmsg[TASK_ERRMSG_SIZE];
+    char *etag;
+    char *last_modified;
+    char *effective_url;
+    char **out_cookies;
+    size_t nout_cookies;
+};
+
+struct task *task_new(struct task_opts *opts, int fd);   /* takes opts */
+void task_incref(struct task *t);
+void task_decref(struct task *t);
+int task_finished_state(enum task_state s);
+int64_t task_written(const struct task *t);
+
+/* transfer.c: the life of one attempt (engine thread only) */
+int xfer_start(struct eng *e, struct task *t);          /* 0 or CURLcode */
+void xfer_classify(struct eng *e, struct task *t, CURLcode res,
+                   int *retryable);
+void xfer_release(struct task *t);
+const char *hdr_find(const char *hdr, size_t len, const char *name,
+                     size_t *vlen);
+
+/* ---- per-host accounting ------------------------------------------- */
+
+struct host {
+    char *key;
+    int active;
+    struct pqueue queue;
+    struct host *next;
+};
+
+/* ---- the engine ----------------------------------------------------- */
+
+struct eng_config {
+    int max_connections;
+    int max_host_connections;
+    long connect_timeout_ms;
+    long stall_timeout_s;
+    int max_retries;
+    double retry_base;
+    double retry_max;
+    double rate_limit;          /* bytes/s, 0 = none */
+    long buffer_size;
+};
+
+enum cmd_type { CMD_SUBMIT, CMD_CANCEL, CMD_PRIORITY, CMD_RATE,
+                CMD_SHUTDOWN };
+
+struct cmd {
+    enum cmd_type type;
+    struct task *task;          /* holds a reference */
+    double arg;
+    struct cmd *next;
+};
+
+struct eng {
+    pthread_mutex_t mu;
+    pthread_cond_t done_cv;     /* broadcast when a task finishes */
+    pthread_t thread;
+    int thread_started;
+    int closed;                 /* mu: no more commands accepted */
+    pid_t pid;                  /* creator; a forked child refuses use */
+    int notify_fd;              /* eventfd: readable when a task finished */
+
+    struct cmd *cmd_head, *cmd_tail;   /* mu */
+
+    /* engine thread only */
+    CURLM *multi;
+    CURLSH *share;
+    struct eng_config cfg;
+    struct host *hosts;
+    struct task *tasks;         /* unfinished tasks */
+    int active;
+    int shutting_down;
+    struct ratelimit rl;
+    uint64_t rng;
+    double last_speed_update;
+
+    uint64_t next_id;           /* mu */
+    uint64_t next_seq;          /* mu */
+};
+
+int eng_global_init(void);
+struct eng *eng_new(const struct eng_config *cfg, char *err, size_t errlen);
+int eng_start(struct eng *e);
+int eng_post(struct eng *e, enum cmd_type type, struct task *t, double arg);
+void eng_lock(struct eng *e);
+void eng_unlock(struct eng *e);
+void eng_shutdown_and_join(struct eng *e);
+void eng_free(struct eng *e);
+/* wait up to ms for t to finish; returns 1 when finished */
+int eng_wait_task(struct eng *e, struct task *t, long ms);
+double eng_now(void);
+
+#endif

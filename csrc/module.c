@@ -1,0 +1,1058 @@
+/*
+ * module.c - the Python binding of the engine: yt_dlp_async._engine.
+ *
+ * The only file that includes Python.h.  It owns the PEP 489 module, its
+ * state (the Engine and Task heap types and EngineError), argument parsing
+ * and validation, and turning task snapshots into Python objects.  Every
+ * wait happens with the GIL released, in slices, with PyErr_CheckSignals()
+ * between them so that Ctrl-C is seen promptly.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#define WAIT_SLICE_MS 100
+
+typedef struct {
+    PyTypeObject *engine_type;
+    PyTypeObject *task_type;
+    PyObject *engine_error;
+} module_state;
+
+static PyModuleDef engine_module;
+
+static module_state *get_state(PyObject *module)
+{
+    void *s = PyModule_GetState(module);
+    assert(s != NULL);
+    return (module_state *)s;
+}
+
+static module_state *state_of_type(PyTypeObject *tp)
+{
+    PyObject *m = PyType_GetModuleByDef(tp, &engine_module);
+    return m ? get_state(m) : NULL;
+}
+
+typedef struct {
+    PyObject_HEAD
+    struct eng *eng;
+} EngineObject;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *engine;          /* EngineObject: keeps struct eng alive */
+    struct task *task;
+    PyObject *url;
+    PyObject *path;
+} TaskObject;
+
+/* ---- helpers --------------------------------------------------------- */
+
+/* take the engine lock without ever blocking while holding the GIL */
+static void lock_engine(struct eng *e)
+{
+    if (pthread_mutex_trylock(&e->mu) != 0) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&e->mu);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+static int engine_usable(EngineObject *self, int need_open)
+{
+    module_state *st = state_of_type(Py_TYPE(self));
+    if (!st)
+        return 0;
+    if (self->eng == NULL) {
+        PyErr_SetString(st->engine_error, "the engine failed to start");
+        return 0;
+    }
+    if (self->eng->pid != getpid()) {
+        PyErr_Format(st->engine_error,
+                     "this Engine was created in process %d and cannot be "
+                     "used after fork(); create a new Engine in the child",
+                     (int)self->eng->pid);
+        return 0;
+    }
+    if (need_open) {
+        int closed;
+        lock_engine(self->eng);
+        closed = self->eng->closed;
+        pthread_mutex_unlock(&self->eng->mu);
+        if (closed) {
+            PyErr_SetString(st->engine_error, "the engine is closed");
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int post(EngineObject *self, enum cmd_type type, struct task *t,
+                double arg)
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = eng_post(self->eng, type, t, arg);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        module_state *st = state_of_type(Py_TYPE(self));
+        if (st)
+            PyErr_SetString(st->engine_error, errno == ESHUTDOWN
+                            ? "the engine is closed" : "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static char *dup_optional(PyObject *o, const char *what, int *err)
+{
+    const char *s;
+    Py_ssize_t n;
+    char *r;
+    if (o == NULL || o == Py_None)
+        return NULL;
+    s = PyUnicode_AsUTF8AndSize(o, &n);
+    if (!s) {
+        PyErr_Format(PyExc_TypeError, "%s must be a str", what);
+        *err = 1;
+        return NULL;
+    }
+    if ((Py_ssize_t)strlen(s) != n) {
+        PyErr_Format(PyExc_ValueError, "%s contains a NUL character", what);
+        *err = 1;
+        return NULL;
+    }
+    r = strdup(s);
+    if (!r) {
+        PyErr_NoMemory();
+        *err = 1;
+    }
+    return r;
+}
+
+static int has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '\r' || *s == '\n')
+            return 1;
+    return 0;
+}
+
+/* headers: a sequence of (name, value) str pairs -> curl_slist */
+static int build_headers(PyObject *seq, struct curl_slist **out)
+{
+    PyObject *fast;
+    Py_ssize_t i, n;
+    *out = NULL;
+    if (seq == NULL || seq == Py_None)
+        return 0;
+    fast = PySequence_Fast(seq, "headers must be a sequence of "
+                                "(name, value) pairs");
+    if (!fast)
+        return -1;
+    n = PySequence_Fast_GET_SIZE(fast);
+    for (i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
+        const char *name, *value;
+        Py_ssize_t nl, vl;
+        char *line;
+        struct curl_slist *l;
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_SetString(PyExc_TypeError,
+                            "headers must be (name, value) pairs");
+            goto fail;
+        }
+        name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(item, 0), &nl);
+        value = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(item, 1), &vl);
+        if (!name || !value)
+            goto fail;
+        if (nl == 0 || has_ctl(name) || has_ctl(value)
+            || strchr(name, ':') || strchr(name, ' ')
+            || (Py_ssize_t)strlen(name) != nl
+            || (Py_ssize_t)strlen(value) != vl) {
+            PyErr_Format(PyExc_ValueError,
+                         "invalid HTTP header %R: names must be non-empty "
+                         "tokens and neither names nor values may contain "
+                         "CR, LF or NUL", item);
+            goto fail;
+        }
+        line = malloc((size_t)nl + (size_t)vl + 3);
+        if (!line) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        /* "Name:" alone tells curl to send no such header; an empty
+           value is sent with "Name;" */
+        if (vl == 0)
+            sprintf(line, "%s;", name);
+        else
+            sprintf(line, "%s: %s", name, value);
+        l = curl_slist_append(*out, line);
+        free(line);
+        if (!l) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        *out = l;
+    }
+    Py_DECREF(fast);
+    return 0;
+fail:
+    Py_DECREF(fast);
+    curl_slist_free_all(*out);
+    *out = NULL;
+    return -1;
+}
+
+static int build_cookies(PyObject *seq, struct task_opts *o)
+{
+    PyObject *fast;
+    Py_ssize_t i, n;
+    if (seq == NULL || seq == Py_None)
+        return 0;
+    fast = PySequence_Fast(seq, "cookies must be a sequence of str");
+    if (!fast)
+        return -1;
+    n = PySequence_Fast_GET_SIZE(fast);
+    o->cookies = calloc(n ? (size_t)n : 1, sizeof(char *));
+    if (!o->cookies) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        int err = 0;
+        char *s = dup_optional(PySequence_Fast_GET_ITEM(fast, i), "a cookie",
+                               &err);
+        if (err) {
+            Py_DECREF(fast);
+            return -1;
+        }
+        if (s && has_ctl(s)) {
+            free(s);
+            Py_DECREF(fast);
+            PyErr_SetString(PyExc_ValueError,
+                            "a cookie line contains CR or LF");
+            return -1;
+        }
+        if (s)
+            o->cookies[o->ncookies++] = s;
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
+/* scheme must be http or https; host_key is "host:port" */
+static int check_url(const char *url, char **host_key)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    int rc = -1;
+    if (!u) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (has_ctl(url) || strchr(url, ' ')) {
+        PyErr_Format(PyExc_ValueError, "invalid URL %s: it contains "
+                     "whitespace or control characters", url);
+        goto out;
+    }
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK
+        || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK
+        || curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        PyErr_Format(PyExc_ValueError, "invalid URL %s: expected "
+                     "http://host/... or https://host/...", url);
+        goto out;
+    }
+    if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+        PyErr_Format(PyExc_ValueError, "unsupported URL scheme '%s' in %s: "
+                     "only http and https are downloaded", scheme, url);
+        goto out;
+    }
+    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+    *host_key = malloc(strlen(host) + (port ? strlen(port) : 0) + 2);
+    if (!*host_key) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    sprintf(*host_key, "%s:%s", host, port ? port : "");
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* ---- Engine ---------------------------------------------------------------- */
+
+static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {
+        "max_connections", "max_host_connections", "connect_timeout",
+        "stall_timeout", "max_retries", "retry_base_delay",
+        "retry_max_delay", "rate_limit", "buffer_size", NULL
+    };
+    struct eng_config cfg = {64, 16, 20000, 20, 10, 1.0, 30.0, 0, 262144};
+    double connect_timeout = 20.0, stall_timeout = 20.0;
+    long long rate = 0;
+    char err[256];
+    EngineObject *self;
+    module_state *st = state_of_type(type);
+
+    if (!st)
+        return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|iiddiddLl:Engine", kwlist,
+                                     &cfg.max_connections,
+                                     &cfg.max_host_connections,
+                                     &connect_timeout, &stall_timeout,
+                                     &cfg.max_retries, &cfg.retry_base,
+                                     &cfg.retry_max, &rate,
+                                     &cfg.buffer_size))
+        return NULL;
+    if (cfg.max_connections < 1 || cfg.max_connections > 10000)
+        return PyErr_Format(PyExc_ValueError, "max_connections must be "
+                            "between 1 and 10000, not %d",
+                            cfg.max_connections);
+    if (cfg.max_host_connections < 1 || cfg.max_host_connections > 10000)
+        return PyErr_Format(PyExc_ValueError, "max_host_connections must "
+                            "be between 1 and 10000, not %d",
+                            cfg.max_host_connections);
+    if (!(connect_timeout > 0 && connect_timeout <= 3600))
+        return PyErr_Format(PyExc_ValueError, "connect_timeout must be "
+                            "more than 0 and at most 3600 seconds");
+    if (!(stall_timeout >= 1 && stall_timeout <= 86400))
+        return PyErr_Format(PyExc_ValueError, "stall_timeout must be "
+                            "between 1 and 86400 seconds");
+    if (cfg.max_retries < 0 || cfg.max_retries > 1000000)
+        return PyErr_Format(PyExc_ValueError, "max_retries must be between "
+                            "0 and 1000000, not %d", cfg.max_retries);
+    if (!(cfg.retry_base >= 0 && cfg.retry_base <= 3600)
+        || !(cfg.retry_max >= 0 && cfg.retry_max <= 86400))
+        return PyErr_Format(PyExc_ValueError, "retry delays must be "
+                            "between 0 and 3600 (base) / 86400 (max) "
+                            "seconds");
+    if (rate < 0)
+        return PyErr_Format(PyExc_ValueError, "rate_limit must be >= 0 "
+                            "(0 means unlimited), not %lld", rate);
+    if (cfg.buffer_size < 1024 || cfg.buffer_size > 10485760)
+        return PyErr_Format(PyExc_ValueError, "buffer_size must be between "
+                            "1024 and 10485760 bytes, not %ld",
+                            cfg.buffer_size);
+    cfg.connect_timeout_ms = (long)(connect_timeout * 1000.0);
+    cfg.stall_timeout_s = (long)stall_timeout;
+    cfg.rate_limit = (double)rate;
+
+    self = (EngineObject *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    self->eng = eng_new(&cfg, err, sizeof(err));
+    if (!self->eng) {
+        Py_DECREF(self);
+        return PyErr_Format(st->engine_error, "%s", err);
+    }
+    if (eng_start(self->eng) != 0) {
+        eng_free(self->eng);
+        self->eng = NULL;
+        Py_DECREF(self);
+        return PyErr_Format(st->engine_error, "cannot start the engine "
+                            "thread");
+    }
+    return (PyObject *)self;
+}
+
+static void Engine_close_impl(EngineObject *self)
+{
+    if (!self->eng || self->eng->pid != getpid())
+        return;
+    Py_BEGIN_ALLOW_THREADS
+    eng_shutdown_and_join(self->eng);
+    Py_END_ALLOW_THREADS
+}
+
+static int Engine_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static void Engine_dealloc(PyObject *op)
+{
+    EngineObject *self = (EngineObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    if (self->eng) {
+        Engine_close_impl(self);
+        eng_free(self->eng);
+        self->eng = NULL;
+    }
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *Engine_close(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    EngineObject *self = (EngineObject *)op;
+    if (self->eng && self->eng->pid != getpid()) {
+        engine_usable(self, 0);
+        return NULL;
+    }
+    Engine_close_impl(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_fileno(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    EngineObject *self = (EngineObject *)op;
+    if (!engine_usable(self, 0))
+        return NULL;
+    return PyLong_FromLong(self->eng->notify_fd);
+}
+
+static PyObject *Engine_set_rate_limit(PyObject *op, PyObject *arg)
+{
+    EngineObject *self = (EngineObject *)op;
+    long long rate = PyLong_AsLongLong(arg);
+    if (rate == -1 && PyErr_Occurred())
+        return NULL;
+    if (rate < 0)
+        return PyErr_Format(PyExc_ValueError, "rate_limit must be >= 0 "
+                            "(0 means unlimited), not %lld", rate);
+    if (!engine_usable(self, 1) || post(self, CMD_RATE, NULL,
+                                        (double)rate) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_get_closed(PyObject *op, void *Py_UNUSED(c))
+{
+    EngineObject *self = (EngineObject *)op;
+    int closed = 1;
+    if (self->eng) {
+        lock_engine(self->eng);
+        closed = self->eng->closed;
+        pthread_mutex_unlock(&self->eng->mu);
+    }
+    return PyBool_FromLong(closed);
+}
+
+static PyObject *task_create(EngineObject *engine, struct task *t,
+                             PyObject *url, PyObject *path);
+
+static int open_target(PyObject *path, int fileno, int truncate,
+                       int *fd, int *sequential)
+{
+    struct stat sb;
+    if (path != Py_None) {
+        PyObject *bytes = NULL;
+        int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0);
+        if (!PyUnicode_FSConverter(path, &bytes))
+            return -1;
+        Py_BEGIN_ALLOW_THREADS
+        *fd = open(PyBytes_AS_STRING(bytes), flags, 0666);
+        Py_END_ALLOW_THREADS
+        Py_DECREF(bytes);
+        if (*fd < 0) {
+            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+            return -1;
+        }
+    } else {
+        if (fileno < 0) {
+            PyErr_SetString(PyExc_ValueError,
+                            "give a path or a fileno to write to");
+            return -1;
+        }
+        *fd = fcntl(fileno, F_DUPFD_CLOEXEC, 3);
+        if (*fd < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+    }
+    if (fstat(*fd, &sb) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        close(*fd);
+        return -1;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        close(*fd);
+        errno = EISDIR;
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+        return -1;
+    }
+    *sequential = !S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode);
+    return 0;
+}
+
+static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {
+        "url", "path", "fileno", "headers", "range_start", "range_end",
+        "offset", "expected_size", "truncate", "if_range", "priority",
+        "cookies", "proxy", "source_address", "verify", "ca_file",
+        "client_cert", "client_key", "client_key_password",
+        "max_filesize", "max_retries", NULL
+    };
+    EngineObject *self = (EngineObject *)op;
+    PyObject *url, *path = Py_None, *headers = Py_None, *cookies = Py_None;
+    PyObject *if_range = Py_None, *proxy = Py_None, *source = Py_None;
+    PyObject *ca = Py_None, *cert = Py_None, *key = Py_None;
+    PyObject *keypw = Py_None, *result;
+    int fileno = -1, truncate = 0, priority = 0, verify = 1;
+    int max_retries = -1, fd = -1, err = 0;
+    long long range_start = 0, range_end = -1, offset = -1;
+    long long expected = -1, max_filesize = -1;
+    struct task_opts o;
+    struct task *t;
+
+    memset(&o, 0, sizeof(o));
+    if (!engine_usable(self, 1))
+        return NULL;
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kw, "U|O$iOLLLLpOiOOOpOOOOLi:submit", kwlist, &url, &path,
+            &fileno, &headers, &range_start, &range_end, &offset, &expected,
+            &truncate, &if_range, &priority, &cookies, &proxy, &source,
+            &verify, &ca, &cert, &key, &keypw, &max_filesize,
+            &max_retries))
+        return NULL;
+
+    if (range_start < 0)
+        return PyErr_Format(PyExc_ValueError, "range start must be >= 0, "
+                            "not %lld", range_start);
+    if (range_end != -1 && range_end <= range_start)
+        return PyErr_Format(PyExc_ValueError, "range end (%lld) must be "
+                            "greater than range start (%lld)", range_end,
+                            range_start);
+    if (offset == -1)
+        offset = range_start;
+    if (offset < 0)
+        return PyErr_Format(PyExc_ValueError, "offset must be >= 0, not "
+                            "%lld", offset);
+    if (expected < -1 || max_filesize < -1 || max_retries < -1)
+        return PyErr_Format(PyExc_ValueError, "expected_size, max_filesize "
+                            "and max_retries must be >= 0");
+    if (max_retries > 1000000)
+        return PyErr_Format(PyExc_ValueError, "max_retries must be at most "
+                            "1000000, not %d", max_retries);
+
+    o.url = dup_optional(url, "url", &err);
+    if (err)
+        goto fail;
+    if (check_url(o.url, &o.host_key) < 0)
+        goto fail;
+    if (build_headers(headers, &o.headers) < 0
+        || build_cookies(cookies, &o) < 0)
+        goto fail;
+    o.if_range = dup_optional(if_range, "if_range", &err);
+    o.proxy = err ? NULL : dup_optional(proxy, "proxy", &err);
+    o.source_address = err ? NULL : dup_optional(source, "source_address",
+                                                 &err);
+    o.ca_file = err ? NULL : dup_optional(ca, "ca_file", &err);
+    o.client_cert = err ? NULL : dup_optional(cert, "client_cert", &err);
+    o.client_key = err ? NULL : dup_optional(key, "client_key", &err);
+    o.key_password = err ? NULL : dup_optional(keypw, "client_key_password",
+                                               &err);
+    if (err)
+        goto fail;
+    if ((o.if_range && has_ctl(o.if_range))
+        || (o.proxy && has_ctl(o.proxy))) {
+        PyErr_SetString(PyExc_ValueError, "if_range and proxy may not "
+                        "contain CR or LF");
+        goto fail;
+    }
+    o.verify = verify;
+    o.range_start = range_start;
+    o.range_end = range_end;
+    o.file_offset = offset;
+    o.expected_size = expected;
+    o.max_filesize = max_filesize;
+    o.max_retries = max_retries;
+    o.priority = priority;
+
+    if (open_target(path, fileno, truncate, &fd, &o.sequential) < 0)
+        goto fail;
+    t = task_new(&o, fd);
+    if (!t) {
+        close(fd);
+        PyErr_NoMemory();
+        goto fail;
+    }
+    t->eng = self->eng;
+    lock_engine(self->eng);
+    t->id = ++self->eng->next_id;
+    t->seq = ++self->eng->next_seq;
+    pthread_mutex_unlock(&self->eng->mu);
+
+    result = task_create(self, t, url, path);
+    if (!result) {
+        task_decref(t);
+        return NULL;
+    }
+    if (post(self, CMD_SUBMIT, t, 0) < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+fail:
+    task_opts_clear(&o);
+    return NULL;
+}
+
+static PyObject *Engine_enter(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(op);
+}
+
+static PyObject *Engine_exit(PyObject *op, PyObject *Py_UNUSED(args))
+{
+    PyObject *r = Engine_close(op, NULL);
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+static PyMethodDef Engine_methods[] = {
+    {"submit", (PyCFunction)(void (*)(void))Engine_submit,
+     METH_VARARGS | METH_KEYWORDS,
+     "submit(url, path=None, *, ...) -> Task\n\nQueue a download."},
+    {"close", Engine_close, METH_NOARGS,
+     "Cancel live transfers and join the engine thread."},
+    {"fileno", Engine_fileno, METH_NOARGS,
+     "An eventfd that becomes readable whenever a task finishes."},
+    {"set_rate_limit", Engine_set_rate_limit, METH_O,
+     "Cap the sum of all transfers at this many bytes/s (0: no cap)."},
+    {"__enter__", Engine_enter, METH_NOARGS, NULL},
+    {"__exit__", Engine_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef Engine_getset[] = {
+    {"closed", Engine_get_closed, NULL, "True once close() was called.",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyType_Slot Engine_slots[] = {
+    {Py_tp_new, Engine_new},
+    {Py_tp_dealloc, Engine_dealloc},
+    {Py_tp_traverse, Engine_traverse},
+    {Py_tp_methods, Engine_methods},
+    {Py_tp_getset, Engine_getset},
+    {Py_tp_doc, "Engine(**limits): a libcurl multi engine on its own "
+                "thread."},
+    {0, NULL}
+};
+
+static PyType_Spec Engine_spec = {
+    .name = "yt_dlp_async._engine.Engine",
+    .basicsize = sizeof(EngineObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+        | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Engine_slots,
+};
+
+/* ---- Task ------------------------------------------------------------------ */
+
+static PyObject *task_create(EngineObject *engine, struct task *t,
+                             PyObject *url, PyObject *path)
+{
+    module_state *st = state_of_type(Py_TYPE(engine));
+    TaskObject *self;
+    if (!st)
+        return NULL;
+    self = PyObject_GC_New(TaskObject, st->task_type);
+    if (!self)
+        return NULL;
+    self->engine = Py_NewRef((PyObject *)engine);
+    self->task = t;
+    self->url = Py_NewRef(url);
+    self->path = Py_NewRef(path);
+    PyObject_GC_Track((PyObject *)self);
+    return (PyObject *)self;
+}
+
+static struct eng *task_eng(TaskObject *self)
+{
+    return ((EngineObject *)self->engine)->eng;
+}
+
+static int Task_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    TaskObject *self = (TaskObject *)op;
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(self->engine);
+    Py_VISIT(self->url);
+    Py_VISIT(self->path);
+    return 0;
+}
+
+static int Task_clear(PyObject *op)
+{
+    TaskObject *self = (TaskObject *)op;
+    Py_CLEAR(self->url);
+    Py_CLEAR(self->path);
+    /* the engine reference is dropped in dealloc, after the task */
+    return 0;
+}
+
+static void Task_dealloc(PyObject *op)
+{
+    TaskObject *self = (TaskObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    Task_clear(op);
+    if (self->task) {
+        task_decref(self->task);
+        self->task = NULL;
+    }
+    Py_CLEAR(self->engine);
+    PyObject_GC_Del(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *Task_done(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    TaskObject *self = (TaskObject *)op;
+    int done;
+    lock_engine(task_eng(self));
+    done = task_finished_state(self->task->state);
+    pthread_mutex_unlock(&task_eng(self)->mu);
+    return PyBool_FromLong(done);
+}
+
+static PyObject *Task_wait(PyObject *op, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    TaskObject *self = (TaskObject *)op;
+    PyObject *timeout_obj = Py_None;
+    double timeout = -1, deadline = 0;
+    int done = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:wait", kwlist,
+                                     &timeout_obj))
+        return NULL;
+    if (timeout_obj != Py_None) {
+        timeout = PyFloat_AsDouble(timeout_obj);
+        if (timeout == -1 && PyErr_Occurred())
+            return NULL;
+        if (timeout < 0)
+            timeout = 0;
+        deadline = eng_now() + timeout;
+    }
+    if (task_eng(self)->pid != getpid())
+        return PyErr_Format(PyExc_RuntimeError, "this task belongs to "
+                            "another process (fork)");
+    for (;;) {
+        long slice = WAIT_SLICE_MS;
+        if (timeout >= 0) {
+            double left = deadline - eng_now();
+            if (left <= 0)
+                left = 0;
+            if (left * 1000 < slice)
+                slice = (long)(left * 1000);
+        }
+        Py_BEGIN_ALLOW_THREADS
+        done = eng_wait_task(task_eng(self), self->task, slice);
+        Py_END_ALLOW_THREADS
+        if (done)
+            break;
+        if (PyErr_CheckSignals() < 0)
+            return NULL;
+        if (timeout >= 0 && eng_now() >= deadline)
+            break;
+    }
+    return PyBool_FromLong(done);
+}
+
+static PyObject *Task_cancel(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    TaskObject *self = (TaskObject *)op;
+    EngineObject *engine = (EngineObject *)self->engine;
+    if (!engine_usable(engine, 0))
+        return NULL;
+    if (post(engine, CMD_CANCEL, self->task, 0) < 0) {
+        /* a closed engine has cancelled every live task already */
+        PyErr_Clear();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Task_set_priority(PyObject *op, PyObject *arg)
+{
+    TaskObject *self = (TaskObject *)op;
+    EngineObject *engine = (EngineObject *)self->engine;
+    long p = PyLong_AsLong(arg);
+    if (p == -1 && PyErr_Occurred())
+        return NULL;
+    if (p < INT_MIN || p > INT_MAX)
+        return PyErr_Format(PyExc_OverflowError, "priority out of range");
+    if (!engine_usable(engine, 1) || post(engine, CMD_PRIORITY, self->task,
+                                          (double)p) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static int dict_set(PyObject *d, const char *k, PyObject *v)
+{
+    int rc;
+    if (!v)
+        return -1;
+    rc = PyDict_SetItemString(d, k, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+static PyObject *str_or_none(const char *s)
+{
+    return s ? PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace")
+             : Py_NewRef(Py_None);
+}
+
+static PyObject *int_or_none(int64_t v)
+{
+    return v >= 0 ? PyLong_FromLongLong(v) : Py_NewRef(Py_None);
+}
+
+/* A snapshot of the task; the outcome fields once it has finished. */
+static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    TaskObject *self = (TaskObject *)op;
+    struct task *t = self->task;
+    struct eng *e = task_eng(self);
+    enum task_state state;
+    int64_t total, size, written;
+    double speed, elapsed, now = eng_now();
+    int retries, restarted;
+    long status;
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+
+    lock_engine(e);
+    state = t->state;
+    total = t->total;
+    size = t->resource_size;
+    speed = t->speed;
+    retries = t->retries;
+    status = t->http_status;
+    restarted = t->restarted;
+    elapsed = (task_finished_state(state) ? t->finish_time : now)
+        - t->submit_time;
+    pthread_mutex_unlock(&e->mu);
+    written = task_written(t);
+
+    if (dict_set(d, "id", PyLong_FromUnsignedLongLong(t->id)) < 0
+        || dict_set(d, "state", PyUnicode_FromString(task_state_name(state)))
+        || dict_set(d, "downloaded_bytes", PyLong_FromLongLong(written))
+        || dict_set(d, "total_bytes", int_or_none(total))
+        || dict_set(d, "resource_size", int_or_none(size))
+        || dict_set(d, "speed", PyFloat_FromDouble(speed))
+        || dict_set(d, "elapsed", PyFloat_FromDouble(elapsed))
+        || dict_set(d, "retries", PyLong_FromLong(retries))
+        || dict_set(d, "http_status", status ? PyLong_FromLong(status)
+                                             : Py_NewRef(Py_None))
+        || dict_set(d, "restarted", PyBool_FromLong(restarted)))
+        goto fail;
+
+    if (task_finished_state(state)) {
+        /* the engine thread no longer writes any of these */
+        PyObject *cookies = PyList_New(0);
+        if (!cookies)
+            goto fail;
+        for (size_t i = 0; i < t->nout_cookies; i++) {
+            PyObject *c = str_or_none(t->out_cookies[i]);
+            if (!c || PyList_Append(cookies, c) < 0) {
+                Py_XDECREF(c);
+                Py_DECREF(cookies);
+                goto fail;
+            }
+            Py_DECREF(c);
+        }
+        if (dict_set(d, "cookies", cookies)
+            || dict_set(d, "error_kind", PyUnicode_FromString(
+                            err_kind_name(t->err)))
+            || dict_set(d, "error", str_or_none(t->err ? t->errmsg : NULL))
+            || dict_set(d, "curl_code", PyLong_FromLong(t->curl_code))
+            || dict_set(d, "os_errno", PyLong_FromLong(t->os_errno))
+            || dict_set(d, "retry_after", PyFloat_FromDouble(t->retry_after))
+            || dict_set(d, "effective_url", str_or_none(t->effective_url))
+            || dict_set(d, "etag", str_or_none(t->etag))
+            || dict_set(d, "last_modified", str_or_none(t->last_modified))
+            || dict_set(d, "raw_headers", PyBytes_FromStringAndSize(
+                            t->hdr ? t->hdr : "", (Py_ssize_t)t->hdr_len)))
+            goto fail;
+    }
+    return d;
+fail:
+    Py_DECREF(d);
+    return NULL;
+}
+
+static PyObject *Task_get_id(PyObject *op, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLongLong(((TaskObject *)op)->task->id);
+}
+
+static PyObject *Task_get_url(PyObject *op, void *Py_UNUSED(c))
+{
+    return Py_NewRef(((TaskObject *)op)->url);
+}
+
+static PyObject *Task_get_path(PyObject *op, void *Py_UNUSED(c))
+{
+    return Py_NewRef(((TaskObject *)op)->path);
+}
+
+static PyMethodDef Task_methods[] = {
+    {"done", Task_done, METH_NOARGS, "True once the task has finished."},
+    {"wait", (PyCFunction)(void (*)(void))Task_wait,
+     METH_VARARGS | METH_KEYWORDS,
+     "wait(timeout=None) -> bool: block (GIL released) until finished."},
+    {"cancel", Task_cancel, METH_NOARGS, "Cancel the task."},
+    {"set_priority", Task_set_priority, METH_O,
+     "Change the priority of a queued task (lower runs first)."},
+    {"info", Task_info, METH_NOARGS, "A snapshot of the task as a dict."},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef Task_getset[] = {
+    {"id", Task_get_id, NULL, NULL, NULL},
+    {"url", Task_get_url, NULL, NULL, NULL},
+    {"path", Task_get_path, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyType_Slot Task_slots[] = {
+    {Py_tp_dealloc, Task_dealloc},
+    {Py_tp_traverse, Task_traverse},
+    {Py_tp_clear, Task_clear},
+    {Py_tp_methods, Task_methods},
+    {Py_tp_getset, Task_getset},
+    {Py_tp_doc, "A download queued in an Engine (made by Engine.submit)."},
+    {0, NULL}
+};
+
+static PyType_Spec Task_spec = {
+    .name = "yt_dlp_async._engine.Task",
+    .basicsize = sizeof(TaskObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+        | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Task_slots,
+};
+
+/* ---- module ------------------------------------------------------------------ */
+
+static PyObject *mod_curl_version(PyObject *m, PyObject *Py_UNUSED(ig))
+{
+    (void)m;
+    return PyUnicode_FromString(curl_version());
+}
+
+static PyObject *mod_curl_features(PyObject *m, PyObject *Py_UNUSED(ig))
+{
+    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    (void)m;
+    return Py_BuildValue(
+        "{s:s,s:O,s:O,s:O,s:O,s:s}", "version", v->version,
+        "http2", (v->features & CURL_VERSION_HTTP2) ? Py_True : Py_False,
+        "ssl", (v->features & CURL_VERSION_SSL) ? Py_True : Py_False,
+        "async_dns", (v->features & CURL_VERSION_ASYNCHDNS) ? Py_True
+                                                            : Py_False,
+        "threadsafe",
+#ifdef CURL_VERSION_THREADSAFE
+        (v->features & CURL_VERSION_THREADSAFE) ? Py_True : Py_False,
+#else
+        Py_False,
+#endif
+        "ssl_version", v->ssl_version ? v->ssl_version : "");
+}
+
+static PyMethodDef module_methods[] = {
+    {"curl_version", mod_curl_version, METH_NOARGS,
+     "libcurl's version string."},
+    {"curl_features", mod_curl_features, METH_NOARGS,
+     "A dict of the libcurl features the engine relies on."},
+    {NULL, NULL, 0, NULL}
+};
+
+static int module_exec(PyObject *m)
+{
+    module_state *st = get_state(m);
+    if (eng_global_init() < 0) {
+        PyErr_SetString(PyExc_ImportError, "curl_global_init failed");
+        return -1;
+    }
+    st->engine_error = PyErr_NewExceptionWithDoc(
+        "yt_dlp_async._engine.EngineError",
+        "The engine cannot be used: closed, failed, or inherited by fork().",
+        PyExc_RuntimeError, NULL);
+    if (!st->engine_error || PyModule_AddObjectRef(m, "EngineError",
+                                                   st->engine_error) < 0)
+        return -1;
+    st->engine_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        m, &Engine_spec, NULL);
+    if (!st->engine_type || PyModule_AddType(m, st->engine_type) < 0)
+        return -1;
+    st->task_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        m, &Task_spec, NULL);
+    if (!st->task_type || PyModule_AddType(m, st->task_type) < 0)
+        return -1;
+    return 0;
+}
+
+static int module_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    module_state *st = get_state(m);
+    Py_VISIT(st->engine_type);
+    Py_VISIT(st->task_type);
+    Py_VISIT(st->engine_error);
+    return 0;
+}
+
+static int module_clear(PyObject *m)
+{
+    module_state *st = get_state(m);
+    Py_CLEAR(st->engine_type);
+    Py_CLEAR(st->task_type);
+    Py_CLEAR(st->engine_error);
+    return 0;
+}
+
+static void module_free(void *m)
+{
+    module_clear((PyObject *)m);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#ifdef Py_mod_multiple_interpreters
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL}
+};
+
+static PyModuleDef engine_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "yt_dlp_async._engine",
+    .m_doc = "A libcurl multi download engine running on its own thread.",
+    .m_size = sizeof(module_state),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__engine(void)
+{
+    return PyModuleDef_Init(&engine_module);
+}

@@ -1,0 +1,111 @@
+/*
+ * task.c - allocation, reference counting and names of a download task.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+static const char *const state_names[] = {
+    "queued", "active", "retry_wait", "done", "failed", "cancelled"
+};
+
+static const char *const kind_names[] = {
+    "", "http", "transport", "too_short", "range", "filesize", "io",
+    "cancelled"
+};
+
+const char *task_state_name(enum task_state s)
+{
+    return (unsigned)s < sizeof(state_names) / sizeof(*state_names)
+        ? state_names[s] : "?";
+}
+
+const char *err_kind_name(enum err_kind k)
+{
+    return (unsigned)k < sizeof(kind_names) / sizeof(*kind_names)
+        ? kind_names[k] : "?";
+}
+
+int task_finished_state(enum task_state s)
+{
+    return s == TS_DONE || s == TS_FAILED || s == TS_CANCELLED;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void task_opts_clear(struct task_opts *o)
+{
+    free(o->url);
+    free(o->host_key);
+    curl_slist_free_all(o->headers);
+    free_strv(o->cookies, o->ncookies);
+    free(o->proxy);
+    free(o->source_address);
+    free(o->ca_file);
+    free(o->client_cert);
+    free(o->client_key);
+    if (o->key_password) {
+        memset(o->key_password, 0, strlen(o->key_password));
+        free(o->key_password);
+    }
+    free(o->if_range);
+    memset(o, 0, sizeof(*o));
+}
+
+struct task *task_new(struct task_opts *opts, int fd)
+{
+    struct task *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->refs = 1;
+    t->o = *opts;
+    memset(opts, 0, sizeof(*opts));
+    t->fd = fd;
+    t->total = -1;
+    t->resource_size = -1;
+    t->heap_pos = (size_t)-1;
+    t->state = TS_QUEUED;
+    t->submit_time = eng_now();
+    if (t->o.expected_size >= 0)
+        t->total = t->o.expected_size;
+    else if (t->o.range_end >= 0)
+        t->total = t->o.range_end - t->o.range_start;
+    return t;
+}
+
+void task_incref(struct task *t)
+{
+    __atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
+}
+
+void task_decref(struct task *t)
+{
+    if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    /* the last reference: the engine has finished with it (or never
+       started it), so nothing else can see these fields */
+    xfer_release(t);
+    if (t->fd >= 0)
+        close(t->fd);
+    task_opts_clear(&t->o);
+    free(t->hdr);
+    free(t->etag);
+    free(t->last_modified);
+    free(t->effective_url);
+    free_strv(t->out_cookies, t->nout_cookies);
+    free(t);
+}
+
+int64_t task_written(const struct task *t)
+{
+    return __atomic_load_n(&t->written, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,606 @@
+/*
+ * transfer.c - one attempt of one task: easy-handle setup, the write and
+ * header callbacks, and the classification of how an attempt ended.
+ *
+ * Engine thread only.  The data path is here: curl's write callback hands
+ * a buffer straight to pwrite() at the task's file position.  The reply is
+ * checked before the first body byte is written (status, Content-Range,
+ * validators), so a reply that does not fit the request never reaches the
+ * file.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+/* ---- headers of the last response ---------------------------------- */
+
+const char *hdr_find(const char *hdr, size_t len, const char *name,
+                     size_t *vlen)
+{
+    size_t nlen = strlen(name);
+    const char *p = hdr, *end = hdr + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol ? eol : end;
+        if ((size_t)(line_end - p) > nlen && p[nlen] == ':'
+            && strncasecmp(p, name, nlen) == 0) {
+            const char *v = p + nlen + 1;
+            while (v < line_end && (*v == ' ' || *v == '\t'))
+                v++;
+            const char *ve = line_end;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '
+                              || ve[-1] == '\t'))
+                ve--;
+            *vlen = (size_t)(ve - v);
+            return v;
+        }
+        p = line_end + 1;
+    }
+    return NULL;
+}
+
+static char *hdr_dup(const struct task *t, const char *name)
+{
+    size_t vlen;
+    const char *v = hdr_find(t->hdr, t->hdr_len, name, &vlen);
+    return v ? strndup(v, vlen) : NULL;
+}
+
+static size_t xfer_on_header(char *buf, size_t size, size_t nitems,
+                             void *userdata)
+{
+    struct task *t = userdata;
+    size_t len = size * nitems;
+    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0)
+        t->hdr_len = 0;                  /* a new response begins */
+    if (t->hdr_len + len > TASK_HDR_MAX)
+        return len;                      /* keep the first 64 KiB */
+    if (t->hdr_len + len > t->hdr_cap) {
+        size_t cap = t->hdr_cap ? t->hdr_cap : 1024;
+        while (cap < t->hdr_len + len)
+            cap *= 2;
+        char *p = realloc(t->hdr, cap);
+        if (!p)
+            return 0;                    /* curl fails the transfer */
+        t->hdr = p;
+        t->hdr_cap = cap;
+    }
+    memcpy(t->hdr + t->hdr_len, buf, len);
+    t->hdr_len += len;
+    return len;
+}
+
+/* "bytes S-E/T" or "bytes S-E/star"; T is -1 when unknown */
+static int parse_content_range(const char *v, size_t vlen, int64_t *s,
+                               int64_t *e, int64_t *total)
+{
+    char buf[128];
+    long long a, b;
+    char tot[32];
+    if (vlen >= sizeof(buf))
+        return -1;
+    memcpy(buf, v, vlen);
+    buf[vlen] = 0;
+    if (sscanf(buf, "bytes %lld-%lld/%31s", &a, &b, tot) != 3)
+        return -1;
+    if (a < 0 || b < a)
+        return -1;
+    *s = a;
+    *e = b;
+    if (tot[0] == '*') {
+        *total = -1;
+    } else {
+        char *endp;
+        long long tv = strtoll(tot, &endp, 10);
+        if (*endp || tv <= b)
+            return -1;
+        *total = tv;
+    }
+    return 0;
+}
+
+static double parse_retry_after(const struct task *t)
+{
+    size_t vlen;
+    char buf[64];
+    const char *v = hdr_find(t->hdr, t->hdr_len, "retry-after", &vlen);
+    if (!v || vlen == 0 || vlen >= sizeof(buf))
+        return 0;
+    memcpy(buf, v, vlen);
+    buf[vlen] = 0;
+    if (isdigit((unsigned char)buf[0]))
+        return strtod(buf, NULL);
+    time_t when = curl_getdate(buf, NULL);
+    if (when < 0)
+        return 0;
+    double d = difftime(when, time(NULL));
+    return d > 0 ? d : 0;
+}
+
+/* ---- checking a response before its body is written ----------------- */
+
+static void xfer_fail_range(struct task *t, const char *fmt, long long a,
+                            long long b)
+{
+    snprintf(t->errmsg, sizeof(t->errmsg), fmt, a, b);
+    t->abort = AB_RANGE;
+}
+
+/* Can this task rewrite the resource from byte 0 when a server ignores
+   its Range?  Only an open-ended request into a seekable file can. */
+static int xfer_can_restart(const struct task *t)
+{
+    return t->o.range_end < 0 && !t->o.sequential
+        && t->o.file_offset - t->o.range_start >= 0;
+}
+
+static void xfer_restart_from_zero(struct task *t)
+{
+    struct eng *e = t->eng;
+    eng_lock(e);
+    t->o.file_offset -= t->o.range_start;
+    t->o.range_start = 0;
+    t->attempt_start = 0;
+    __atomic_store_n(&t->written, 0, __ATOMIC_RELAXED);
+    t->restarted = 1;
+    eng_unlock(e);
+}
+
+static int validator_differs(const char *old, const char *now)
+{
+    return old && now && strcmp(old, now) != 0;
+}
+
+static void xfer_check_response(struct task *t)
+{
+    struct eng *e = t->eng;
+    long code = 0;
+    curl_off_t clen = -1;
+    int64_t size = -1, total;
+    int asked_range = t->attempt_start > 0 || t->o.range_end >= 0;
+    int has_older_bytes = t->attempt_start > t->o.range_start
+        || (t->attempt_start > 0 && t->o.if_range);
+    char *etag, *lastmod;
+    size_t vlen;
+    const char *cr;
+
+    t->response_checked = 1;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    eng_lock(e);
+    t->http_status = code;
+    eng_unlock(e);
+    if (code < 200 || code >= 300) {
+        t->discard = 1;
+        return;
+    }
+
+    etag = hdr_dup(t, "etag");
+    lastmod = hdr_dup(t, "last-modified");
+    cr = hdr_find(t->hdr, t->hdr_len, "content-range", &vlen);
+
+    if (cr || code == 206) {
+        int64_t s, en, tot;
+        if (!cr || parse_content_range(cr, vlen, &s, &en, &tot) < 0) {
+            xfer_fail_range(t, "server answered %lld without a usable "
+                            "Content-Range (asked from byte %lld)",
+                            (long long)code, (long long)t->attempt_start);
+            goto out;
+        }
+        if (s != t->attempt_start) {
+            xfer_fail_range(t, "server sent bytes from %lld for a request "
+                            "starting at byte %lld", (long long)s,
+                            (long long)t->attempt_start);
+            goto out;
+        }
+        if (has_older_bytes) {
+            const char *old = t->etag ? t->etag : NULL;
+            int changed = validator_differs(old, etag)
+                || (!old && validator_differs(t->last_modified, lastmod));
+            if (!t->etag && !t->last_modified && t->o.if_range) {
+                const char *now = t->o.if_range[0] == '"'
+                    || strncmp(t->o.if_range, "W/", 2) == 0 ? etag : lastmod;
+                changed = validator_differs(t->o.if_range, now);
+            }
+            if (changed) {
+                if (xfer_can_restart(t)) {
+                    t->abort = AB_RESTART;
+                } else {
+                    snprintf(t->errmsg, sizeof(t->errmsg),
+                             "the resource changed on the server (ETag or "
+                             "Last-Modified differs) while a range of it was "
+                             "being fetched");
+                    t->abort = AB_RANGE;
+                }
+                goto out;
+            }
+        }
+        size = tot >= 0 ? tot : -1;
+        if (t->o.range_end >= 0)
+            total = (size >= 0 && size < t->o.range_end ? size
+                     : t->o.range_end) - t->o.range_start;
+        else if (size >= 0)
+            total = size - t->o.range_start;
+        else
+            total = -1;
+    } else {
+        /* 200: the body is the resource from byte 0 */
+        if (asked_range && t->attempt_start > 0) {
+            if (!xfer_can_restart(t)) {
+                xfer_fail_range(t, "server ignored the Range request "
+                                "(answered %lld to a request from byte "
+                                "%lld)", (long long)code,
+                                (long long)t->attempt_start);
+                goto out;
+            }
+            xfer_restart_from_zero(t);
+        }
+        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+                          &clen);
+        size = clen >= 0 ? (int64_t)clen : -1;
+        if (t->o.range_end >= 0)
+            total = (size >= 0 && size < t->o.range_end ? size
+                     : t->o.range_end) - t->o.range_start;
+        else
+            total = size >= 0 ? size - t->o.range_start : -1;
+    }
+
+    if (t->o.expected_size >= 0 && total >= 0
+        && total != t->o.expected_size) {
+        xfer_fail_range(t, "server offers %lld bytes where %lld were "
+                        "expected", (long long)total,
+                        (long long)t->o.expected_size);
+        goto out;
+    }
+    if (total < 0)
+        total = t->o.expected_size;
+
+    free(t->etag);
+    t->etag = etag;
+    etag = NULL;
+    free(t->last_modified);
+    t->last_modified = lastmod;
+    lastmod = NULL;
+    eng_lock(e);
+    t->resource_size = size;
+    t->total = total;
+    eng_unlock(e);
+out:
+    free(etag);
+    free(lastmod);
+}
+
+/* ---- the data path ---------------------------------------------------- */
+
+static size_t xfer_on_write(char *ptr, size_t size, size_t nmemb,
+                            void *userdata)
+{
+    struct task *t = userdata;
+    struct eng *e = t->eng;
+    size_t n = size * nmemb, take = n, want;
+    int64_t w;
+
+    if (!t->response_checked)
+        xfer_check_response(t);
+    if (t->abort)
+        return 0;
+    if (t->discard)
+        return n;
+    if (e->rl.rate > 0) {
+        if (!rl_allows(&e->rl)) {
+            t->paused = 1;
+            return CURL_WRITEFUNC_PAUSE;
+        }
+        rl_take(&e->rl, n);
+    }
+
+    w = t->written;            /* only this thread writes it */
+    if (t->total >= 0 && w + (int64_t)n > t->total)
+        take = t->total > w ? (size_t)(t->total - w) : 0;
+
+    want = take;
+    while (take > 0) {
+        off_t pos = (off_t)(t->o.file_offset + w);
+        ssize_t r = t->o.sequential ? write(t->fd, ptr, take)
+                                    : pwrite(t->fd, ptr, take, pos);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            t->os_errno = errno;
+            t->abort = AB_IO;
+            return 0;
+        }
+        ptr += r;
+        take -= (size_t)r;
+        w += r;
+        __atomic_store_n(&t->written, w, __ATOMIC_RELAXED);
+    }
+    if (want < n) {
+        /* the server sends past the end we asked for: we have it all */
+        t->abort = AB_COMPLETE;
+        return 0;
+    }
+    return n;
+}
+
+/* ---- attempt setup and classification ------------------------------- */
+
+static int xfer_setup_handle(struct eng *e, struct task *t)
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        return CURLE_OUT_OF_MEMORY;
+    t->easy = c;
+    curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)t);
+    curl_easy_setopt(c, CURLOPT_URL, t->o.url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, xfer_on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, (void *)t);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, xfer_on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, (void *)t);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->curl_errbuf);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS,
+                     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS,
+                     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, e->cfg.connect_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, e->cfg.stall_timeout_s);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE,
+                     e->rl.rate > 0 ? 16384L : e->cfg.buffer_size);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, t->o.verify ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, t->o.verify ? 2L : 0L);
+    if (t->o.ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, t->o.ca_file);
+    if (t->o.client_cert)
+        curl_easy_setopt(c, CURLOPT_SSLCERT, t->o.client_cert);
+    if (t->o.client_key)
+        curl_easy_setopt(c, CURLOPT_SSLKEY, t->o.client_key);
+    if (t->o.key_password)
+        curl_easy_setopt(c, CURLOPT_KEYPASSWD, t->o.key_password);
+    if (t->o.proxy)
+        curl_easy_setopt(c, CURLOPT_PROXY, t->o.proxy);
+    if (t->o.source_address)
+        curl_easy_setopt(c, CURLOPT_INTERFACE, t->o.source_address);
+    if (t->o.max_filesize >= 0)
+        curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+                         (curl_off_t)t->o.max_filesize);
+    /* curl's cookie engine: scoped by domain and path, so a redirect to
+       another host carries none of these */
+    curl_easy_setopt(c, CURLOPT_COOKIEFILE, "");
+    for (size_t i = 0; i < t->o.ncookies; i++)
+        curl_easy_setopt(c, CURLOPT_COOKIELIST, t->o.cookies[i]);
+    return CURLE_OK;
+}
+
+int xfer_start(struct eng *e, struct task *t)
+{
+    char range[64];
+    const char *validator;
+    int64_t start;
+    int rc;
+
+    if (!t->easy && (rc = xfer_setup_handle(e, t)) != CURLE_OK)
+        return rc;
+
+    start = t->o.range_start + t->written;
+    t->attempt_start = start;
+    t->response_checked = 0;
+    t->discard = 0;
+    t->paused = 0;
+    t->abort = AB_NONE;
+    t->hdr_len = 0;
+    t->curl_errbuf[0] = 0;
+
+    curl_slist_free_all(t->attempt_headers);
+    t->attempt_headers = NULL;
+    for (struct curl_slist *h = t->o.headers; h; h = h->next) {
+        struct curl_slist *n = curl_slist_append(t->attempt_headers, h->data);
+        if (!n)
+            return CURLE_OUT_OF_MEMORY;
+        t->attempt_headers = n;
+    }
+
+    if (start > 0 || t->o.range_end >= 0) {
+        if (t->o.range_end >= 0)
+            snprintf(range, sizeof(range), "%" PRId64 "-%" PRId64, start,
+                     t->o.range_end - 1);
+        else
+            snprintf(range, sizeof(range), "%" PRId64 "-", start);
+        curl_easy_setopt(t->easy, CURLOPT_RANGE, range);
+        /* a strong validator for the bytes we already hold */
+        validator = t->etag && strncmp(t->etag, "W/", 2) != 0 ? t->etag
+            : t->last_modified ? t->last_modified : t->o.if_range;
+        if (validator && strncmp(validator, "W/", 2) != 0) {
+            char *line = malloc(strlen(validator) + 11);
+            struct curl_slist *n;
+            if (!line)
+                return CURLE_OUT_OF_MEMORY;
+            sprintf(line, "If-Range: %s", validator);
+            n = curl_slist_append(t->attempt_headers, line);
+            free(line);
+            if (!n)
+                return CURLE_OUT_OF_MEMORY;
+            t->attempt_headers = n;
+        }
+    } else {
+        curl_easy_setopt(t->easy, CURLOPT_RANGE, (char *)NULL);
+    }
+    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->attempt_headers);
+    curl_easy_setopt(t->easy, CURLOPT_BUFFERSIZE,
+                     e->rl.rate > 0 ? 16384L : e->cfg.buffer_size);
+    return curl_multi_add_handle(e->multi, t->easy) == CURLM_OK
+        ? CURLE_OK : CURLE_FAILED_INIT;
+}
+
+static void xfer_set_error(struct task *t, enum err_kind k, const char *msg)
+{
+    t->err = k;
+    if (msg && !t->errmsg[0])
+        snprintf(t->errmsg, sizeof(t->errmsg), "%s", msg);
+}
+
+static const char *reason_phrase(const struct task *t, size_t *len)
+{
+    /* "HTTP/1.1 404 Not Found\r\n" -> "Not Found" */
+    const char *eol, *p;
+    if (!t->hdr || t->hdr_len < 12)
+        return NULL;
+    eol = memchr(t->hdr, '\n', t->hdr_len);
+    if (!eol)
+        return NULL;
+    p = memchr(t->hdr, ' ', (size_t)(eol - t->hdr));
+    if (!p)
+        return NULL;
+    p = memchr(p + 1, ' ', (size_t)(eol - p - 1));
+    if (!p)
+        return NULL;
+    p++;
+    *len = (size_t)(eol - p);
+    while (*len && (p[*len - 1] == '\r' || p[*len - 1] == ' '))
+        (*len)--;
+    return p;
+}
+
+/* Decide what an ended attempt means.  On return t->err is EK_NONE for
+   success; otherwise *retryable says whether another attempt may help. */
+void xfer_classify(struct eng *e, struct task *t, CURLcode res,
+                   int *retryable)
+{
+    (void)e;
+    *retryable = 0;
+    t->err = EK_NONE;
+    t->errmsg[0] = t->abort == AB_RANGE ? t->errmsg[0] : 0;
+    t->curl_code = res;
+    t->retry_after = 0;
+
+    if (res == CURLE_OK && !t->response_checked)
+        xfer_check_response(t);      /* an empty body */
+
+    switch (t->abort) {
+    case AB_IO:
+        snprintf(t->errmsg, sizeof(t->errmsg), "cannot write the file: %s",
+                 strerror(t->os_errno));
+        t->err = EK_IO;
+        return;
+    case AB_RANGE:
+        t->err = EK_RANGE;
+        return;
+    case AB_RESTART:
+        /* the resource changed: start again from byte 0 */
+        xfer_restart_from_zero(t);
+        free(t->etag);
+        free(t->last_modified);
+        t->etag = t->last_modified = NULL;
+        free(t->o.if_range);
+        t->o.if_range = NULL;
+        xfer_set_error(t, EK_RANGE, "the resource changed on the server; "
+                       "restarting from byte 0");
+        *retryable = 1;
+        return;
+    case AB_COMPLETE:
+    case AB_NONE:
+        break;
+    }
+
+    if (res == CURLE_OK || (res == CURLE_WRITE_ERROR
+                            && t->abort == AB_COMPLETE)) {
+        long code = t->http_status;
+        if (t->discard) {
+            size_t rlen = 0;
+            const char *reason = reason_phrase(t, &rlen);
+            snprintf(t->errmsg, sizeof(t->errmsg), "HTTP Error %ld: %.*s",
+                     code, (int)rlen, reason ? reason : "");
+            t->err = EK_HTTP;
+            t->retry_after = parse_retry_after(t);
+            *retryable = code == 408 || code == 429 || code >= 500;
+            return;
+        }
+        if (t->total >= 0 && t->written < t->total) {
+            if (t->resource_size < 0 && t->o.expected_size < 0
+                && t->o.range_end >= 0) {
+                /* the resource ended before the end we asked for */
+                eng_lock(t->eng);
+                t->total = t->written;
+                eng_unlock(t->eng);
+                return;
+            }
+            snprintf(t->errmsg, sizeof(t->errmsg),
+                     "the server sent %lld of %lld bytes",
+                     (long long)t->written, (long long)t->total);
+            t->err = EK_TOO_SHORT;
+            *retryable = 1;
+            return;
+        }
+        if (t->total < 0) {
+            eng_lock(t->eng);
+            t->total = t->written;
+            eng_unlock(t->eng);
+        }
+        return;
+    }
+
+    if (t->curl_errbuf[0])
+        snprintf(t->errmsg, sizeof(t->errmsg), "%s (curl error %d)",
+                 t->curl_errbuf, (int)res);
+    else
+        snprintf(t->errmsg, sizeof(t->errmsg), "%s (curl error %d)",
+                 curl_easy_strerror(res), (int)res);
+
+    switch (res) {
+    case CURLE_PARTIAL_FILE:
+        t->err = EK_TOO_SHORT;
+        *retryable = 1;
+        return;
+    case CURLE_FILESIZE_EXCEEDED:
+        t->err = EK_FILESIZE;
+        return;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_TOO_MANY_REDIRECTS:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_FAILED_INIT:
+    case CURLE_NOT_BUILT_IN:
+    case CURLE_LOGIN_DENIED:
+    case CURLE_BAD_CONTENT_ENCODING:
+        t->err = EK_TRANSPORT;
+        return;
+    default:
+        t->err = EK_TRANSPORT;
+        *retryable = 1;
+        return;
+    }
+}
+
+void xfer_release(struct task *t)
+{
+    if (t->easy) {
+        curl_easy_cleanup(t->easy);
+        t->easy = NULL;
+    }
+    curl_slist_free_all(t->attempt_headers);
+    t->attempt_headers = NULL;
+}

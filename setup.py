@@ -1,0 +1,139 @@
+"""Build yt_dlp_async._engine (csrc/*.c) against the system libcurl.
+
+libcurl is found with ``pkg-config libcurl``, else ``curl-config``; set
+``YTDLP_ASYNC_CURL_CONFIG`` to point at a specific curl-config.  Without the
+headers the build stops with one line naming the package to install.
+
+Environment switches:
+  YTDLP_ASYNC_SANITIZE=1  build with AddressSanitizer and UBSan
+  YTDLP_ASYNC_DEBUG=1     -O0 -g, asserts on
+  YTDLP_ASYNC_WERROR=0    do not turn warnings into errors (default: on)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
+
+from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+
+MIN_CURL = (7, 68, 0)  # curl_multi_poll + curl_multi_wakeup
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    sys.exit(f"error: {name}={value!r}: expected 1/0, true/false, yes/no or on/off")
+
+
+def _fail(message: str) -> None:
+    bar = "*" * 76
+    sys.stderr.write(f"\n{bar}\n{textwrap.dedent(message).strip()}\n{bar}\n\n")
+    sys.exit(1)
+
+
+MISSING_CURL = """
+    error: libcurl development files not found (pkg-config libcurl, curl-config).
+    Install them and retry: `apt-get install libcurl4-openssl-dev` on Debian/Ubuntu,
+    `dnf install libcurl-devel` on Fedora, `brew install curl` on macOS.
+"""
+
+
+def _run(cmd: list[str]) -> str | None:
+    try:
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def _curl_flags() -> tuple[str, list[str], list[str]]:
+    """Return (version, cflags, libs) for libcurl, or exit with a clear message."""
+    curl_config = os.environ.get("YTDLP_ASYNC_CURL_CONFIG")
+    if not curl_config and shutil.which("pkg-config"):
+        version = _run(["pkg-config", "--modversion", "libcurl"])
+        if version:
+            cflags = _run(["pkg-config", "--cflags", "libcurl"]) or ""
+            libs = _run(["pkg-config", "--libs", "libcurl"]) or "-lcurl"
+            return version, shlex.split(cflags), shlex.split(libs)
+    curl_config = curl_config or shutil.which("curl-config")
+    if curl_config:
+        version = (_run([curl_config, "--version"]) or "").replace("libcurl", "").strip()
+        cflags = _run([curl_config, "--cflags"])
+        libs = _run([curl_config, "--libs"])
+        if version and cflags is not None and libs is not None:
+            return version, shlex.split(cflags), shlex.split(libs)
+    _fail(MISSING_CURL)
+    raise AssertionError("unreachable")
+
+
+def _check_headers(cflags: list[str]) -> None:
+    incdirs = [f[2:] for f in cflags if f.startswith("-I")] + ["/usr/include", "/usr/local/include"]
+    if not any(os.path.exists(os.path.join(d, "curl", "curl.h")) for d in incdirs):
+        if not any(glob.glob(os.path.join(d, "*", "curl", "curl.h")) for d in incdirs):
+            _fail(MISSING_CURL)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def _extension() -> Extension:
+    version, cflags, libs = _curl_flags()
+    _check_headers(cflags)
+    if _version_tuple(version) < MIN_CURL:
+        _fail(f"""
+            error: libcurl {version} is too old; yt-dlp-async needs libcurl >= 7.68.0
+            (curl_multi_poll and curl_multi_wakeup).  Upgrade libcurl4-openssl-dev / libcurl-devel.
+        """)
+    compile_args = ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden", "-D_GNU_SOURCE"]
+    link_args: list[str] = []
+    if _env_flag("YTDLP_ASYNC_WERROR", True):
+        compile_args.append("-Werror")
+    if _env_flag("YTDLP_ASYNC_DEBUG", False) or _env_flag("YTDLP_ASYNC_SANITIZE", False):
+        compile_args += ["-O0", "-g", "-UNDEBUG"]
+    if _env_flag("YTDLP_ASYNC_SANITIZE", False):
+        san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+        compile_args += san
+        link_args += san
+    return Extension(
+        "yt_dlp_async._engine",
+        sources=sorted(glob.glob("csrc/*.c")),
+        depends=sorted(glob.glob("csrc/*.h")),
+        include_dirs=["csrc"],
+        extra_compile_args=[f for f in cflags if not f.startswith("-I")] + compile_args,
+        extra_link_args=libs + link_args + ["-pthread"],
+    )
+
+
+class build_py_with_pth(build_py):
+    """Also install yt_dlp_async.pth at the top of site-packages.
+
+    The .pth line imports yt_dlp_async_hook, which only registers an import
+    hook (it imports neither yt_dlp nor the extension).
+    """
+
+    def run(self) -> None:
+        super().run()
+        self.copy_file("yt_dlp_async.pth", os.path.join(self.build_lib, "yt_dlp_async.pth"))
+
+    def get_outputs(self, include_bytecode: bool = True) -> list[str]:
+        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, "yt_dlp_async.pth")]
+
+
+setup(ext_modules=[_extension()], cmdclass={"build_py": build_py_with_pth})

@@ -1,0 +1,471 @@
+"""The public engine API over the C extension ``yt_dlp_async._engine``.
+
+An :class:`AsyncDownloadEngine` runs one libcurl multi loop on a thread of
+its own.  :meth:`AsyncDownloadEngine.submit` queues a download and returns a
+:class:`DownloadTask`, which can be waited for (the GIL is released while
+waiting), polled for :class:`DownloadProgress`, cancelled, or awaited from
+asyncio without a thread per task (the engine exposes an eventfd that the
+event loop watches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Generator, Iterable, Mapping, Sequence, Tuple, Union
+
+from . import _engine
+from .errors import ERROR_KINDS, DownloadError
+
+HeadersArg = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
+
+__all__ = [
+    "AsyncDownloadEngine",
+    "DownloadProgress",
+    "DownloadResult",
+    "DownloadTask",
+    "Engine",
+    "curl_version",
+]
+
+
+def curl_version() -> str:
+    """libcurl's version string, e.g. ``libcurl/7.88.1 OpenSSL/3.0.19 ...``."""
+    return _engine.curl_version()
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """A snapshot of one task, as :meth:`DownloadTask.progress` returns it."""
+
+    state: str
+    downloaded_bytes: int
+    total_bytes: int | None
+    resource_size: int | None
+    speed: float | None
+    eta: float | None
+    elapsed: float
+    retries: int
+    http_status: int | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What a finished task returns."""
+
+    url: str
+    effective_url: str
+    path: str | None
+    http_status: int
+    downloaded_bytes: int
+    resource_size: int | None
+    headers: dict[str, str] = field(repr=False)
+    etag: str | None
+    last_modified: str | None
+    cookies: list[str] = field(repr=False)
+    retries: int
+    restarted: bool
+    elapsed: float
+
+
+def _parse_headers(raw: bytes) -> dict[str, str]:
+    """The final response's header block -> {lower-case name: value}."""
+    headers: dict[str, str] = {}
+    for line in raw.decode("latin-1").split("\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            key = name.strip().lower()
+            value = value.strip()
+            if key == "set-cookie" and key in headers:
+                headers[key] += ", " + value
+            else:
+                headers[key] = value
+    return headers
+
+
+def _normalise_headers(headers: HeadersArg) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out = []
+    for item in items:
+        name, value = item
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(f"header names and values must be str, not {item!r}")
+        out.append((name, value))
+    return out
+
+
+def _check_directory(path: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            2, f"cannot write {path!r}: the directory {directory!r} does not exist", path
+        )
+
+
+class DownloadTask:
+    """A queued or running download; made by :meth:`AsyncDownloadEngine.submit`."""
+
+    __slots__ = ("_task", "_engine", "__weakref__")
+
+    def __init__(self, task: Any, engine: AsyncDownloadEngine) -> None:
+        self._task = task
+        self._engine = engine
+
+    def __repr__(self) -> str:
+        return f"<DownloadTask {self.id} {self.progress().state} {self.url}>"
+
+    @property
+    def id(self) -> int:
+        return int(self._task.id)
+
+    @property
+    def url(self) -> str:
+        return str(self._task.url)
+
+    @property
+    def path(self) -> str | None:
+        path = self._task.path
+        return None if path is None else os.fspath(path)
+
+    def done(self) -> bool:
+        """True once the task has finished, whatever the outcome."""
+        return bool(self._task.done())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the task finishes or ``timeout`` seconds pass.
+
+        The GIL is released while waiting and Ctrl-C raises
+        KeyboardInterrupt within 0.1 s.  Returns :meth:`done`.
+        """
+        return bool(self._task.wait(timeout))
+
+    def cancel(self) -> None:
+        """Stop the task; it ends as cancelled within 100 ms.  The bytes
+        already written stay in the file."""
+        self._task.cancel()
+
+    def set_priority(self, priority: int) -> None:
+        """Move a queued task: lower values run first."""
+        self._task.set_priority(priority)
+
+    def progress(self) -> DownloadProgress:
+        info = self._task.info()
+        speed = info["speed"] or None
+        total = info["total_bytes"]
+        eta = None
+        if speed and total is not None:
+            eta = max(0.0, (total - info["downloaded_bytes"]) / speed)
+        return DownloadProgress(
+            state=info["state"],
+            downloaded_bytes=info["downloaded_bytes"],
+            total_bytes=total,
+            resource_size=info["resource_size"],
+            speed=speed,
+            eta=eta,
+            elapsed=info["elapsed"],
+            retries=info["retries"],
+            http_status=info["http_status"],
+        )
+
+    def result(self, timeout: float | None = None) -> DownloadResult:
+        """Wait for the task and return its result, or raise its error:
+        a :class:`~yt_dlp_async.DownloadError` subclass, or OSError for a
+        local write error."""
+        if not self.wait(timeout):
+            raise TimeoutError(f"the download of {self.url} has not finished yet")
+        return self._outcome()
+
+    def _outcome(self) -> DownloadResult:
+        info = self._task.info()
+        headers = _parse_headers(info["raw_headers"])
+        if info["state"] != "done":
+            kind = info["error_kind"]
+            reason = info["error"] or kind
+            if kind == "io":
+                raise OSError(info["os_errno"], reason, self.path)
+            cls = ERROR_KINDS.get(kind, DownloadError)
+            raise cls(
+                reason,
+                url=self.url,
+                http_status=info["http_status"],
+                headers=headers,
+                curl_code=info["curl_code"],
+                retries=info["retries"],
+                downloaded=info["downloaded_bytes"],
+                expected=info["total_bytes"],
+            )
+        return DownloadResult(
+            url=self.url,
+            effective_url=info["effective_url"] or self.url,
+            path=self.path,
+            http_status=info["http_status"] or 0,
+            downloaded_bytes=info["downloaded_bytes"],
+            resource_size=info["resource_size"],
+            headers=headers,
+            etag=info["etag"],
+            last_modified=info["last_modified"],
+            cookies=list(info["cookies"]),
+            retries=info["retries"],
+            restarted=info["restarted"],
+            elapsed=info["elapsed"],
+        )
+
+    def __await__(self) -> Generator[Any, None, DownloadResult]:
+        return self._engine._await_task(self).__await__()
+
+
+class _LoopWatcher:
+    """Resolves futures of finished tasks for one asyncio event loop.
+
+    The engine's eventfd becomes readable whenever any task finishes; the
+    loop watches it, so no thread is spent per awaited task.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        self.loop = loop
+        self.fd = fd
+        self.pending: dict[DownloadTask, list[asyncio.Future[None]]] = {}
+        self.watching = False
+
+    def add(self, task: DownloadTask) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = self.loop.create_future()
+        self.pending.setdefault(task, []).append(fut)
+        if not self.watching:
+            self.loop.add_reader(self.fd, self._ready)
+            self.watching = True
+        if task.done():
+            self._ready()
+        return fut
+
+    def _ready(self) -> None:
+        try:
+            os.read(self.fd, 8)
+        except (BlockingIOError, OSError):
+            pass
+        for task in [t for t in self.pending if t.done()]:
+            for fut in self.pending.pop(task):
+                if not fut.done():
+                    fut.set_result(None)
+        if not self.pending and self.watching:
+            self.loop.remove_reader(self.fd)
+            self.watching = False
+
+
+_live_engines: "weakref.WeakSet[AsyncDownloadEngine]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_engines() -> None:
+    # interpreter exit with live transfers: cancel them and join the threads
+    for engine in list(_live_engines):
+        engine.close()
+
+
+class AsyncDownloadEngine:
+    """A libcurl multi engine on its own thread.
+
+    ``max_connections`` caps transfers in flight, ``max_host_connections``
+    caps them per host (host:port); the rest wait in a queue ordered by
+    priority, then submit order.  Retryable faults (resets, timeouts,
+    stalls, 5xx, 408, 429, short bodies) are retried up to ``max_retries``
+    times after ``uniform(0, min(retry_max_delay, retry_base_delay *
+    2**n))`` seconds, or the server's Retry-After if longer, resuming from
+    the bytes already written.  ``rate_limit`` caps the sum of all
+    transfers in bytes/s.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 64,
+        max_host_connections: int = 16,
+        connect_timeout: float = 20.0,
+        stall_timeout: float = 20.0,
+        max_retries: int = 10,
+        retry_base_delay: float = 1.0,
+        retry_max_delay: float = 30.0,
+        rate_limit: int | None = None,
+        buffer_size: int = 256 * 1024,
+    ) -> None:
+        self._engine = _engine.Engine(
+            max_connections=max_connections,
+            max_host_connections=max_host_connections,
+            connect_timeout=connect_timeout,
+            stall_timeout=stall_timeout,
+            max_retries=max_retries,
+            retry_base_delay=retry_base_delay,
+            retry_max_delay=retry_max_delay,
+            rate_limit=int(rate_limit or 0),
+            buffer_size=buffer_size,
+        )
+        self._watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWatcher] = (
+            weakref.WeakKeyDictionary()
+        )
+        _live_engines.add(self)
+
+    def __enter__(self) -> AsyncDownloadEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> AsyncDownloadEngine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._engine.closed)
+
+    def close(self) -> None:
+        """Cancel every live task and join the engine thread."""
+        self._engine.close()
+        _live_engines.discard(self)
+
+    def set_rate_limit(self, bytes_per_second: int | None) -> None:
+        """Cap the sum of all transfers (None or 0: no cap)."""
+        self._engine.set_rate_limit(int(bytes_per_second or 0))
+
+    def submit(
+        self,
+        url: str,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        fileno: int | None = None,
+        headers: HeadersArg = None,
+        range: tuple[int, int | None] | None = None,  # noqa: A002 - the HTTP name
+        offset: int | None = None,
+        expected_size: int | None = None,
+        truncate: bool = False,
+        if_range: str | None = None,
+        priority: int = 0,
+        cookies: Iterable[str] | None = None,
+        proxy: str | None = None,
+        source_address: str | None = None,
+        verify: bool = True,
+        ca_file: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        client_key_password: str | None = None,
+        max_filesize: int | None = None,
+        max_retries: int | None = None,
+    ) -> DownloadTask:
+        """Queue the download of ``url`` into ``path`` (or ``fileno``).
+
+        ``range=(start, end)`` asks for resource bytes [start, end) (end
+        None: to the end); they are written at file position ``offset``
+        (default: ``start``, so resource byte i lands at position i).
+        Bad input raises ValueError / OSError here, before any byte is
+        written.
+        """
+        if path is None and fileno is None:
+            raise ValueError("give a path or a fileno to write to")
+        if path is not None and fileno is not None:
+            raise ValueError("give a path or a fileno, not both")
+        start, end = 0, -1
+        if range is not None:
+            start, range_end = range
+            end = -1 if range_end is None else range_end
+            if start < 0 or (range_end is not None and range_end <= start):
+                raise ValueError(
+                    f"invalid range {range!r}: expected (start, end) with "
+                    "0 <= start < end, or (start, None)"
+                )
+        if path is not None:
+            path = os.fspath(path)
+            _check_directory(path)
+        task = self._engine.submit(
+            url,
+            path,
+            fileno=-1 if fileno is None else fileno,
+            headers=_normalise_headers(headers),
+            range_start=start,
+            range_end=end,
+            offset=-1 if offset is None else offset,
+            expected_size=-1 if expected_size is None else expected_size,
+            truncate=truncate,
+            if_range=if_range,
+            priority=priority,
+            cookies=None if cookies is None else list(cookies),
+            proxy=proxy,
+            source_address=source_address,
+            verify=verify,
+            ca_file=ca_file,
+            client_cert=client_cert,
+            client_key=client_key,
+            client_key_password=client_key_password,
+            max_filesize=-1 if max_filesize is None else max_filesize,
+            max_retries=-1 if max_retries is None else max_retries,
+        )
+        return DownloadTask(task, self)
+
+    async def _await_task(self, task: DownloadTask) -> DownloadResult:
+        loop = asyncio.get_running_loop()
+        watcher = self._watchers.get(loop)
+        if watcher is None:
+            watcher = self._watchers[loop] = _LoopWatcher(loop, self._engine.fileno())
+        fut = watcher.add(task)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        return task._outcome()
+
+
+Engine = AsyncDownloadEngine
+
+
+def _names_for(urls: Sequence[str]) -> list[str]:
+    from urllib.parse import unquote, urlsplit
+
+    names: list[str] = []
+    seen: set[str] = set()
+    for i, url in enumerate(urls):
+        base = os.path.basename(unquote(urlsplit(url).path)) or f"download-{i + 1}"
+        name, n = base, 1
+        while name in seen:
+            stem, ext = os.path.splitext(base)
+            name, n = f"{stem}.{n}{ext}", n + 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def download(
+    urls: Iterable[str],
+    directory: str | os.PathLike[str],
+    concurrency: int = 5,
+    **engine_options: Any,
+) -> list[DownloadResult]:
+    """Download every URL into ``directory``, ``concurrency`` at a time.
+
+    Files are named after the last part of each URL's path.  Returns the
+    results in the order of ``urls``; if any failed, the first error is
+    raised once every other download has finished.
+    """
+    url_list = list(urls)
+    directory = os.fspath(directory)
+    engine_options.setdefault("max_connections", concurrency)
+    engine_options.setdefault("max_host_connections", concurrency)
+    with AsyncDownloadEngine(**engine_options) as engine:
+        tasks = [
+            engine.submit(url, os.path.join(directory, name), truncate=True)
+            for url, name in zip(url_list, _names_for(url_list))
+        ]
+        for task in tasks:
+            task.wait()
+        return [task.result() for task in tasks]
+
+
