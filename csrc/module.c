@@ -266,8 +266,7 @@ static int check_url(const char *url, char **host_key)
         goto out;
     }
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK
-        || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK
-        || curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
         PyErr_Format(PyExc_ValueError, "invalid URL %s: expected "
                      "http://host/... or https://host/...", url);
         goto out;
@@ -275,6 +274,11 @@ static int check_url(const char *url, char **host_key)
     if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
         PyErr_Format(PyExc_ValueError, "unsupported URL scheme '%s' in %s: "
                      "only http and https are downloaded", scheme, url);
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        PyErr_Format(PyExc_ValueError, "invalid URL %s: it has no host",
+                     url);
         goto out;
     }
     curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
