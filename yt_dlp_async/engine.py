@@ -103,6 +103,10 @@ def _normalise_headers(headers: HeadersArg) -> list[tuple[str, str]]:
     return out
 
 
+def _fspath(path: str | os.PathLike[str] | None) -> str | None:
+    return None if path is None else os.fspath(path)
+
+
 def _check_directory(path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -354,9 +358,9 @@ class AsyncDownloadEngine:
         proxy: str | None = None,
         source_address: str | None = None,
         verify: bool = True,
-        ca_file: str | None = None,
-        client_cert: str | None = None,
-        client_key: str | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        client_cert: str | os.PathLike[str] | None = None,
+        client_key: str | os.PathLike[str] | None = None,
         client_key_password: str | None = None,
         max_filesize: int | None = None,
         max_retries: int | None = None,
@@ -401,9 +405,9 @@ class AsyncDownloadEngine:
             proxy=proxy,
             source_address=source_address,
             verify=verify,
-            ca_file=ca_file,
-            client_cert=client_cert,
-            client_key=client_key,
+            ca_file=_fspath(ca_file),
+            client_cert=_fspath(client_cert),
+            client_key=_fspath(client_key),
             client_key_password=client_key_password,
             max_filesize=-1 if max_filesize is None else max_filesize,
             max_retries=-1 if max_retries is None else max_retries,

@@ -1,0 +1,156 @@
+"""The engine and its process: Ctrl-C, interpreter exit, fork, TLS/HTTP2.
+
+The first three run a small Python program in a subprocess, as a user's
+script would, and check what it prints and how fast it ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from faultserver import FaultServer, sha256_of
+
+from yt_dlp_async import AsyncDownloadEngine, TransportError
+
+
+def run_script(code: str, *args: str) -> subprocess.Popen[str]:
+    # cwd=/: `python -c` puts the cwd first on sys.path, and the source
+    # tree's yt_dlp_async (without the built extension) must not shadow
+    # the installed one
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd="/",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_ctrl_c_while_waiting_raises_keyboard_interrupt(fault_server: FaultServer, tmp_path: Path) -> None:
+    proc = run_script(
+        """
+        import sys, time
+        from yt_dlp_async import AsyncDownloadEngine
+        with AsyncDownloadEngine() as e:
+            t = e.submit(sys.argv[1], sys.argv[2])
+            print("waiting", flush=True)
+            try:
+                t.wait()
+            except KeyboardInterrupt:
+                print("interrupted", t.progress().state, flush=True)
+        print("closed", t.progress().state, flush=True)
+        """,
+        fault_server.url("/data/1000000?stall_after=1000&stall=60"),
+        str(tmp_path / "x"),
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "waiting\n"
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - t0 < 1.0, err
+    assert out.splitlines() == ["interrupted active", "closed cancelled"], err
+    assert proc.returncode == 0
+
+
+def test_exit_with_live_transfers_does_not_hang(fault_server: FaultServer, tmp_path: Path) -> None:
+    proc = run_script(
+        """
+        import sys
+        from yt_dlp_async import AsyncDownloadEngine
+        e = AsyncDownloadEngine()
+        tasks = [e.submit(sys.argv[1] + f"&key={i}", sys.argv[2] + str(i)) for i in range(20)]
+        print("submitted", flush=True)
+        """,
+        fault_server.url("/data/1000000?stall_after=1000&stall=60"),
+        str(tmp_path / "x"),
+    )
+    t0 = time.monotonic()
+    out, err = proc.communicate(timeout=20)
+    assert out == "submitted\n", err
+    assert proc.returncode == 0, err
+    assert time.monotonic() - t0 < 5
+
+
+def test_forked_child_refuses_the_parents_engine(fault_server: FaultServer, tmp_path: Path) -> None:
+    proc = run_script(
+        """
+        import os, sys
+        from yt_dlp_async import AsyncDownloadEngine
+        e = AsyncDownloadEngine()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                e.submit(sys.argv[1], sys.argv[2])
+            except RuntimeError as exc:
+                print(type(exc).__name__, exc, flush=True)
+            with AsyncDownloadEngine() as fresh:
+                print("child", fresh.submit(sys.argv[1], sys.argv[2]).result(30).downloaded_bytes, flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print("parent", e.submit(sys.argv[1], sys.argv[2] + "p").result(30).downloaded_bytes, flush=True)
+        e.close()
+        """,
+        fault_server.url("/data/1234"),
+        str(tmp_path / "x"),
+    )
+    out, err = proc.communicate(timeout=30)
+    lines = out.splitlines()
+    assert lines[0].startswith("EngineError this Engine was created in process ")
+    assert "cannot be used after fork(); create a new Engine in the child" in lines[0]
+    assert lines[1:] == ["child 1234", "parent 1234"], err
+
+
+def test_tls_verification_and_http2(nginx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    payload = os.urandom(3 * 1024 * 1024 + 5)
+    (Path(nginx.root) / "tls.bin").write_bytes(payload)
+    with AsyncDownloadEngine(max_retries=0) as e:
+        with pytest.raises(TransportError) as info:
+            e.submit(nginx.https_url("/tls.bin"), tmp_path / "bad").result(30)
+        assert info.value.retries == 0        # not retryable: certificate problem
+        assert "certificate" in str(info.value).lower()
+        res = e.submit(nginx.https_url("/tls.bin"), tmp_path / "ok", ca_file=nginx.ca_file).result(30)
+        res2 = e.submit(nginx.https_url("/tls.bin"), tmp_path / "insecure", verify=False).result(30)
+    digest = hashlib.sha256(payload).hexdigest()
+    for name in ("ok", "insecure"):
+        assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest
+    assert res.http_status == res2.http_status == 200
+    assert any("/tls.bin" in line and "HTTP/2.0" in line for line in nginx.access_log_lines())
+
+
+def test_many_streams_over_http2(nginx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = Path(nginx.root)
+    for i in range(50):
+        (root / f"h2-{i}.bin").write_bytes(bytes([i]) * (10000 + i))
+    with AsyncDownloadEngine() as e:
+        tasks = [e.submit(nginx.https_url(f"/h2-{i}.bin"), tmp_path / f"{i}", ca_file=nginx.ca_file) for i in range(50)]
+        for t in tasks:
+            t.result(30)
+    for i in range(50):
+        assert (tmp_path / f"{i}").read_bytes() == bytes([i]) * (10000 + i)
+
+
+def test_big_file_from_nginx(nginx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from faultserver import content
+
+    size = 64 * 1024 * 1024 + 3
+    src = Path(nginx.root) / "big.bin"
+    with open(src, "wb") as f:
+        f.write(content(size, 5))
+    with AsyncDownloadEngine() as e:
+        res = e.submit(nginx.http_url("/big.bin"), tmp_path / "big").result(60)
+    assert res.downloaded_bytes == size
+    h = hashlib.sha256()
+    with open(tmp_path / "big", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    assert h.hexdigest() == sha256_of(size, 5)
