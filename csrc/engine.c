@@ -73,6 +73,7 @@ static struct host *eng_host(struct eng *e, const char *key)
         return NULL;
     }
     pq_init(&h->queue);
+    h->window = e->cfg.max_host_connections;
     h->next = e->hosts;
     e->hosts = h;
     return h;
@@ -120,10 +121,15 @@ static void eng_collect_outcome(struct task *t)
 
 /* The only way a task becomes finished: record the outcome, release the
    connection and the file, wake the waiters, drop the engine's ref. */
-static void eng_finish(struct eng *e, struct task *t, enum task_state st)
+void eng_finish(struct eng *e, struct task *t, enum task_state st)
 {
     uint64_t one = 1;
-    if (t->state == TS_ACTIVE) {
+    if (t->seg) {
+        /* a segmented download: its children go first */
+        t->seg->finishing = 1;
+        seg_cancel_children(e, t);
+        seg_refresh(e, t, eng_now(), 1);
+    } else if (t->state == TS_ACTIVE) {
         curl_multi_remove_handle(e->multi, t->easy);
         e->active--;
         if (t->host)
@@ -147,9 +153,12 @@ static void eng_finish(struct eng *e, struct task *t, enum task_state st)
     t->state = st;
     t->finish_time = eng_now();
     t->speed = 0;
-    pthread_cond_broadcast(&e->done_cv);
+    if (!t->parent)
+        pthread_cond_broadcast(&e->done_cv);
     eng_unlock(e);
-    if (write(e->notify_fd, &one, sizeof(one)) < 0) {
+    if (t->parent) {
+        seg_child_finished(e, t);
+    } else if (write(e->notify_fd, &one, sizeof(one)) < 0) {
         /* eventfd counter overflow is impossible here; nothing to do */
     }
     task_decref(t);
@@ -162,7 +171,7 @@ static void eng_set_state(struct eng *e, struct task *t, enum task_state st)
     eng_unlock(e);
 }
 
-static int eng_enqueue(struct eng *e, struct task *t)
+int eng_enqueue(struct eng *e, struct task *t)
 {
     if (!t->host)
         t->host = eng_host(e, t->o.host_key);
@@ -173,6 +182,47 @@ static int eng_enqueue(struct eng *e, struct task *t)
     }
     eng_set_state(e, t, TS_QUEUED);
     return 0;
+}
+
+/* Politeness: a host that answers 429/403/503 or resets connections gets
+   fewer of them at once (down to one below what it had); the window grows
+   back by one every HOST_GROW_INTERVAL seconds of calm while it is full. */
+#define HOST_GROW_INTERVAL 2.0
+#define HOST_CALM 5.0
+
+void eng_host_trouble(struct eng *e, struct host *h)
+{
+    double now = eng_now();
+    int w = h->active - 1;
+    (void)e;
+    if (w < 1)
+        w = 1;
+    if (w < h->window)
+        h->window = w;
+    h->last_trouble = h->last_change = now;
+}
+
+static void eng_host_grow(struct eng *e, double now)
+{
+    for (struct host *h = e->hosts; h; h = h->next) {
+        if (h->window < e->cfg.max_host_connections
+            && h->active >= h->window && h->queue.len > 0
+            && now - h->last_trouble > HOST_CALM
+            && now - h->last_change > HOST_GROW_INTERVAL) {
+            h->window++;
+            h->last_change = now;
+        }
+    }
+}
+
+static int eng_is_trouble(const struct task *t, CURLcode res)
+{
+    if (res == CURLE_RECV_ERROR || res == CURLE_SEND_ERROR
+        || res == CURLE_GOT_NOTHING)
+        return 1;
+    return t->err == EK_HTTP && (t->http_status == 429
+                                 || t->http_status == 503
+                                 || t->http_status == 403);
 }
 
 static uint64_t eng_random(struct eng *e)
@@ -204,6 +254,8 @@ static void eng_attempt_ended(struct eng *e, struct task *t, CURLcode res)
 {
     int retryable, max;
     xfer_classify(e, t, res, &retryable);
+    if (t->host && eng_is_trouble(t, res))
+        eng_host_trouble(e, t->host);
     if (t->err == EK_NONE) {
         eng_finish(e, t, TS_DONE);
         return;
@@ -271,6 +323,8 @@ static void eng_run_command(struct eng *e, struct cmd *c)
         e->tasks = t;
         if (t->cancel_requested) {
             eng_finish(e, t, TS_CANCELLED);
+        } else if (t->seg) {
+            seg_start(e, t);
         } else if (eng_enqueue(e, t) < 0) {
             eng_finish(e, t, TS_FAILED);
         }
@@ -283,6 +337,14 @@ static void eng_run_command(struct eng *e, struct cmd *c)
         t->o.priority = (int)c->arg;
         if (t->state == TS_QUEUED && t->host)
             pq_update(&t->host->queue, t);
+        if (t->seg && !task_finished_state(t->state)) {
+            for (int i = 0; i < t->seg->nchildren; i++) {
+                struct task *ch = t->seg->children[i];
+                ch->o.priority = t->o.priority;
+                if (ch->state == TS_QUEUED && ch->host)
+                    pq_update(&ch->host->queue, ch);
+            }
+        }
         break;
     case CMD_RATE:
         rl_set(&e->rl, c->arg, eng_now());
@@ -318,7 +380,7 @@ static void eng_admit(struct eng *e)
         struct task *bt = NULL;
         for (struct host *h = e->hosts; h; h = h->next) {
             struct task *t = pq_peek(&h->queue);
-            if (!t || h->active >= e->cfg.max_host_connections)
+            if (!t || h->active >= h->window)
                 continue;
             if (!bt || t->o.priority < bt->o.priority
                 || (t->o.priority == bt->o.priority && t->seq < bt->seq)) {
@@ -399,6 +461,10 @@ static void eng_update_speeds(struct eng *e, double now)
     if (now - e->last_speed_update < SPEED_INTERVAL)
         return;
     e->last_speed_update = now;
+    for (struct task *t = e->tasks; t; t = t->next)
+        if (t->seg)
+            seg_refresh(e, t, now, 0);
+    eng_host_grow(e, now);
     eng_lock(e);
     for (struct task *t = e->tasks; t; t = t->next) {
         int64_t w = t->written;
@@ -448,6 +514,18 @@ static void *eng_main(void *arg)
         eng_admit(e);
         curl_multi_perform(e->multi, &running);
         eng_read_messages(e);
+        while (e->plan_pending) {
+            /* planning may finish tasks: find one, plan it, look again */
+            struct task *t = e->tasks;
+            while (t && !(t->seg && t->seg->plan_me))
+                t = t->next;
+            if (!t) {
+                e->plan_pending = 0;
+                break;
+            }
+            t->seg->plan_me = 0;
+            seg_plan(e, t);
+        }
         now = eng_now();
         timeout = eng_wake_retries(e, now);
         eng_admit(e);

@@ -94,6 +94,41 @@ int rl_allows(const struct ratelimit *rl);              /* 1 when tokens > 0 */
 void rl_take(struct ratelimit *rl, size_t n);
 long rl_wait_ms(const struct ratelimit *rl);             /* until tokens > 0 */
 
+/* ---- byte ranges (ranges.c): sorted, merged, pure ------------------ */
+
+struct range {
+    int64_t a, b;               /* [a, b) */
+};
+
+struct ranges {
+    struct range *v;
+    size_t n, cap;
+};
+
+void ranges_init(struct ranges *r);
+void ranges_free(struct ranges *r);
+void ranges_clear(struct ranges *r);
+int ranges_add(struct ranges *r, int64_t a, int64_t b);   /* 0 or -1 */
+int ranges_copy(struct ranges *dst, const struct ranges *src);
+int64_t ranges_total(const struct ranges *r);
+int ranges_covers(const struct ranges *r, int64_t a, int64_t b);
+int ranges_first_gap(const struct ranges *r, int64_t from, int64_t to,
+                     int64_t *ga, int64_t *gb);
+
+/* ---- resume state of a segmented download (controlfile.c) ---------- */
+
+struct resume_state {
+    int64_t size;
+    char *etag;
+    char *last_modified;
+    struct ranges done;
+};
+
+void cf_state_clear(struct resume_state *st);
+char *cf_render(const struct resume_state *st);
+int cf_write(const char *path, const char *text);
+int cf_load(const char *path, struct resume_state *st);
+
 /* ---- options of one task: immutable after submit ------------------- */
 
 struct task_opts {
@@ -118,7 +153,14 @@ struct task_opts {
     int64_t max_filesize;      /* -1 none */
     int max_retries;           /* -1: the engine's */
     int priority;
+    /* segmented downloads: more than one connection for one resource */
+    int connections;           /* 1: a plain transfer */
+    int64_t min_piece;         /* never split below this */
+    int64_t max_request;       /* cap on one request's range, 0: none */
+    char *state_path;          /* resume control file, or NULL */
 };
+
+int task_opts_copy(struct task_opts *dst, const struct task_opts *src);
 
 void task_opts_clear(struct task_opts *o);
 
@@ -128,6 +170,7 @@ void task_opts_clear(struct task_opts *o);
 #define TASK_HDR_MAX (64 * 1024)
 
 struct eng;
+struct seg;
 
 struct task {
     int refs;                   /* atomic */
@@ -137,6 +180,8 @@ struct task {
     size_t heap_pos;            /* thr: index in its host's queue */
     struct host *host;          /* thr */
     struct task *next;          /* thr: engine's list of unfinished tasks */
+    struct task *parent;        /* thr: the segmented download it serves */
+    struct seg *seg;            /* a segmented download's plan, else NULL */
 
     struct task_opts o;
     int fd;                     /* thr: owned, closed when finished */
@@ -201,6 +246,9 @@ const char *hdr_find(const char *hdr, size_t len, const char *name,
 struct host {
     char *key;
     int active;
+    int window;                 /* adaptive cap, <= max_host_connections */
+    double last_change;         /* when the window last moved */
+    double last_trouble;        /* last 429/403/503 or reset */
     struct pqueue queue;
     struct host *next;
 };
@@ -252,9 +300,41 @@ struct eng {
     uint64_t rng;
     double last_speed_update;
 
+    int plan_pending;           /* a segmented download wants planning */
+
     uint64_t next_id;           /* mu */
     uint64_t next_seq;          /* mu */
 };
+
+/* ---- segmented downloads (segment.c), engine thread ---------------- */
+
+#define SEG_MAX_CONNECTIONS 64
+
+struct seg {
+    int64_t start;              /* first resource byte of the download */
+    int64_t size;               /* resource size once known, else -1 */
+    struct ranges done;         /* finished byte ranges (resource offsets) */
+    struct task *children[SEG_MAX_CONNECTIONS];  /* mu for changes */
+    int nchildren;
+    int confirmed;              /* the first reply was checked and used */
+    int ranges_ok;              /* the server honours ranges: may split */
+    int single;                 /* fell back to one connection */
+    int failures;               /* children that ended in error */
+    int64_t resumed;            /* bytes found done in the control file */
+    double last_save;
+    char *saved;                /* the control file's last contents */
+    int finishing;
+    int plan_me;                /* confirmed: plan in the loop */
+};
+
+int seg_init(struct task *t, char *err, size_t errlen);
+void seg_free(struct task *t);
+int seg_start(struct eng *e, struct task *t);
+void seg_child_finished(struct eng *e, struct task *child);
+void seg_child_confirmed(struct task *child);
+void seg_plan(struct eng *e, struct task *t);
+void seg_refresh(struct eng *e, struct task *t, double now, int force);
+void seg_cancel_children(struct eng *e, struct task *t);
 
 int eng_global_init(void);
 struct eng *eng_new(const struct eng_config *cfg, char *err, size_t errlen);
@@ -267,5 +347,9 @@ void eng_free(struct eng *e);
 /* wait up to ms for t to finish; returns 1 when finished */
 int eng_wait_task(struct eng *e, struct task *t, long ms);
 double eng_now(void);
+/* engine.c helpers used by segment.c */
+int eng_enqueue(struct eng *e, struct task *t);
+void eng_finish(struct eng *e, struct task *t, enum task_state st);
+void eng_host_trouble(struct eng *e, struct host *h);
 
 #endif

@@ -503,14 +503,18 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         "offset", "expected_size", "truncate", "if_range", "priority",
         "cookies", "proxy", "source_address", "verify", "ca_file",
         "client_cert", "client_key", "client_key_password",
-        "max_filesize", "max_retries", NULL
+        "max_filesize", "max_retries", "connections", "min_piece",
+        "max_request", "state_path", NULL
     };
     EngineObject *self = (EngineObject *)op;
     PyObject *url, *path = Py_None, *headers = Py_None, *cookies = Py_None;
     PyObject *if_range = Py_None, *proxy = Py_None, *source = Py_None;
     PyObject *ca = Py_None, *cert = Py_None, *key = Py_None;
-    PyObject *keypw = Py_None, *result;
+    PyObject *keypw = Py_None, *result, *state_path = Py_None;
     int fileno = -1, truncate = 0, priority = 0, verify = 1;
+    int connections = 1;
+    long long min_piece = 1048576, max_request = 0;
+    char err_text[256];
     int max_retries = -1, fd = -1, err = 0;
     long long range_start = 0, range_end = -1, offset = -1;
     long long expected = -1, max_filesize = -1;
@@ -521,11 +525,12 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     if (!engine_usable(self, 1))
         return NULL;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "U|O$iOLLLLpOiOOOpOOOOLi:submit", kwlist, &url, &path,
-            &fileno, &headers, &range_start, &range_end, &offset, &expected,
-            &truncate, &if_range, &priority, &cookies, &proxy, &source,
-            &verify, &ca, &cert, &key, &keypw, &max_filesize,
-            &max_retries))
+            args, kw, "U|O$iOLLLLpOiOOOpOOOOLiiLLO:submit", kwlist, &url,
+            &path, &fileno, &headers, &range_start, &range_end, &offset,
+            &expected, &truncate, &if_range, &priority, &cookies, &proxy,
+            &source, &verify, &ca, &cert, &key, &keypw, &max_filesize,
+            &max_retries, &connections, &min_piece, &max_request,
+            &state_path))
         return NULL;
 
     if (range_start < 0)
@@ -546,6 +551,19 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     if (max_retries > 1000000)
         return PyErr_Format(PyExc_ValueError, "max_retries must be at most "
                             "1000000, not %d", max_retries);
+    if (connections < 1 || connections > SEG_MAX_CONNECTIONS)
+        return PyErr_Format(PyExc_ValueError, "connections must be between "
+                            "1 and %d, not %d", SEG_MAX_CONNECTIONS,
+                            connections);
+    if (min_piece < 16384 || max_request < 0
+        || (max_request > 0 && max_request < 16384))
+        return PyErr_Format(PyExc_ValueError, "min_piece must be at least "
+                            "16384 bytes and max_request 0 (no cap) or at "
+                            "least 16384 bytes");
+    if (connections > 1 && range_end != -1)
+        return PyErr_Format(PyExc_ValueError, "several connections are for "
+                            "a whole resource or its tail: give range=(start,"
+                            " None) or connections=1");
 
     o.url = dup_optional(url, "url", &err);
     if (err)
@@ -580,6 +598,20 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     o.max_filesize = max_filesize;
     o.max_retries = max_retries;
     o.priority = priority;
+    o.connections = connections;
+    o.min_piece = min_piece;
+    o.max_request = max_request;
+    if (state_path != Py_None) {
+        PyObject *b = NULL;
+        if (!PyUnicode_FSConverter(state_path, &b))
+            goto fail;
+        o.state_path = strdup(PyBytes_AS_STRING(b));
+        Py_DECREF(b);
+        if (!o.state_path) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+    }
 
     if (open_target(path, fileno, truncate, &fd, &o.sequential) < 0)
         goto fail;
@@ -590,6 +622,14 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         goto fail;
     }
     t->eng = self->eng;
+    /* a pipe is written in order: one connection */
+    if (t->o.connections > 1 && !t->o.sequential
+        && seg_init(t, err_text, sizeof(err_text)) < 0) {
+        task_decref(t);
+        return PyErr_Format(PyExc_MemoryError, "%s", err_text);
+    }
+    if (truncate && t->seg)
+        t->seg->resumed = 0;
     lock_engine(self->eng);
     t->id = ++self->eng->next_id;
     t->seq = ++self->eng->next_seq;
@@ -866,6 +906,32 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
                                              : Py_NewRef(Py_None))
         || dict_set(d, "restarted", PyBool_FromLong(restarted)))
         goto fail;
+    if (t->seg) {
+        PyObject *segs = PyList_New(0);
+        if (!segs || dict_set(d, "segments", segs) < 0)
+            goto fail;
+        if (dict_set(d, "resumed_bytes", PyLong_FromLongLong(
+                         t->seg->resumed)) < 0)
+            goto fail;
+        lock_engine(e);
+        for (int i = 0; i < t->seg->nchildren; i++) {
+            struct task *c = t->seg->children[i];
+            PyObject *item = Py_BuildValue(
+                "{s:L,s:L,s:L,s:s,s:d,s:i}", "start",
+                (long long)c->o.range_start, "end",
+                (long long)c->o.range_end, "downloaded",
+                (long long)task_written(c), "state",
+                task_state_name(c->state), "speed", c->speed, "retries",
+                c->retries);
+            if (!item || PyList_Append(segs, item) < 0) {
+                Py_XDECREF(item);
+                pthread_mutex_unlock(&e->mu);
+                goto fail;
+            }
+            Py_DECREF(item);
+        }
+        pthread_mutex_unlock(&e->mu);
+    }
 
     if (task_finished_state(state)) {
         /* the engine thread no longer writes any of these */

@@ -58,7 +58,57 @@ void task_opts_clear(struct task_opts *o)
         free(o->key_password);
     }
     free(o->if_range);
+    free(o->state_path);
     memset(o, 0, sizeof(*o));
+}
+
+static int dup_field(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : -1;
+}
+
+/* A deep copy, for the segments of a download; 0 or -1 (ENOMEM). */
+int task_opts_copy(struct task_opts *dst, const struct task_opts *src)
+{
+    *dst = *src;
+    dst->headers = NULL;
+    dst->cookies = NULL;
+    dst->ncookies = 0;
+    if (dup_field(&dst->url, src->url) | dup_field(&dst->host_key,
+                                                      src->host_key)
+        | dup_field(&dst->proxy, src->proxy)
+        | dup_field(&dst->source_address, src->source_address)
+        | dup_field(&dst->ca_file, src->ca_file)
+        | dup_field(&dst->client_cert, src->client_cert)
+        | dup_field(&dst->client_key, src->client_key)
+        | dup_field(&dst->key_password, src->key_password)
+        | dup_field(&dst->if_range, src->if_range)
+        | dup_field(&dst->state_path, NULL))
+        goto fail;
+    for (struct curl_slist *h = src->headers; h; h = h->next) {
+        struct curl_slist *n = curl_slist_append(dst->headers, h->data);
+        if (!n)
+            goto fail;
+        dst->headers = n;
+    }
+    if (src->ncookies) {
+        dst->cookies = calloc(src->ncookies, sizeof(char *));
+        if (!dst->cookies)
+            goto fail;
+        for (size_t i = 0; i < src->ncookies; i++) {
+            if (dup_field(&dst->cookies[i], src->cookies[i]) < 0)
+                goto fail;
+            dst->ncookies++;
+        }
+    }
+    return 0;
+fail:
+    task_opts_clear(dst);
+    return -1;
 }
 
 struct task *task_new(struct task_opts *opts, int fd)
@@ -94,6 +144,9 @@ void task_decref(struct task *t)
     /* the last reference: the engine has finished with it (or never
        started it), so nothing else can see these fields */
     xfer_release(t);
+    seg_free(t);
+    if (t->parent)
+        task_decref(t->parent);
     if (t->fd >= 0)
         close(t->fd);
     task_opts_clear(&t->o);

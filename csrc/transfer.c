@@ -272,6 +272,8 @@ static void xfer_check_response(struct task *t)
     t->resource_size = size;
     t->total = total;
     eng_unlock(e);
+    if (t->parent)
+        seg_child_confirmed(t);
 out:
     free(etag);
     free(lastmod);

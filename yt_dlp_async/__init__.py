@@ -19,6 +19,7 @@ from .engine import (
     DownloadResult,
     DownloadTask,
     Engine,
+    SegmentProgress,
     curl_version,
     download,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "FileSizeError",
     "HTTPStatusError",
     "RangeError",
+    "SegmentProgress",
     "TransportError",
     "__version__",
     "curl_version",

@@ -42,6 +42,10 @@ class Engine:
         client_key_password: str | None = ...,
         max_filesize: int = ...,
         max_retries: int = ...,
+        connections: int = ...,
+        min_piece: int = ...,
+        max_request: int = ...,
+        state_path: str | None = ...,
     ) -> Task: ...
     def close(self) -> None: ...
     def fileno(self) -> int: ...

@@ -28,6 +28,7 @@ __all__ = [
     "DownloadResult",
     "DownloadTask",
     "Engine",
+    "SegmentProgress",
     "curl_version",
 ]
 
@@ -54,6 +55,18 @@ class DownloadProgress:
     @property
     def finished(self) -> bool:
         return self.state in ("done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class SegmentProgress:
+    """One connection of a segmented download (``connections`` > 1)."""
+
+    start: int              # first resource byte of its range
+    end: int | None         # one past its last byte (None: to the end)
+    downloaded_bytes: int
+    state: str
+    speed: float
+    retries: int
 
 
 @dataclass(frozen=True)
@@ -160,6 +173,25 @@ class DownloadTask:
     def set_priority(self, priority: int) -> None:
         """Move a queued task: lower values run first."""
         self._task.set_priority(priority)
+
+    def segments(self) -> list[SegmentProgress]:
+        """Per-connection detail of a segmented download (else [])."""
+        return [
+            SegmentProgress(
+                start=seg["start"],
+                end=None if seg["end"] < 0 else seg["end"],
+                downloaded_bytes=seg["downloaded"],
+                state=seg["state"],
+                speed=seg["speed"],
+                retries=seg["retries"],
+            )
+            for seg in self._task.info().get("segments", [])
+        ]
+
+    @property
+    def resumed_bytes(self) -> int:
+        """Bytes a segmented download found done in its state file."""
+        return int(self._task.info().get("resumed_bytes", 0))
 
     def progress(self) -> DownloadProgress:
         info = self._task.info()
@@ -364,12 +396,25 @@ class AsyncDownloadEngine:
         client_key_password: str | None = None,
         max_filesize: int | None = None,
         max_retries: int | None = None,
+        connections: int = 1,
+        min_piece: int = 1 << 20,
+        max_request: int | None = None,
+        state_path: str | os.PathLike[str] | None = None,
     ) -> DownloadTask:
         """Queue the download of ``url`` into ``path`` (or ``fileno``).
 
         ``range=(start, end)`` asks for resource bytes [start, end) (end
         None: to the end); they are written at file position ``offset``
         (default: ``start``, so resource byte i lands at position i).
+        ``connections`` > 1 fetches the resource (or its tail from
+        ``range[0]``) over that many connections when the server honours
+        ranges: a free connection takes the largest unfinished range and
+        splits it in half while both halves stay ``min_piece`` or longer;
+        no request asks for more than ``max_request`` bytes.  The file may
+        have holes until the task is done: ``state_path`` names a control
+        file (finished ranges + validators) that a later submit with the
+        same path and state_path resumes from.
+
         Bad input raises ValueError / OSError here, before any byte is
         written.
         """
@@ -411,6 +456,10 @@ class AsyncDownloadEngine:
             client_key_password=client_key_password,
             max_filesize=-1 if max_filesize is None else max_filesize,
             max_retries=-1 if max_retries is None else max_retries,
+            connections=connections,
+            min_piece=min_piece,
+            max_request=max_request or 0,
+            state_path=_fspath(state_path),
         )
         return DownloadTask(task, self)
 

@@ -1,0 +1,481 @@
+/*
+ * segment.c - one resource over several connections (engine thread).
+ *
+ * A segmented download is a parent task that owns no connection of its
+ * own: it plans, and child tasks (ordinary transfers of bounded ranges,
+ * each with its own retries) fetch.  The plan follows aria2's rule:
+ *
+ *   - the first child asks for the whole resource (or the first gap of a
+ *     resumed one); nothing else starts until its reply is checked, which
+ *     gives the size, the validators and whether ranges are honoured;
+ *   - a free connection takes the lowest gap no child covers; with no gap
+ *     it takes the largest unfinished child range and splits it in half,
+ *     while both halves stay at least min_piece long;
+ *   - a request never covers more than max_request bytes (YouTube's 10 MiB);
+ *   - a child that finds the range unusable (a 200, a wrong Content-Range,
+ *     a changed ETag) makes the download fall back to one connection,
+ *     restarting cleanly from the first byte: never a mixed file.
+ *
+ * Finished ranges are recorded in the parent and, once a second, in the
+ * control file (controlfile.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#define SEG_SAVE_INTERVAL 1.0
+
+static int64_t child_end(const struct seg *s, const struct task *c)
+{
+    return c->o.range_end >= 0 ? c->o.range_end : s->size;
+}
+
+static int64_t child_pos(const struct task *c)
+{
+    return c->o.range_start + task_written(c);
+}
+
+/* ---- set-up (Python thread, before the task is posted) -------------- */
+
+int seg_init(struct task *t, char *err, size_t errlen)
+{
+    struct seg *s = calloc(1, sizeof(*s));
+    struct resume_state st;
+    struct stat sb;
+    int rc;
+
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    s->start = t->o.range_start;
+    s->size = -1;
+    ranges_init(&s->done);
+    t->seg = s;
+    if (!t->o.state_path)
+        return 0;
+    rc = cf_load(t->o.state_path, &st);
+    if (rc != 1)
+        return 0;                 /* none, or unusable: start clean */
+    /* the data file must hold every byte the control file claims */
+    if (st.done.n > 0 && fstat(t->fd, &sb) == 0
+        && sb.st_size >= t->o.file_offset
+               + (st.done.v[st.done.n - 1].b - s->start)) {
+        for (size_t i = 0; i < st.done.n; i++) {
+            int64_t a = st.done.v[i].a < s->start ? s->start : st.done.v[i].a;
+            if (a < st.done.v[i].b)
+                ranges_add(&s->done, a, st.done.v[i].b);
+        }
+        s->size = st.size;
+        s->resumed = ranges_total(&s->done);
+        free(t->o.if_range);
+        t->o.if_range = NULL;
+        if (st.etag && strncmp(st.etag, "W/", 2) != 0)
+            t->o.if_range = strdup(st.etag);
+        else if (st.last_modified)
+            t->o.if_range = strdup(st.last_modified);
+        if (!t->o.if_range) {
+            /* nothing to prove the bytes are still current */
+            ranges_clear(&s->done);
+            s->resumed = 0;
+        }
+        t->written = s->resumed;
+    }
+    cf_state_clear(&st);
+    return 0;
+}
+
+void seg_free(struct task *t)
+{
+    if (!t->seg)
+        return;
+    ranges_free(&t->seg->done);
+    free(t->seg->saved);
+    free(t->seg);
+    t->seg = NULL;
+}
+
+/* ---- children ---------------------------------------------------------- */
+
+static struct task *child_new(struct eng *e, struct task *p, int64_t a,
+                              int64_t b)
+{
+    struct seg *s = p->seg;
+    struct task_opts o;
+    struct task *c;
+    int fd;
+
+    if (s->nchildren >= SEG_MAX_CONNECTIONS)
+        return NULL;
+    if (task_opts_copy(&o, &p->o) < 0)
+        return NULL;
+    o.range_start = a;
+    o.range_end = b;
+    o.file_offset = p->o.file_offset + (a - p->o.range_start);
+    o.expected_size = -1;
+    o.connections = 1;
+    if (s->confirmed) {
+        /* children must get the bytes of the version we started with */
+        const char *v = p->etag && strncmp(p->etag, "W/", 2) != 0 ? p->etag
+                                                                  : p->last_modified;
+        free(o.if_range);
+        o.if_range = v ? strdup(v) : NULL;
+    }
+    fd = fcntl(p->fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) {
+        task_opts_clear(&o);
+        return NULL;
+    }
+    c = task_new(&o, fd);
+    if (!c) {
+        close(fd);
+        task_opts_clear(&o);
+        return NULL;
+    }
+    c->eng = e;
+    c->id = p->id;
+    c->seq = p->seq;
+    c->parent = p;
+    task_incref(p);
+    c->next = e->tasks;
+    e->tasks = c;
+    eng_lock(e);
+    s->children[s->nchildren++] = c;
+    eng_unlock(e);
+    if (eng_enqueue(e, c) < 0) {
+        eng_finish(e, c, TS_FAILED);
+        return NULL;
+    }
+    return c;
+}
+
+static void seg_remove_child(struct eng *e, struct seg *s, struct task *c)
+{
+    eng_lock(e);
+    for (int i = 0; i < s->nchildren; i++) {
+        if (s->children[i] == c) {
+            s->children[i] = s->children[--s->nchildren];
+            s->children[s->nchildren] = NULL;
+            break;
+        }
+    }
+    eng_unlock(e);
+}
+
+void seg_cancel_children(struct eng *e, struct task *t)
+{
+    struct seg *s = t->seg;
+    while (s->nchildren > 0)
+        eng_finish(e, s->children[0], TS_CANCELLED);
+}
+
+/* ---- the parent's progress and its control file ------------------------ */
+
+static int seg_snapshot(const struct task *t, struct ranges *out)
+{
+    const struct seg *s = t->seg;
+    if (ranges_copy(out, &s->done) < 0)
+        return -1;
+    for (int i = 0; i < s->nchildren; i++) {
+        const struct task *c = s->children[i];
+        if (ranges_add(out, c->o.range_start, child_pos(c)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void seg_refresh(struct eng *e, struct task *t, double now, int force)
+{
+    struct seg *s = t->seg;
+    struct resume_state st;
+    char *text;
+    (void)e;
+
+    ranges_init(&st.done);
+    if (seg_snapshot(t, &st.done) < 0) {
+        ranges_free(&st.done);
+        return;
+    }
+    __atomic_store_n(&t->written, ranges_total(&st.done), __ATOMIC_RELAXED);
+    if (!t->o.state_path || !s->confirmed || s->size <= 0
+        || (!force && now - s->last_save < SEG_SAVE_INTERVAL)) {
+        ranges_free(&st.done);
+        return;
+    }
+    s->last_save = now;
+    st.size = s->size;
+    st.etag = t->etag;
+    st.last_modified = t->last_modified;
+    text = cf_render(&st);
+    ranges_free(&st.done);
+    if (!text)
+        return;
+    if (s->saved && strcmp(s->saved, text) == 0) {
+        free(text);
+        return;
+    }
+    if (cf_write(t->o.state_path, text) == 0) {
+        free(s->saved);
+        s->saved = text;
+    } else {
+        free(text);
+    }
+}
+
+/* ---- start, confirmation, planning -------------------------------------- */
+
+/* eng_finish() cancels the children and saves the control file */
+static void seg_finish_parent(struct eng *e, struct task *t,
+                              enum task_state st)
+{
+    eng_finish(e, t, st);
+}
+
+int seg_start(struct eng *e, struct task *t)
+{
+    struct seg *s = t->seg;
+    int64_t a = s->start, b = -1, ga, gb;
+    eng_lock(e);
+    t->state = TS_ACTIVE;
+    if (s->size > 0) {
+        t->resource_size = s->size;
+        t->total = s->size - s->start;
+    }
+    eng_unlock(e);
+    if (s->done.n > 0) {
+        if (!ranges_first_gap(&s->done, s->start, s->size, &ga, &gb)) {
+            /* the control file says every byte is here already */
+            s->confirmed = 1;
+            seg_finish_parent(e, t, TS_DONE);
+            return 0;
+        }
+        a = ga;
+        b = gb;
+    }
+    if (t->o.max_request > 0 && (b < 0 || b - a > t->o.max_request))
+        b = a + t->o.max_request;
+    if (!child_new(e, t, a, b)) {
+        snprintf(t->errmsg, sizeof(t->errmsg),
+                 "cannot start a connection: %s", strerror(errno));
+        t->err = EK_TRANSPORT;
+        seg_finish_parent(e, t, TS_FAILED);
+        return -1;
+    }
+    return 0;
+}
+
+/* The first child's reply passed the checks: learn the size, the
+   validators and whether ranges work.  Runs inside curl's write callback,
+   so it only records; planning happens in the loop. */
+void seg_child_confirmed(struct task *c)
+{
+    struct task *p = c->parent;
+    struct seg *s = p->seg;
+    size_t vlen;
+    const char *ar;
+    int64_t size = c->resource_size;
+
+    if (s->confirmed || s->finishing)
+        return;
+    s->confirmed = 1;
+    if (c->restarted || (s->size > 0 && size > 0 && size != s->size)) {
+        /* the resource is not the one the control file described */
+        ranges_clear(&s->done);
+        s->resumed = 0;
+    }
+    if (size > 0)
+        s->size = size;
+    ar = hdr_find(c->hdr, c->hdr_len, "accept-ranges", &vlen);
+    s->ranges_ok = s->size > 0 && (c->http_status == 206
+                                   || (ar && vlen == 5
+                                       && strncmp(ar, "bytes", 5) == 0));
+    free(p->etag);
+    free(p->last_modified);
+    p->etag = c->etag ? strdup(c->etag) : NULL;
+    p->last_modified = c->last_modified ? strdup(c->last_modified) : NULL;
+    eng_lock(p->eng);
+    p->http_status = c->http_status == 206 ? 200 : c->http_status;
+    p->resource_size = s->size;
+    p->total = s->size > 0 ? s->size - s->start : -1;
+    eng_unlock(p->eng);
+    s->plan_me = 1;
+    p->eng->plan_pending = 1;
+}
+
+static int seg_covered(const struct task *t, struct ranges *cov)
+{
+    const struct seg *s = t->seg;
+    if (ranges_copy(cov, &s->done) < 0)
+        return -1;
+    for (int i = 0; i < s->nchildren; i++) {
+        const struct task *c = s->children[i];
+        if (ranges_add(cov, c->o.range_start, child_end(s, c)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void seg_plan(struct eng *e, struct task *t)
+{
+    struct seg *s = t->seg;
+    struct ranges cov;
+
+    if (s->finishing || e->shutting_down || !s->confirmed)
+        return;
+    if (s->nchildren == 0 && s->size > 0
+        && ranges_covers(&s->done, s->start, s->size)) {
+        seg_finish_parent(e, t, TS_DONE);
+        return;
+    }
+    if (!s->ranges_ok || s->single)
+        return;
+    ranges_init(&cov);
+    while (s->nchildren < t->o.connections) {
+        int64_t a, b;
+        struct task *victim = NULL;
+        int64_t best = 0;
+
+        if (seg_covered(t, &cov) < 0)
+            break;
+        if (ranges_first_gap(&cov, s->start, s->size, &a, &b)) {
+            if (t->o.max_request > 0 && b - a > t->o.max_request)
+                b = a + t->o.max_request;
+            if (!child_new(e, t, a, b))
+                break;
+            continue;
+        }
+        /* no gap: halve the largest unfinished range */
+        for (int i = 0; i < s->nchildren; i++) {
+            struct task *c = s->children[i];
+            int64_t rem = child_end(s, c) - child_pos(c);
+            if (rem > best) {
+                best = rem;
+                victim = c;
+            }
+        }
+        if (!victim || best / 2 < t->o.min_piece)
+            break;
+        a = child_pos(victim) + best / 2;
+        b = child_end(s, victim);
+        eng_lock(e);
+        victim->o.range_end = a;
+        victim->total = a - victim->o.range_start;
+        eng_unlock(e);
+        if (t->o.max_request > 0 && b - a > t->o.max_request)
+            b = a + t->o.max_request;
+        if (!child_new(e, t, a, b))
+            break;
+    }
+    ranges_free(&cov);
+}
+
+/* ---- a child ended --------------------------------------------------- */
+
+static void seg_fail_parent(struct eng *e, struct task *t,
+                            const struct task *c)
+{
+    t->err = c->err;
+    t->curl_code = c->curl_code;
+    t->os_errno = c->os_errno;
+    t->retry_after = c->retry_after;
+    memcpy(t->errmsg, c->errmsg, sizeof(t->errmsg));
+    if (c->hdr_len) {
+        char *h = malloc(c->hdr_len);
+        if (h) {
+            memcpy(h, c->hdr, c->hdr_len);
+            free(t->hdr);
+            t->hdr = h;
+            t->hdr_len = t->hdr_cap = c->hdr_len;
+        }
+    }
+    eng_lock(e);
+    t->http_status = c->http_status;
+    t->retries += c->retries;
+    eng_unlock(e);
+    seg_finish_parent(e, t, TS_FAILED);
+}
+
+/* Give up on ranges: forget every byte and fetch the resource again from
+   its first byte over a single connection. */
+static void seg_fall_back(struct eng *e, struct task *t)
+{
+    struct seg *s = t->seg;
+    s->single = 1;
+    s->finishing = 1;             /* children ending now are not replanned */
+    seg_cancel_children(e, t);
+    s->finishing = 0;
+    ranges_clear(&s->done);
+    free(t->o.if_range);
+    t->o.if_range = NULL;
+    free(t->etag);
+    free(t->last_modified);
+    t->etag = t->last_modified = NULL;
+    s->confirmed = 0;             /* the new reply is checked afresh */
+    eng_lock(e);
+    t->restarted = 1;
+    eng_unlock(e);
+    if (!child_new(e, t, s->start, -1)) {
+        t->err = EK_TRANSPORT;
+        snprintf(t->errmsg, sizeof(t->errmsg), "cannot restart the "
+                 "download over one connection");
+        seg_finish_parent(e, t, TS_FAILED);
+    }
+}
+
+void seg_child_finished(struct eng *e, struct task *c)
+{
+    struct task *t = c->parent;
+    struct seg *s = t->seg;
+    int64_t a = c->o.range_start, w = task_written(c);
+
+    seg_remove_child(e, s, c);
+    if (task_finished_state(t->state))
+        return;
+    if (s->finishing || e->shutting_down) {
+        if (c->state != TS_FAILED || c->err != EK_RANGE)
+            ranges_add(&s->done, a, a + w);
+        return;
+    }
+    switch (c->state) {
+    case TS_DONE:
+        ranges_add(&s->done, a, a + w);
+        if (s->size < 0) {
+            /* no size known: a single connection read to the end */
+            s->size = a + w;
+            eng_lock(e);
+            t->resource_size = s->size;
+            t->total = w;
+            eng_unlock(e);
+        }
+        break;
+    case TS_FAILED:
+        s->failures++;
+        if (c->err == EK_RANGE && !s->single) {
+            seg_fall_back(e, t);
+            return;
+        }
+        if (c->err == EK_RANGE || c->err == EK_IO || c->err == EK_FILESIZE
+            || s->nchildren == 0
+            || s->failures > 2 * t->o.connections) {
+            seg_fail_parent(e, t, c);
+            return;
+        }
+        /* its bytes so far are good; the rest becomes a gap that another
+           connection takes */
+        ranges_add(&s->done, a, a + w);
+        break;
+    default:
+        ranges_add(&s->done, a, a + w);
+        break;
+    }
+    if (!s->confirmed && s->nchildren == 0 && c->state == TS_DONE)
+        s->confirmed = 1;        /* an empty reply: nothing to plan */
+    seg_refresh(e, t, eng_now(), 0);
+    seg_plan(e, t);
+}
