@@ -314,6 +314,7 @@ struct seg {
     int64_t start;              /* first resource byte of the download */
     int64_t size;               /* resource size once known, else -1 */
     struct ranges done;         /* finished byte ranges (resource offsets) */
+    int64_t done_bytes;         /* mu: total of done, for live progress */
     struct task *children[SEG_MAX_CONNECTIONS];  /* mu for changes */
     int nchildren;
     int confirmed;              /* the first reply was checked and used */

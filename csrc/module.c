@@ -891,8 +891,14 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
     restarted = t->restarted;
     elapsed = (task_finished_state(state) ? t->finish_time : now)
         - t->submit_time;
-    pthread_mutex_unlock(&e->mu);
     written = task_written(t);
+    if (t->seg && !task_finished_state(state)) {
+        /* live: finished ranges plus what each connection has written */
+        written = t->seg->done_bytes;
+        for (int i = 0; i < t->seg->nchildren; i++)
+            written += task_written(t->seg->children[i]);
+    }
+    pthread_mutex_unlock(&e->mu);
 
     if (dict_set(d, "id", PyLong_FromUnsignedLongLong(t->id)) < 0
         || dict_set(d, "state", PyUnicode_FromString(task_state_name(state)))

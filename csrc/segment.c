@@ -41,6 +41,15 @@ static int64_t child_pos(const struct task *c)
     return c->o.range_start + task_written(c);
 }
 
+/* Forget every finished byte (the resource changed, or ranges failed). */
+static void seg_done_clear(struct eng *e, struct seg *s)
+{
+    ranges_clear(&s->done);
+    eng_lock(e);
+    s->done_bytes = 0;
+    eng_unlock(e);
+}
+
 /* ---- set-up (Python thread, before the task is posted) -------------- */
 
 int seg_init(struct task *t, char *err, size_t errlen)
@@ -86,6 +95,7 @@ int seg_init(struct task *t, char *err, size_t errlen)
             s->resumed = 0;
         }
         t->written = s->resumed;
+        s->done_bytes = s->resumed;
     }
     cf_state_clear(&st);
     return 0;
@@ -155,9 +165,16 @@ static struct task *child_new(struct eng *e, struct task *p, int64_t a,
     return c;
 }
 
-static void seg_remove_child(struct eng *e, struct seg *s, struct task *c)
+/* Take a child off the plan and count its bytes as done, in one step so
+   that the live progress neither dips nor double counts. */
+static void seg_remove_child(struct eng *e, struct seg *s, struct task *c,
+                             int keep_bytes)
 {
+    int64_t a = c->o.range_start, b = a + task_written(c);
+    if (keep_bytes && b > a)
+        ranges_add(&s->done, a, b);
     eng_lock(e);
+    s->done_bytes = ranges_total(&s->done);
     for (int i = 0; i < s->nchildren; i++) {
         if (s->children[i] == c) {
             s->children[i] = s->children[--s->nchildren];
@@ -286,7 +303,7 @@ void seg_child_confirmed(struct task *c)
     s->confirmed = 1;
     if (c->restarted || (s->size > 0 && size > 0 && size != s->size)) {
         /* the resource is not the one the control file described */
-        ranges_clear(&s->done);
+        seg_done_clear(p->eng, s);
         s->resumed = 0;
     }
     if (size > 0)
@@ -410,7 +427,7 @@ static void seg_fall_back(struct eng *e, struct task *t)
     s->finishing = 1;             /* children ending now are not replanned */
     seg_cancel_children(e, t);
     s->finishing = 0;
-    ranges_clear(&s->done);
+    seg_done_clear(e, s);
     free(t->o.if_range);
     t->o.if_range = NULL;
     free(t->etag);
@@ -433,46 +450,33 @@ void seg_child_finished(struct eng *e, struct task *c)
     struct task *t = c->parent;
     struct seg *s = t->seg;
     int64_t a = c->o.range_start, w = task_written(c);
+    int range_failure = c->state == TS_FAILED && c->err == EK_RANGE;
 
-    seg_remove_child(e, s, c);
-    if (task_finished_state(t->state))
+    /* a range reply that did not fit leaves bytes we cannot trust */
+    seg_remove_child(e, s, c, !range_failure);
+    if (task_finished_state(t->state) || s->finishing || e->shutting_down)
         return;
-    if (s->finishing || e->shutting_down) {
-        if (c->state != TS_FAILED || c->err != EK_RANGE)
-            ranges_add(&s->done, a, a + w);
-        return;
+    if (c->state == TS_DONE && s->size < 0) {
+        /* no size known: a single connection read to the end */
+        s->size = a + w;
+        eng_lock(e);
+        t->resource_size = s->size;
+        t->total = w;
+        eng_unlock(e);
     }
-    switch (c->state) {
-    case TS_DONE:
-        ranges_add(&s->done, a, a + w);
-        if (s->size < 0) {
-            /* no size known: a single connection read to the end */
-            s->size = a + w;
-            eng_lock(e);
-            t->resource_size = s->size;
-            t->total = w;
-            eng_unlock(e);
-        }
-        break;
-    case TS_FAILED:
+    if (c->state == TS_FAILED) {
         s->failures++;
-        if (c->err == EK_RANGE && !s->single) {
+        if (range_failure && !s->single) {
             seg_fall_back(e, t);
             return;
         }
-        if (c->err == EK_RANGE || c->err == EK_IO || c->err == EK_FILESIZE
-            || s->nchildren == 0
-            || s->failures > 2 * t->o.connections) {
+        if (range_failure || c->err == EK_IO || c->err == EK_FILESIZE
+            || s->nchildren == 0 || s->failures > 2 * t->o.connections) {
             seg_fail_parent(e, t, c);
             return;
         }
         /* its bytes so far are good; the rest becomes a gap that another
            connection takes */
-        ranges_add(&s->done, a, a + w);
-        break;
-    default:
-        ranges_add(&s->done, a, a + w);
-        break;
     }
     if (!s->confirmed && s->nchildren == 0 && c->state == TS_DONE)
         s->confirmed = 1;        /* an empty reply: nothing to plan */
