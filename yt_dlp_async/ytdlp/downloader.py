@@ -1,0 +1,72 @@
+"""``AsyncFileDownloader``: yt-dlp's FileDownloader for http/https, backed by the engine.
+
+A drop-in for HttpFD: same params, progress hooks, files and errors (see
+http_download.py for the details).  It is chosen by the wrapped
+``yt_dlp.downloader._get_suitable_downloader`` when ``params['async_downloads']``
+is set, or by ``--downloader async`` (it is registered in yt-dlp's external
+downloader table, so it also has the classmethods that table expects).
+
+Importing this module does not import the engine; when the engine cannot be
+used, ``real_download`` hands the download to HttpFD after one [debug] line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yt_dlp.downloader.common import FileDownloader
+
+from . import fallback, shared_engine
+
+
+class AsyncFileDownloader(FileDownloader):
+    FD_NAME = 'async'  # "[debug] Invoking async downloader on ..."
+    EXE_NAME = 'async'  # get_external_downloader() reads it from every registered class
+    SUPPORTED_PROTOCOLS = ('http', 'https')
+
+    # ------------------------------------------- yt-dlp's external downloader interface
+    @classmethod
+    def get_basename(cls) -> str:
+        return 'async'
+
+    @classmethod
+    def available(cls, path: str | None = None) -> bool:
+        return True  # the engine is checked per download, so that a fallback is logged
+
+    @classmethod
+    def supports(cls, info_dict: dict[str, Any]) -> bool:
+        protocol = str(info_dict.get('protocol') or '')
+        return protocol in cls.SUPPORTED_PROTOCOLS
+
+    @classmethod
+    def can_download(cls, info_dict: dict[str, Any], path: str | None = None) -> bool:
+        return cls.supports(info_dict)
+
+    @staticmethod
+    def supports_manifest(manifest: str) -> bool:
+        return False
+
+    # ------------------------------------------------------------------ download
+    def real_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
+        reason = fallback.engine_reason(info_dict, self.params)
+        if reason is None:
+            try:
+                engine = shared_engine.get_engine(self.params)
+                api = shared_engine.load_api()
+            except Exception as exc:
+                reason = f'the engine could not start ({type(exc).__name__}: {exc})'
+        if reason is not None:
+            fallback.note(fallback.fallback_line('http', reason), self.ydl)
+            return self._native_download(filename, info_dict)
+        from .http_download import HttpDownload
+        return HttpDownload(self, engine, api, filename, info_dict).run()
+
+    def _native_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
+        """Let yt-dlp's HttpFD do this download, with the same progress hooks."""
+        from yt_dlp.downloader.http import HttpFD
+        native = HttpFD(self.ydl, self.params)
+        native._multiline = self._multiline  # one status line, ended by our download()
+        for hook in self._progress_hooks:
+            if hook != self.report_progress:
+                native.add_progress_hook(hook)
+        return native.real_download(filename, info_dict)

@@ -1,0 +1,81 @@
+"""Map the engine's exceptions to the ones yt-dlp's code and users expect from HttpFD.
+
+``process_info`` catches yt-dlp's ``HTTPError``/``TransportError`` ("unable to
+download video data") and ``ContentTooShortError``; ``FragmentFD`` retries on
+``HTTPError``; so an engine error must become one of those, carrying status,
+headers and the engine error as ``cause``.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+# libcurl error codes (curl/curl.h)
+CURLE_COULDNT_RESOLVE_PROXY = 5
+CURLE_SSL_CONNECT_ERROR = 35
+CURLE_PEER_FAILED_VERIFICATION = 60
+CURLE_SSL_CERTPROBLEM = 58
+CURLE_SSL_CIPHER = 59
+CURLE_SSL_CACERT_BADFILE = 77
+CURLE_SSL_PINNEDPUBKEYNOTMATCH = 90
+CURLE_SSL_INVALIDCERTSTATUS = 91
+CURLE_PROXY = 97
+
+_CERT_CODES = frozenset({CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE,
+                         CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS})
+_SSL_CODES = frozenset({CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER})
+_PROXY_CODES = frozenset({CURLE_COULDNT_RESOLVE_PROXY, CURLE_PROXY})
+
+
+def http_error(url: str, status: int, headers: dict[str, str] | None, cause: BaseException | None = None) -> Exception:
+    """yt-dlp's HTTPError for a status, built on a real ``yt_dlp.networking.Response``."""
+    from yt_dlp.networking import Response
+    from yt_dlp.networking.exceptions import HTTPError
+    response = Response(io.BytesIO(b''), url, dict(headers or {}), status)
+    error = HTTPError(response)
+    error.__cause__ = cause
+    return error
+
+
+def transport_error(exc: BaseException) -> Exception:
+    from yt_dlp.networking import exceptions as net
+    code = getattr(exc, 'curl_code', None)
+    message = str(getattr(exc, 'reason', None) or exc) or type(exc).__name__
+    if code in _CERT_CODES:
+        return net.CertificateVerifyError(message, cause=exc)
+    if code in _SSL_CODES:
+        return net.SSLError(message, cause=exc)
+    if code in _PROXY_CODES:
+        return net.ProxyError(message, cause=exc)
+    return net.TransportError(message, cause=exc)
+
+
+def content_too_short(exc: BaseException, resume_len: int = 0, total: int | None = None) -> Exception:
+    """HttpFD's message counts the whole file: bytes on disk vs the announced size."""
+    from yt_dlp.utils import ContentTooShortError
+    downloaded = int(getattr(exc, 'downloaded', 0) or 0) + resume_len
+    expected = int(getattr(exc, 'expected', 0) or 0) + resume_len
+    if total is not None and total > expected:
+        expected = total
+    error = ContentTooShortError(downloaded, expected)
+    error.__cause__ = exc
+    return error
+
+
+def to_ytdlp(exc: BaseException, api: Any, resume_len: int = 0) -> BaseException:
+    """The yt-dlp exception for an engine ``DownloadError`` (others are returned as they are)."""
+    if isinstance(exc, api.HTTPStatusError):
+        return http_error(getattr(exc, 'url', '') or '', int(getattr(exc, 'http_status', 0) or 0),
+                          getattr(exc, 'headers', None), exc)
+    if isinstance(exc, api.ContentTooShortError):
+        return content_too_short(exc, resume_len)
+    if isinstance(exc, api.TransportError):
+        return transport_error(exc)
+    return exc
+
+
+def is_fatal_transport(error: BaseException) -> bool:
+    """TLS verification failures are not retried (as in HttpFD)."""
+    from yt_dlp.networking.exceptions import CertificateVerifyError
+    return isinstance(error, CertificateVerifyError)

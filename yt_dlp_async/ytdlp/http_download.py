@@ -1,0 +1,493 @@
+"""One http/https download through the engine, with HttpFD's behaviour.
+
+This is the body of ``AsyncFileDownloader.real_download``.  It follows HttpFD
+(yt_dlp/downloader/http.py) step for step, but every byte is moved by the
+engine's thread; this Python thread only plans the requests, polls
+``task.progress()`` every POLL_INTERVAL seconds to call the progress hooks,
+and turns the engine's errors into yt-dlp's:
+
+* ``NAME.part`` and resume from its size (``--continue``), ``--no-continue``
+  and ``--no-part``; a server that ignores the Range restarts the file;
+* ``--test``: the first 10241 bytes only;
+* ``http_chunk_size`` (params or ``downloader_options``): sequential ranged
+  requests of 95-100 % of that size, like HttpFD;
+* a caller-supplied ``Range`` header (fragments) is honoured;
+* ``--retries``/``--retry-sleep`` through yt-dlp's RetryManager, resuming from
+  the bytes on disk; 4xx raises ``HTTPError`` at once, 5xx/network faults are
+  retried, a short body is ``ContentTooShortError``;
+* 416 on resume: finished when the size matches within 100 bytes, else restart;
+* ``--min-filesize``/``--max-filesize``, ``--throttled-rate`` (ThrottledDownload),
+  ``--limit-rate`` (engine rate limit), ``--no-mtime``, ``-o -`` (stdout),
+  ``--file-access-retries``; cookies in and out of ``ydl.cookiejar``.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import os
+import random
+import re
+import sys
+import time
+from typing import Any, Callable
+
+from . import cookies as cookie_lines
+from . import errors, request_options
+
+POLL_INTERVAL = 0.1
+THROTTLE_SECONDS = 3.0
+CANCEL_WAIT = 2.0
+_UNSATISFIED_RANGE = re.compile(r'bytes\s+\*/(\d+)')
+
+
+class _Step(enum.Enum):
+    DONE = 'a request completed'
+    AGAIN = 'redo the request (restart from byte 0)'
+
+
+class _Retry(Exception):
+    """Raised inside one attempt for an error yt-dlp's --retries covers."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Abort(Exception):
+    """The download stops with ``real_download`` returning False."""
+
+
+class HttpDownload:
+    def __init__(self, fd: Any, engine: Any, api: Any, filename: str, info_dict: dict[str, Any]) -> None:
+        self.fd = fd
+        self.ydl = fd.ydl
+        self.params: dict[str, Any] = fd.params
+        self.engine = engine
+        self.api = api
+        self.filename = filename
+        self.info_dict = info_dict
+        self.url: str = info_dict['url']
+
+        headers = request_options.request_headers(info_dict)
+        self.request_proxy = request_options.split_proxy_headers(headers)
+        from yt_dlp.utils import parse_http_range
+        self.req_start, self.req_end, _ = parse_http_range(headers.pop('Range', None))
+        self.headers = headers
+
+        self.tmpfilename: str = fd.temp_name(filename)
+        self.to_stdout = self.tmpfilename == '-'
+        self.is_test = bool(self.params.get('test'))
+        self.chunk_size: int = int(
+            fd._TEST_FILE_SIZE if self.is_test else (
+                self.params.get('http_chunk_size')
+                or (info_dict.get('downloader_options') or {}).get('http_chunk_size')
+                or 0))
+        self.tmp_existed = not self.to_stdout and os.path.isfile(self.tmpfilename)
+        self.resume_len = 0
+        if self.params.get('continuedl', True) and self.tmp_existed:
+            self.resume_len = os.path.getsize(self.tmpfilename)
+        self.is_resume = self.resume_len > 0
+        self.ranges_ignored = False
+        self.content_len: int | None = None   # size of the whole remote resource
+        self.start_time = time.time()
+        self.throttle_start: float | None = None
+        self.destination_reported = False
+        self.unable_to_resume_reported = False
+        self.last_modified: str | None = None
+        self.submit_options = request_options.submit_options(
+            self.ydl, self.params, self.url, self.request_proxy)
+
+    # ----------------------------------------------------------------- entry
+    def run(self) -> bool:
+        from yt_dlp.utils import RetryManager
+
+        rate_limit = self.params.get('ratelimit')
+        self.engine.set_rate_limit(int(rate_limit) if rate_limit else None)
+        for retry in RetryManager(self.params.get('retries'), self.fd.report_retry):
+            try:
+                return self._attempt()
+            except _Retry as exc:
+                retry.error = exc.error
+                self.resume_len = self._bytes_on_disk()
+            except _Abort:
+                return False
+        return False
+
+    # -------------------------------------------------------------- planning
+    def _bytes_on_disk(self) -> int:
+        if self.to_stdout:
+            return self.resume_len
+        try:
+            return os.path.getsize(self.tmpfilename)
+        except OSError:
+            return 0
+
+    def _target_len(self) -> int | None:
+        """Bytes the finished file holds, once the resource size is known."""
+        if self.content_len is None:
+            return None
+        end = self.content_len if self.req_end is None else min(self.content_len, self.req_end + 1)
+        size = end - (self.req_start or 0)
+        if self.is_test:
+            size = min(size, self.fd._TEST_FILE_SIZE)
+        return max(size, 0)
+
+    def _plan(self) -> tuple[int | None, int | None]:
+        """(first, last) resource bytes of the next request, inclusive; None = open."""
+        chunk = self.chunk_size
+        if chunk and not self.is_test:
+            chunk = random.randint(int(chunk * 0.95), chunk)
+        if self.ranges_ignored:
+            return None, None
+        if self.resume_len > 0:
+            start: int | None = self.resume_len + (self.req_start or 0)
+            if self.is_resume:
+                self.fd.report_resuming_byte(self.resume_len)
+        elif self.req_start is not None:
+            start = self.req_start
+        elif chunk:
+            start = 0
+        else:
+            start = None
+        self.is_resume = False
+        if chunk and start is not None:
+            end: int | None = start + chunk - 1
+            if self.req_end is not None:
+                end = min(end, self.req_end)  # type: ignore[type-var]
+        else:
+            end = self.req_end
+        if end is not None and self.content_len is not None and end >= self.content_len:
+            end = self.content_len - 1
+        return start, end
+
+    # --------------------------------------------------------------- attempt
+    def _attempt(self) -> bool:
+        while True:
+            start, end = self._plan()
+            if start is not None and end is not None and start > end:
+                self.resume_len = 0
+                self._truncate_next = True
+                raise _Retry(Exception(f'Conflicting range. (start={start} > end={end})'))
+            outcome = self._request(start, end)
+            if isinstance(outcome, bool):
+                return outcome
+            if outcome is _Step.AGAIN:
+                continue
+            target = self._target_len()
+            if self.is_test or not self.chunk_size or target is None or self.resume_len >= target:
+                return self._finish()
+
+    _truncate_next = False
+    base = 0
+    last_total: int | None = None
+
+    def _submit(self, start: int | None, end: int | None, base: int, cookies: list[str]) -> Any:
+        kwargs: dict[str, Any] = dict(self.submit_options)
+        kwargs['headers'] = list(self.headers.items())
+        kwargs['cookies'] = cookies
+        if start is not None:
+            kwargs['range'] = (start, None if end is None else end + 1)
+            kwargs['offset'] = base
+        truncate = base == 0 or self._truncate_next
+        if self.to_stdout:
+            sys.stdout.flush()
+            buffer = getattr(sys.stdout, 'buffer', None)
+            if buffer is not None:
+                buffer.flush()
+            return self._with_file_access_retries(
+                lambda: self.engine.submit(self.url, fileno=1, **kwargs))
+        kwargs['truncate'] = truncate
+        return self._with_file_access_retries(lambda: self.engine.submit(self.url, self.tmpfilename, **kwargs))
+
+    def _with_file_access_retries(self, submit: Callable[[], Any]) -> Any:
+        from yt_dlp.utils import RetryManager
+
+        def report(err: BaseException, count: int, retries: int) -> None:
+            RetryManager.report_retry(
+                err, count, retries, info=self.fd.to_screen,
+                warn=lambda e: (time.sleep(0.01), self.fd.to_screen(f'[download] Unable to open file: {e}')),
+                error=lambda e: None,
+                sleep_func=(self.params.get('retry_sleep_functions') or {}).get('file_access'))
+
+        last: OSError | None = None
+        for retry in RetryManager(self.params.get('file_access_retries', 3), report):
+            try:
+                return submit()
+            except OSError as err:
+                last = err
+                if err.errno in (errno.EACCES, errno.EINVAL):
+                    retry.error = err
+                    continue
+                break
+        self.fd.report_error(f'unable to open for writing: {last}')
+        raise _Abort()
+
+    def _request(self, start: int | None, end: int | None) -> bool | _Step:
+        """Run one request: the final outcome, or the step to take next."""
+        self.base = start - (self.req_start or 0) if start is not None else 0
+        sent = cookie_lines.to_netscape_lines(self.ydl.cookiejar)
+        task = self._submit(start, end, self.base, sent)
+        self._truncate_next = False
+        try:
+            result = self._wait(task, start)
+        except KeyboardInterrupt:
+            self._cancel(task)
+            raise
+        except self.api.RangeError:
+            return self._ranges_ignored(start)
+        except self.api.HTTPStatusError as exc:
+            return self._http_status_error(exc, start)
+        except self.api.ContentTooShortError as exc:
+            raise _Retry(errors.content_too_short(exc, self.base, self._announced_total(exc)))
+        except self.api.TransportError as exc:
+            error = errors.transport_error(exc)
+            if errors.is_fatal_transport(error):
+                raise error
+            raise _Retry(error)
+        except self.api.FileSizeError as exc:
+            self.fd.to_screen(f'\r[download] File is larger than max-filesize ({exc}). Aborting.')
+            self._discard_new_tmp()
+            raise _Abort()
+        except OSError as exc:
+            self.fd.to_stderr('\n')
+            self.fd.report_error(f'unable to write data: {exc}')
+            raise _Abort()
+        if (start is not None and end is not None and not (self.is_test and start == 0)
+                and getattr(result, 'http_status', 206) == 200
+                and 'content-range' not in (result.headers or {})):
+            return self._ranges_ignored(start)  # a 200 without Content-Range is the whole file, not our range
+        try:
+            cookie_lines.store_lines(self.ydl.cookiejar, result.cookies or (), sent)
+        except Exception as exc:
+            self.fd.write_debug(f'[async] could not store cookies: {exc}')
+        if result.restarted:
+            self._report_unable_to_resume()
+            self.base = 0
+        if result.resource_size is not None:
+            self.content_len = result.resource_size
+        self.last_modified = result.last_modified or (result.headers or {}).get('last-modified')
+        self.resume_len = self.base + result.downloaded_bytes
+        total = self._total_for(result.resource_size, None, self.base)
+        if total is not None:
+            self._check_sizes(total, final=True)
+        if self.is_test and self.resume_len > self.fd._TEST_FILE_SIZE:
+            self._trim_test_download()
+        elapsed = getattr(result, 'elapsed', None)
+        speed = result.downloaded_bytes / elapsed if elapsed else None
+        self._emit_downloading(self.resume_len, total, speed, 0 if total is not None else None)
+        return _Step.DONE
+
+    # --------------------------------------------------------------- waiting
+    def _wait(self, task: Any, start: int | None) -> Any:
+        """Poll the task until it ends, calling the progress hooks; its result."""
+        started = time.time()
+        last_bytes = -1
+        while not task.wait(POLL_INTERVAL):
+            progress = task.progress()
+            if start and progress.total_bytes is not None and progress.total_bytes == progress.resource_size:
+                self._report_unable_to_resume()  # the server sent the whole file: rewritten from byte 0
+                self.base = 0
+            written = self.base + progress.downloaded_bytes
+            total = self._total_for(progress.resource_size, progress.total_bytes, self.base)
+            self.last_total = total if total is not None else self.last_total
+            if total is not None and not self._check_sizes(total, final=False):
+                self._cancel(task)
+                raise _Abort()
+            if self.is_test and written >= self.fd._TEST_FILE_SIZE:
+                self._cancel(task)  # the server ignored the test Range: keep the first bytes only
+                return _TestCut(progress)
+            if progress.downloaded_bytes != last_bytes and progress.downloaded_bytes > 0:
+                last_bytes = progress.downloaded_bytes
+                speed = progress.speed
+                if speed is None:
+                    speed = self.fd.calc_speed(started, time.time(), progress.downloaded_bytes)
+                eta = progress.eta
+                if eta is None and total is not None and speed:
+                    eta = self.fd.calc_eta(speed, max(total - written, 0))
+                self._emit_downloading(written, total, speed, eta)
+            self._check_throttle(task, progress.speed)
+        return task.result()
+
+    def _cancel(self, task: Any) -> None:
+        try:
+            task.cancel()
+            task.wait(CANCEL_WAIT)
+        except Exception:
+            pass
+
+    def _check_throttle(self, task: Any, speed: float | None) -> None:
+        limit = self.params.get('throttledratelimit') or 0
+        if not speed or not limit:
+            return
+        now = time.time()
+        if speed < limit:
+            if self.throttle_start is None:
+                self.throttle_start = now
+            elif now - self.throttle_start > THROTTLE_SECONDS:
+                self._cancel(task)
+                from yt_dlp.utils import ThrottledDownload
+                raise ThrottledDownload()
+        else:
+            self.throttle_start = None
+
+    # ----------------------------------------------------------- accounting
+    def _total_for(self, resource_size: int | None, task_total: int | None, base: int) -> int | None:
+        if resource_size is not None:
+            end = resource_size if self.req_end is None else min(resource_size, self.req_end + 1)
+            total: int | None = end - (self.req_start or 0)
+        elif task_total is not None:
+            total = base + task_total
+        else:
+            total = None
+        if total is not None and self.is_test:
+            total = min(total, self.fd._TEST_FILE_SIZE)
+        return total
+
+    def _announced_total(self, exc: Any) -> int | None:
+        """The whole file's size from the failed response's headers (else the last progress)."""
+        from yt_dlp.utils import parse_http_range
+        headers = {k.lower(): v for k, v in (getattr(exc, 'headers', None) or {}).items()}
+        _, _, resource_size = parse_http_range(headers.get('content-range'))
+        length = headers.get('content-length')
+        task_total = int(length) if length and length.isdigit() else None
+        total = self._total_for(resource_size, task_total, self.base)
+        return total if total is not None else self.last_total
+
+    def _check_sizes(self, size: int, final: bool) -> bool:
+        """HttpFD's --min-filesize/--max-filesize check; False (and a message) to abort."""
+        low, high = self.params.get('min_filesize'), self.params.get('max_filesize')
+        message = None
+        if low is not None and size < low:
+            message = f'File is smaller than min-filesize ({size} bytes < {low} bytes). Aborting.'
+        elif high is not None and size > high:
+            message = f'File is larger than max-filesize ({size} bytes > {high} bytes). Aborting.'
+        if message is None:
+            return True
+        self.fd.to_screen(f'\r[download] {message}')
+        self._discard_new_tmp()
+        if final:
+            raise _Abort()
+        return False
+
+    def _discard_new_tmp(self) -> None:
+        """Remove a .part this run created and nothing else may use (as HttpFD never opened it)."""
+        if not self.to_stdout and not self.tmp_existed:
+            try:
+                os.remove(self.tmpfilename)
+            except OSError:
+                pass
+
+    def _discard_empty_new_tmp(self) -> None:
+        """HttpFD opens the file with the first byte; leave no empty .part behind an error."""
+        if not self.to_stdout and not self.tmp_existed and self._bytes_on_disk() == 0:
+            self._discard_new_tmp()
+
+    def _trim_test_download(self) -> None:
+        if not self.to_stdout:
+            with open(self.tmpfilename, 'r+b') as f:
+                f.truncate(self.fd._TEST_FILE_SIZE)
+        self.resume_len = self.fd._TEST_FILE_SIZE
+
+    def _report_unable_to_resume(self) -> None:
+        if not self.unable_to_resume_reported and (self.resume_len > 0 or self.is_resume):
+            self.unable_to_resume_reported = True
+            self.fd.report_unable_to_resume()
+
+    def _report_destination(self) -> None:
+        if not self.destination_reported:
+            self.destination_reported = True
+            self.fd.report_destination(self.filename)
+
+    def _emit_downloading(self, written: int, total: int | None,
+                          speed: float | None, eta: float | None) -> None:
+        if written <= 0 and total is None:
+            return
+        self._report_destination()
+        self.fd._hook_progress({
+            'status': 'downloading',
+            'downloaded_bytes': written,
+            'total_bytes': total,
+            'tmpfilename': self.tmpfilename,
+            'filename': self.filename,
+            'eta': eta,
+            'speed': speed,
+            'elapsed': time.time() - self.start_time,
+            'ctx_id': self.info_dict.get('ctx_id'),
+        }, self.info_dict)
+
+    # ------------------------------------------------------------ outcomes
+    def _ranges_ignored(self, start: int | None) -> _Step:
+        """A bounded range got a 200: like HttpFD, fetch the whole resource from byte 0."""
+        if self.ranges_ignored:
+            raise _Retry(errors.transport_error(Exception('the server ignored an unbounded request')))
+        if start:
+            self._report_unable_to_resume()
+        self.ranges_ignored = True
+        self.resume_len = 0
+        self._truncate_next = True
+        return _Step.AGAIN
+
+    def _http_status_error(self, exc: Any, start: int | None) -> bool | _Step:
+        status = int(getattr(exc, 'http_status', 0) or 0)
+        if status == 416 and start and self.resume_len > 0:
+            return self._range_not_satisfiable(exc)
+        error = errors.to_ytdlp(exc, self.api)
+        if 500 <= status < 600:
+            raise _Retry(error)
+        self._discard_empty_new_tmp()
+        raise error
+
+    def _range_not_satisfiable(self, exc: Any) -> bool | _Step:
+        headers = {k.lower(): v for k, v in (getattr(exc, 'headers', None) or {}).items()}
+        match = _UNSATISFIED_RANGE.search(headers.get('content-range', ''))
+        size = int(match.group(1)) - (self.req_start or 0) if match else None
+        if size is not None and self.resume_len - 100 < size < self.resume_len + 100:
+            self.fd.report_file_already_downloaded(self.filename)
+            self.fd.try_rename(self.tmpfilename, self.filename)
+            self.fd._hook_progress({
+                'filename': self.filename,
+                'status': 'finished',
+                'downloaded_bytes': self.resume_len,
+                'total_bytes': self.resume_len,
+            }, self.info_dict)
+            return True
+        self._report_unable_to_resume()
+        self.resume_len = 0
+        self._truncate_next = True
+        return _Step.AGAIN
+
+    def _finish(self) -> bool:
+        byte_counter = self.resume_len
+        if byte_counter <= 0:
+            self.fd.to_stderr('\n')
+            self.fd.report_error('Did not get any data blocks')
+            return False
+        self._report_destination()
+        if not self.to_stdout:
+            self.fd.try_rename(self.tmpfilename, self.filename)
+            if self.params.get('updatetime') and self.last_modified:
+                self.info_dict['filetime'] = self.fd.try_utime(self.filename, self.last_modified)
+        self.fd._hook_progress({
+            'downloaded_bytes': byte_counter,
+            'total_bytes': byte_counter,
+            'filename': self.filename,
+            'status': 'finished',
+            'elapsed': time.time() - self.start_time,
+            'ctx_id': self.info_dict.get('ctx_id'),
+        }, self.info_dict)
+        return True
+
+
+class _TestCut:
+    """Result stand-in when --test stopped a transfer at 10241 bytes."""
+
+    def __init__(self, progress: Any) -> None:
+        self.downloaded_bytes = progress.downloaded_bytes
+        self.resource_size = progress.resource_size
+        self.restarted = False
+        self.cookies: list[str] = []
+        self.last_modified = None
+        self.headers: dict[str, str] = {}
+        self.elapsed = progress.elapsed
+        self.http_status = progress.http_status

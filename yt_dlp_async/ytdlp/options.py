@@ -1,0 +1,135 @@
+"""The "Async Downloads" option group added to yt-dlp's parser, and its params.
+
+Bad values are rejected while the arguments are parsed (command line and
+config files alike) by raising ``optparse.OptionValueError``; yt-dlp's parser
+turns that into its own ``yt-dlp: error: ...`` message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import optparse
+from typing import Any, Callable
+
+GROUP_TITLE = 'Async Downloads'
+
+#: option dest -> YoutubeDL.params key
+PARAM_KEYS: dict[str, str] = {
+    'async_downloads': 'async_downloads',
+    'concurrent_downloads': 'concurrent_downloads',
+    'async_chunk_size': 'async_chunk_size',
+    'async_timeout': 'async_timeout',
+    'async_retry_delay': 'async_retry_delay',
+    'async_max_retries': 'async_max_retries',
+}
+
+DEFAULTS: dict[str, Any] = {
+    'async_downloads': True,
+    'concurrent_downloads': 5,
+    'async_chunk_size': 1024 * 1024,
+    'async_timeout': None,
+    'async_retry_delay': None,
+    'async_max_retries': None,
+}
+
+
+def parse_size(value: str) -> int | None:
+    """Parse a size the way yt-dlp does (``512K``, ``10M``, ``1.5G``); None if invalid."""
+    try:
+        from yt_dlp.utils import parse_bytes
+    except ImportError:  # pragma: no cover - yt-dlp always has it today
+        parse_bytes = None
+    if parse_bytes is not None:
+        try:
+            return parse_bytes(value)
+        except Exception:
+            return None
+    units = {u: 1024 ** i for i, u in enumerate(['', *'KMGTPEZY'])}
+    text = value.strip().upper()
+    unit = text[-1:] if text[-1:] in units and not text[-1:].isdigit() else ''
+    try:
+        number = float(text[:len(text) - len(unit)] if unit else text)
+    except ValueError:
+        return None
+    return int(number * units[unit])
+
+
+def _store(convert: Callable[[str], Any], check: Callable[[Any], bool], expected: str) -> Callable[..., None]:
+    def callback(option: optparse.Option, opt_str: str, value: str,
+                 parser: optparse.OptionParser) -> None:
+        try:
+            converted = convert(value)
+        except (TypeError, ValueError):
+            converted = None
+        if converted is None or not check(converted):
+            raise optparse.OptionValueError(
+                f'option {opt_str}: invalid value {value!r}: expected {expected}')
+        setattr(parser.values, option.dest, converted)
+    return callback
+
+
+def _finite_float(value: str) -> float:
+    number = float(value)
+    if number != number or number in (float('inf'), float('-inf')):
+        raise ValueError(value)
+    return number
+
+
+def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
+    """Add the group to ``parser`` (yt-dlp's ``create_parser()`` result) and return it."""
+    group = optparse.OptionGroup(parser, GROUP_TITLE, description=(
+        'Downloads over http/https go through yt-dlp-async\'s libcurl engine, which runs on '
+        'a background thread; other protocols, impersonation and an explicit --downloader '
+        'use yt-dlp\'s own downloaders'))
+    group.add_option(
+        '--async-downloads',
+        action='store_true', dest='async_downloads', default=DEFAULTS['async_downloads'],
+        help='Download http/https formats with the libcurl engine (default)')
+    group.add_option(
+        '--no-async-downloads',
+        action='store_false', dest='async_downloads',
+        help='Use yt-dlp\'s own http downloader instead')
+    group.add_option(
+        '--concurrent-downloads',
+        metavar='N', dest='concurrent_downloads', default=DEFAULTS['concurrent_downloads'],
+        type='str', action='callback',
+        callback=_store(int, lambda n: n >= 1, 'a whole number of at least 1'),
+        help='Number of connections the engine may open at once, in total and per host (default is %default)')
+    group.add_option(
+        '--chunk-size',
+        metavar='SIZE', dest='async_chunk_size', default=DEFAULTS['async_chunk_size'],
+        type='str', action='callback',
+        callback=_store(parse_size, lambda n: n >= 1, 'a size such as 512K or 10M'),
+        help='Piece size for splitting one file across connections, e.g. 512K or 10M (default is 1M); '
+             'reaches params as async_chunk_size (not used yet: the engine fetches each file as one stream, '
+             'or in --http-chunk-size requests)')
+    group.add_option(
+        '--async-timeout',
+        metavar='SECONDS', dest='async_timeout', default=DEFAULTS['async_timeout'],
+        type='str', action='callback',
+        callback=_store(_finite_float, lambda n: n > 0, 'a number of seconds greater than 0'),
+        help='Seconds to wait for a connection, and for a stalled transfer to move, '
+             'before the engine retries it (default: --socket-timeout)')
+    group.add_option(
+        '--async-retry-delay',
+        metavar='SECONDS', dest='async_retry_delay', default=DEFAULTS['async_retry_delay'],
+        type='str', action='callback',
+        callback=_store(_finite_float, lambda n: n >= 0, 'a number of seconds, 0 or more'),
+        help='Base delay of the engine\'s exponential backoff between its own retries (default is 1)')
+    group.add_option(
+        '--async-max-retries',
+        metavar='N', dest='async_max_retries', default=DEFAULTS['async_max_retries'],
+        type='str', action='callback',
+        callback=_store(int, lambda n: n >= 0, 'a whole number, 0 or more'),
+        help='Retries the engine makes inside one attempt before yt-dlp\'s own --retries count one; '
+             'by default the engine does not retry and --retries/--retry-sleep apply as usual')
+    parser.add_option_group(group)
+    return group
+
+
+def has_option_group(parser: optparse.OptionParser) -> bool:
+    return any(group.title == GROUP_TITLE for group in getattr(parser, 'option_groups', []))
+
+
+def params_from_options(opts: object) -> dict[str, Any]:
+    """The params the group contributes, read from parsed optparse values."""
+    return {key: getattr(opts, dest, DEFAULTS[dest]) for dest, key in PARAM_KEYS.items()}

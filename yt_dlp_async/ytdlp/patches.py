@@ -1,0 +1,286 @@
+"""The patches that make the engine yt-dlp's http/https downloader.
+
+Applied right after each yt-dlp module executes (by the ``.pth`` import hook,
+``yt_dlp_async_hook``) or to already-imported modules (``install()``, the
+AsyncDownloads postprocessor).  Each one checks that its target exists in the
+installed yt-dlp and otherwise stands aside; ``yt-dlp -v`` then prints one
+``[debug]`` line per patch that stood aside.
+
+  yt_dlp.downloader._get_suitable_downloader  http/https -> AsyncFileDownloader (fallback.py)
+  yt_dlp.downloader.external._BY_NAME['async'] --downloader async / "http:async"
+  yt_dlp.options.create_parser                 the "Async Downloads" option group
+  yt_dlp.parse_options                         the group's values -> ydl_opts
+  YoutubeDL.dl                                 the running YoutubeDL, for fallback [debug] lines
+  YoutubeDL.print_debug_header                 the -v line: on/off, plugin and libcurl versions
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import threading
+from types import ModuleType
+from typing import Any, Callable
+
+from . import options
+
+MARK = '__yt_dlp_async_wrapped__'
+
+#: One line per patch that stood aside, printed by ``yt-dlp -v``.
+STOOD_ASIDE: list[str] = []
+_lock = threading.RLock()
+
+
+def _stand_aside(target: str, why: str) -> None:
+    line = f'[async] {target}: {why}; that patch stands aside'
+    if line not in STOOD_ASIDE:
+        STOOD_ASIDE.append(line)
+
+
+def _is_wrapped(func: object) -> bool:
+    return bool(getattr(func, MARK, False))
+
+
+def _mark(wrapper: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
+    functools.update_wrapper(wrapper, original)
+    setattr(wrapper, MARK, True)
+    return wrapper
+
+
+def _parameters(func: Callable[..., Any]) -> list[str]:
+    try:
+        return list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+# --------------------------------------------------------------- yt_dlp.downloader
+def patch_get_suitable_downloader(module: ModuleType) -> bool:
+    target = 'yt_dlp.downloader._get_suitable_downloader'
+    original = getattr(module, '_get_suitable_downloader', None)
+    if original is None:
+        _stand_aside(target, 'not found in this yt-dlp')
+        return False
+    if _is_wrapped(original):
+        return True
+    if _parameters(original)[:4] != ['info_dict', 'protocol', 'params', 'default']:
+        _stand_aside(target, f'unexpected signature {_parameters(original)}')
+        return False
+    from . import fallback
+
+    def _get_suitable_downloader(info_dict: dict[str, Any], protocol: str, params: dict[str, Any],
+                                 default: Any, *args: Any, **kwargs: Any) -> Any:
+        fd = original(info_dict, protocol, params, default, *args, **kwargs)
+        try:
+            return fallback.choose(fd, info_dict, protocol, params, default)
+        except Exception as exc:  # never break yt-dlp's choice
+            fallback.note(f'[async] downloader choice failed ({type(exc).__name__}: {exc}); keeping yt-dlp\'s')
+            return fd
+
+    module._get_suitable_downloader = _mark(_get_suitable_downloader, original)  # type: ignore[attr-defined]
+    return True
+
+
+def register_external_downloader() -> bool:
+    """``--downloader async`` (and ``"http:async"``) validate and select AsyncFileDownloader."""
+    target = 'yt_dlp.downloader.external._BY_NAME'
+    try:
+        import yt_dlp.downloader.external as external
+    except Exception as exc:
+        _stand_aside(target, f'cannot import it ({exc})')
+        return False
+    registry = getattr(external, '_BY_NAME', None)
+    if not isinstance(registry, dict):
+        _stand_aside(target, 'not found in this yt-dlp')
+        return False
+    from .downloader import AsyncFileDownloader
+    registry.setdefault('async', AsyncFileDownloader)
+    return True
+
+
+def patch_downloader_package(module: ModuleType) -> None:
+    patch_get_suitable_downloader(module)
+    register_external_downloader()
+
+
+# ------------------------------------------------------------------ yt_dlp.options
+def patch_create_parser(module: ModuleType) -> bool:
+    target = 'yt_dlp.options.create_parser'
+    original = getattr(module, 'create_parser', None)
+    if original is None or not callable(original):
+        _stand_aside(target, 'not found in this yt-dlp')
+        return False
+    if _is_wrapped(original):
+        return True
+
+    def create_parser(*args: Any, **kwargs: Any) -> Any:
+        register_external_downloader()  # before the parser lists the downloaders
+        parser = original(*args, **kwargs)
+        try:
+            if not options.has_option_group(parser):
+                options.add_option_group(parser)
+        except Exception as exc:
+            _stand_aside('the Async Downloads option group', f'{type(exc).__name__}: {exc}')
+        return parser
+
+    module.create_parser = _mark(create_parser, original)  # type: ignore[attr-defined]
+    return True
+
+
+# -------------------------------------------------------------------------- yt_dlp
+def patch_parse_options(module: ModuleType) -> bool:
+    target = 'yt_dlp.parse_options'
+    original = getattr(module, 'parse_options', None)
+    if original is None or not callable(original):
+        _stand_aside(target, 'not found in this yt-dlp')
+        return False
+    if _is_wrapped(original):
+        return True
+
+    def parse_options(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        ydl_opts = getattr(result, 'ydl_opts', None)
+        opts = getattr(result, 'options', None)
+        if isinstance(ydl_opts, dict) and opts is not None:
+            for key, value in options.params_from_options(opts).items():
+                ydl_opts.setdefault(key, value)
+        else:
+            _stand_aside(target, 'its result has no options/ydl_opts')
+        return result
+
+    module.parse_options = _mark(parse_options, original)  # type: ignore[attr-defined]
+    return True
+
+
+# --------------------------------------------------------------- yt_dlp.YoutubeDL
+def patch_youtubedl_class(module: ModuleType) -> None:
+    klass = getattr(module, 'YoutubeDL', None)
+    if not isinstance(klass, type):
+        _stand_aside('yt_dlp.YoutubeDL.YoutubeDL', 'not found in this yt-dlp')
+        return
+    from . import fallback
+
+    dl = klass.__dict__.get('dl')
+    if dl is None or not callable(dl):
+        _stand_aside('YoutubeDL.dl', 'not found in this yt-dlp (fallback reasons are not logged)')
+    elif not _is_wrapped(dl):
+        def wrapped_dl(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with fallback.download_context(self):
+                return dl(self, *args, **kwargs)
+        klass.dl = _mark(wrapped_dl, dl)
+
+    header = klass.__dict__.get('print_debug_header')
+    if header is None or not callable(header):
+        _stand_aside('YoutubeDL.print_debug_header', 'not found in this yt-dlp (no -v line)')
+    elif not _is_wrapped(header):
+        def print_debug_header(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = header(self, *args, **kwargs)
+            try:
+                report_debug(self)
+            except Exception:
+                pass
+            return result
+        klass.print_debug_header = _mark(print_debug_header, header)
+
+
+# ---------------------------------------------------------------------- dispatch
+_PATCHERS: dict[str, Callable[[ModuleType], Any]] = {
+    'yt_dlp.downloader': patch_downloader_package,
+    'yt_dlp.options': patch_create_parser,
+    'yt_dlp.YoutubeDL': patch_youtubedl_class,
+    'yt_dlp': patch_parse_options,
+}
+
+
+def on_module_loaded(module: ModuleType) -> None:
+    """Called by the import hook right after one of yt-dlp's modules executed."""
+    patcher = _PATCHERS.get(getattr(module, '__name__', ''))
+    if patcher is None:
+        return
+    with _lock:
+        patcher(module)
+
+
+def apply_loaded() -> list[str]:
+    """Patch the yt-dlp modules already imported; returns their names."""
+    done = []
+    with _lock:
+        for name, patcher in _PATCHERS.items():
+            module = sys.modules.get(name)
+            if module is not None:
+                patcher(module)
+                done.append(name)
+    return done
+
+
+def install(import_ytdlp: bool = False) -> bool:
+    """Make the engine yt-dlp's http/https downloader in this process.
+
+    Patches the yt-dlp modules already imported and arranges (through the
+    import hook) for the others to be patched when they are imported.  With
+    ``import_ytdlp=True`` yt-dlp is imported now.  Downloads use the engine
+    when ``params['async_downloads']`` is true (or with ``--downloader async``).
+    Idempotent; returns True when yt-dlp is patched or will be on import.
+    """
+    hooked = False
+    try:
+        import yt_dlp_async_hook
+        hooked = yt_dlp_async_hook.install(force=True)
+    except Exception:
+        hooked = False
+    if import_ytdlp or not hooked:
+        try:
+            import yt_dlp  # noqa: F401
+            import yt_dlp.YoutubeDL  # noqa: F401
+        except Exception:
+            return hooked
+    apply_loaded()
+    return True
+
+
+# ------------------------------------------------------------------------ -v line
+def plugin_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version('yt-dlp-async')
+    except Exception:
+        pass
+    try:
+        import yt_dlp_async
+        return str(getattr(yt_dlp_async, '__version__', 'unknown'))
+    except Exception:
+        return 'unknown'
+
+
+def status_line(params: dict[str, Any], activated_by: str | None = None) -> str:
+    from . import shared_engine
+    curl = shared_engine.curl_version() or 'libcurl unavailable'
+    enabled = bool(params.get('async_downloads'))
+    chosen = params.get('external_downloader')
+    if isinstance(chosen, dict) and any(str(v).strip().lower() == 'async' for v in chosen.values()):
+        enabled, activated_by = True, activated_by or '--downloader async'
+    if enabled:
+        state = 'on' + (f' ({activated_by})' if activated_by else '')
+        reason = shared_engine.unavailable_reason()
+        if reason:
+            state += f', but {reason}: yt-dlp\'s downloaders are used'
+    else:
+        state = 'off'
+    return f'[async] Async downloads: {state}; yt-dlp-async {plugin_version()}, {curl}'
+
+
+def report_debug(ydl: Any, activated_by: str | None = None) -> None:
+    """Write the -v lines: the status line, then any patch that stood aside."""
+    write_debug = getattr(ydl, 'write_debug', None)
+    if write_debug is None or not ydl.params.get('verbose'):
+        return
+    write_debug(status_line(ydl.params, activated_by))
+    for line in STOOD_ASIDE:
+        write_debug(line)
+    try:
+        import yt_dlp_async_hook
+        for error in yt_dlp_async_hook.ERRORS:
+            write_debug(f'[async] import hook error: {error}')
+    except ImportError:
+        pass

@@ -1,0 +1,90 @@
+"""yt-dlp's networking params -> keyword arguments of ``AsyncDownloadEngine.submit``.
+
+yt-dlp normally applies these in its request handlers (``build_request_director``);
+the engine bypasses that layer, so each one is mapped here: headers (with
+``Accept-Encoding: identity``, as HttpFD sends), proxy (``--proxy``, the
+environment, ``Ytdl-Request-Proxy``; socks5 means socks5h as in yt-dlp),
+``--source-address``, ``--no-check-certificates``, ``--client-certificate*``,
+and the CA bundle yt-dlp itself uses (certifi unless ``--compat-options no-certifi``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+#: Params the engine cannot honour; a download that needs one goes to yt-dlp's downloader.
+UNSUPPORTED_PARAMS: dict[str, str] = {
+    'legacyserverconnect': '--legacy-server-connect has no libcurl equivalent in the engine',
+}
+
+
+def request_headers(info_dict: Mapping[str, Any]) -> Any:
+    """HttpFD's headers: ``Accept-Encoding: identity`` then the format's http_headers."""
+    from yt_dlp.utils.networking import HTTPHeaderDict
+    return HTTPHeaderDict({'Accept-Encoding': 'identity'}, info_dict.get('http_headers') or {})
+
+
+def split_proxy_headers(headers: Any) -> str | None:
+    """Remove yt-dlp's internal pseudo-headers; return a per-request proxy if one was given."""
+    from yt_dlp.utils.networking import clean_headers
+    proxy = headers.pop('Ytdl-Request-Proxy', None)
+    clean_headers(headers)
+    return proxy
+
+
+def select_proxy(ydl: Any, url: str, request_proxy: str | None) -> str | None:
+    """The proxy yt-dlp would use for ``url``: '' means none (not even from the environment)."""
+    from yt_dlp.utils.networking import HTTPHeaderDict, clean_proxies, select_proxy as ytdlp_select
+    proxies = dict(getattr(ydl, 'proxies', None) or {})
+    if not proxies and not request_proxy:
+        return None  # nothing configured anywhere: libcurl's defaults are the same
+    headers = HTTPHeaderDict({'Ytdl-Request-Proxy': request_proxy} if request_proxy else {})
+    clean_proxies(proxies, headers)
+    return ytdlp_select(url, proxies) or ''
+
+
+def ca_file(params: Mapping[str, Any]) -> str | None:
+    """certifi's bundle when yt-dlp would load it, else None (libcurl's system store)."""
+    if 'no-certifi' in (params.get('compat_opts') or ()):
+        return None
+    try:
+        from yt_dlp.dependencies import certifi
+    except ImportError:
+        return None
+    return certifi.where() if certifi is not None else None
+
+
+def tls_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {'verify': not params.get('nocheckcertificate')}
+    if options['verify']:
+        bundle = ca_file(params)
+        if bundle:
+            options['ca_file'] = bundle
+    if params.get('client_certificate'):
+        options['client_cert'] = params['client_certificate']
+        if params.get('client_certificate_key'):
+            options['client_key'] = params['client_certificate_key']
+        if params.get('client_certificate_password'):
+            options['client_key_password'] = params['client_certificate_password']
+    return options
+
+
+def submit_options(ydl: Any, params: Mapping[str, Any], url: str, request_proxy: str | None) -> dict[str, Any]:
+    """Everything for ``submit`` that comes from params (not the range/file arguments)."""
+    options = tls_options(params)
+    proxy = select_proxy(ydl, url, request_proxy)
+    if proxy is not None:
+        options['proxy'] = proxy
+    if params.get('source_address'):
+        options['source_address'] = params['source_address']
+    return options
+
+
+def unsupported_reason(params: Mapping[str, Any], info_dict: Mapping[str, Any]) -> str | None:
+    """Why the engine cannot do this download the way yt-dlp would, or None."""
+    for key, reason in UNSUPPORTED_PARAMS.items():
+        if params.get(key):
+            return reason
+    if info_dict.get('request_data') is not None:
+        return 'the format needs a request body (POST), which the engine does not send'
+    return None
