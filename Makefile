@@ -11,7 +11,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SAN_VENV ?= .venv-san
-DEBS := libcurl4-openssl-dev pkg-config curl openssl nginx aria2 ffmpeg
+DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg
 PYTEST_ARGS ?=
 
 .PHONY: deps venv install test sanitize demo bench lint clean
@@ -41,7 +41,7 @@ install: deps venv
 	$(VENV)/bin/pip install -q --upgrade '.[test]'
 
 test: install
-	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
 	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py
 
 sanitize: deps

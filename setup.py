@@ -78,6 +78,20 @@ def _curl_flags() -> tuple[str, list[str], list[str]]:
     raise AssertionError("unreachable")
 
 
+def _crypto_libs() -> list[str]:
+    """libcrypto, for AES-128 (HLS).  libcurl4-openssl-dev pulls in libssl-dev."""
+    libs = _run(["pkg-config", "--libs", "libcrypto"]) if shutil.which("pkg-config") else None
+    if libs is None:
+        if not any(os.path.exists(os.path.join(d, "openssl", "evp.h")) for d in ("/usr/include", "/usr/local/include")):
+            _fail("""
+                error: OpenSSL's libcrypto development files not found.
+                Install them and retry: `apt-get install libssl-dev` on Debian/Ubuntu,
+                `dnf install openssl-devel` on Fedora.
+            """)
+        libs = "-lcrypto"
+    return shlex.split(libs)
+
+
 def _check_headers(cflags: list[str]) -> None:
     incdirs = [f[2:] for f in cflags if f.startswith("-I")] + ["/usr/include", "/usr/local/include"]
     if not any(os.path.exists(os.path.join(d, "curl", "curl.h")) for d in incdirs):
@@ -117,7 +131,7 @@ def _extension() -> Extension:
         depends=sorted(glob.glob("csrc/*.h")),
         include_dirs=["csrc"],
         extra_compile_args=[f for f in cflags if not f.startswith("-I")] + compile_args,
-        extra_link_args=libs + link_args + ["-pthread"],
+        extra_link_args=libs + _crypto_libs() + link_args + ["-pthread"],
     )
 
 

@@ -158,6 +158,9 @@ struct task_opts {
     int64_t min_piece;         /* never split below this */
     int64_t max_request;       /* cap on one request's range, 0: none */
     char *state_path;          /* resume control file, or NULL */
+    /* a small resource (a fragment, a key) kept in memory, not a file */
+    int to_memory;
+    int64_t max_memory;
 };
 
 int task_opts_copy(struct task_opts *dst, const struct task_opts *src);
@@ -213,6 +216,10 @@ struct task {
     int restarted;              /* mu */
     enum task_state state;      /* mu */
     int cancel_requested;       /* mu */
+
+    /* the body when o.to_memory: thr until finished, then Python's */
+    unsigned char *mem;
+    size_t mem_cap;
 
     /* outcome, readable once finished */
     enum err_kind err;
@@ -336,6 +343,13 @@ void seg_child_confirmed(struct task *child);
 void seg_plan(struct eng *e, struct task *t);
 void seg_refresh(struct eng *e, struct task *t, double now, int force);
 void seg_cancel_children(struct eng *e, struct task *t);
+
+/* ---- aes.c --------------------------------------------------------------- */
+
+int aes128_cbc_decrypt(const unsigned char *in, size_t n,
+                       const unsigned char *key, const unsigned char *iv,
+                       int unpad, unsigned char *out, size_t *outlen,
+                       char *err, size_t errlen);
 
 int eng_global_init(void);
 struct eng *eng_new(const struct eng_config *cfg, char *err, size_t errlen);

@@ -504,7 +504,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         "cookies", "proxy", "source_address", "verify", "ca_file",
         "client_cert", "client_key", "client_key_password",
         "max_filesize", "max_retries", "connections", "min_piece",
-        "max_request", "state_path", NULL
+        "max_request", "state_path", "memory", "max_memory", NULL
     };
     EngineObject *self = (EngineObject *)op;
     PyObject *url, *path = Py_None, *headers = Py_None, *cookies = Py_None;
@@ -512,8 +512,9 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     PyObject *ca = Py_None, *cert = Py_None, *key = Py_None;
     PyObject *keypw = Py_None, *result, *state_path = Py_None;
     int fileno = -1, truncate = 0, priority = 0, verify = 1;
-    int connections = 1;
+    int connections = 1, memory = 0;
     long long min_piece = 1048576, max_request = 0;
+    long long max_memory = 64LL << 20;
     char err_text[256];
     int max_retries = -1, fd = -1, err = 0;
     long long range_start = 0, range_end = -1, offset = -1;
@@ -525,12 +526,12 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     if (!engine_usable(self, 1))
         return NULL;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "U|O$iOLLLLpOiOOOpOOOOLiiLLO:submit", kwlist, &url,
+            args, kw, "U|O$iOLLLLpOiOOOpOOOOLiiLLOpL:submit", kwlist, &url,
             &path, &fileno, &headers, &range_start, &range_end, &offset,
             &expected, &truncate, &if_range, &priority, &cookies, &proxy,
             &source, &verify, &ca, &cert, &key, &keypw, &max_filesize,
             &max_retries, &connections, &min_piece, &max_request,
-            &state_path))
+            &state_path, &memory, &max_memory))
         return NULL;
 
     if (range_start < 0)
@@ -560,6 +561,13 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         return PyErr_Format(PyExc_ValueError, "min_piece must be at least "
                             "16384 bytes and max_request 0 (no cap) or at "
                             "least 16384 bytes");
+    if (memory && (path != Py_None || fileno != -1 || connections != 1
+                   || max_memory < 1))
+        return PyErr_Format(PyExc_ValueError, "memory=True keeps the body "
+                            "in memory: give no path, no fileno, one "
+                            "connection and max_memory >= 1");
+    if (memory)
+        offset = 0;
     if (connections > 1 && range_end != -1)
         return PyErr_Format(PyExc_ValueError, "several connections are for "
                             "a whole resource or its tail: give range=(start,"
@@ -613,11 +621,15 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         }
     }
 
-    if (open_target(path, fileno, truncate, &fd, &o.sequential) < 0)
+    o.to_memory = memory;
+    o.max_memory = max_memory;
+    if (!memory && open_target(path, fileno, truncate, &fd,
+                               &o.sequential) < 0)
         goto fail;
     t = task_new(&o, fd);
     if (!t) {
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         PyErr_NoMemory();
         goto fail;
     }
@@ -973,6 +985,35 @@ fail:
     return NULL;
 }
 
+/* The body of a memory=True task, once done; the buffer moves to Python. */
+static PyObject *Task_take_body(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    TaskObject *self = (TaskObject *)op;
+    struct task *t = self->task;
+    struct eng *e = task_eng(self);
+    enum task_state state;
+    PyObject *body;
+    lock_engine(e);
+    state = t->state;
+    pthread_mutex_unlock(&e->mu);
+    if (!t->o.to_memory)
+        return PyErr_Format(PyExc_ValueError, "this task writes to a file, "
+                            "not to memory");
+    if (state != TS_DONE)
+        return PyErr_Format(PyExc_ValueError, "the task is %s, not done",
+                            task_state_name(state));
+    if (!t->mem)
+        return PyBytes_FromStringAndSize("", 0);
+    body = PyBytes_FromStringAndSize((const char *)t->mem,
+                                     (Py_ssize_t)task_written(t));
+    if (body) {
+        free(t->mem);           /* finished: the engine no longer uses it */
+        t->mem = NULL;
+        t->mem_cap = 0;
+    }
+    return body;
+}
+
 static PyObject *Task_get_id(PyObject *op, void *Py_UNUSED(c))
 {
     return PyLong_FromUnsignedLongLong(((TaskObject *)op)->task->id);
@@ -997,6 +1038,8 @@ static PyMethodDef Task_methods[] = {
     {"set_priority", Task_set_priority, METH_O,
      "Change the priority of a queued task (lower runs first)."},
     {"info", Task_info, METH_NOARGS, "A snapshot of the task as a dict."},
+    {"take_body", Task_take_body, METH_NOARGS,
+     "The body of a finished memory=True task, as bytes (once)."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -1052,7 +1095,52 @@ static PyObject *mod_curl_features(PyObject *m, PyObject *Py_UNUSED(ig))
         "ssl_version", v->ssl_version ? v->ssl_version : "");
 }
 
+static PyObject *mod_aes128_cbc_decrypt(PyObject *m, PyObject *args,
+                                        PyObject *kw)
+{
+    static char *kwlist[] = {"data", "key", "iv", "unpad", NULL};
+    Py_buffer data, key, iv;
+    int unpad = 1, rc;
+    size_t outlen = 0;
+    unsigned char *buf;
+    char err[128];
+    PyObject *out = NULL;
+    (void)m;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*y*y*|p:aes128_cbc_decrypt",
+                                     kwlist, &data, &key, &iv, &unpad))
+        return NULL;
+    if (key.len != 16 || iv.len != 16) {
+        PyErr_Format(PyExc_ValueError, "AES-128 needs a 16-byte key and a "
+                     "16-byte IV (got %zd and %zd bytes)", key.len, iv.len);
+        goto done;
+    }
+    buf = malloc(data.len ? (size_t)data.len : 1);
+    if (!buf) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = aes128_cbc_decrypt(data.buf, (size_t)data.len, key.buf, iv.buf,
+                            unpad, buf, &outlen, err, sizeof(err));
+    Py_END_ALLOW_THREADS
+    if (rc < 0)
+        PyErr_SetString(PyExc_ValueError, err);
+    else
+        out = PyBytes_FromStringAndSize((const char *)buf,
+                                        (Py_ssize_t)outlen);
+    free(buf);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&iv);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
+    {"aes128_cbc_decrypt", (PyCFunction)(void (*)(void))mod_aes128_cbc_decrypt,
+     METH_VARARGS | METH_KEYWORDS,
+     "aes128_cbc_decrypt(data, key, iv, unpad=True) -> bytes\n\n"
+     "Decrypt an HLS AES-128 segment (padding dropped as yt-dlp does)."},
     {"curl_version", mod_curl_version, METH_NOARGS,
      "libcurl's version string."},
     {"curl_features", mod_curl_features, METH_NOARGS,

@@ -151,6 +151,7 @@ void task_decref(struct task *t)
         close(t->fd);
     task_opts_clear(&t->o);
     free(t->hdr);
+    free(t->mem);
     free(t->etag);
     free(t->last_modified);
     free(t->effective_url);

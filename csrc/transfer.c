@@ -281,6 +281,34 @@ out:
 
 /* ---- the data path ---------------------------------------------------- */
 
+/* pwrite() for a task kept in memory: bounded by o.max_memory */
+static ssize_t mem_pwrite(struct task *t, const char *buf, size_t n,
+                          int64_t pos)
+{
+    size_t need = (size_t)pos + n;
+    if ((int64_t)need > t->o.max_memory) {
+        errno = EFBIG;
+        return -1;
+    }
+    if (need > t->mem_cap) {
+        size_t cap = t->mem_cap ? t->mem_cap : 65536;
+        unsigned char *p;
+        while (cap < need)
+            cap *= 2;
+        if ((int64_t)cap > t->o.max_memory)
+            cap = (size_t)t->o.max_memory;
+        p = realloc(t->mem, cap);
+        if (!p) {
+            errno = ENOMEM;
+            return -1;
+        }
+        t->mem = p;
+        t->mem_cap = cap;
+    }
+    memcpy(t->mem + pos, buf, n);
+    return (ssize_t)n;
+}
+
 static size_t xfer_on_write(char *ptr, size_t size, size_t nmemb,
                             void *userdata)
 {
@@ -310,8 +338,9 @@ static size_t xfer_on_write(char *ptr, size_t size, size_t nmemb,
     want = take;
     while (take > 0) {
         off_t pos = (off_t)(t->o.file_offset + w);
-        ssize_t r = t->o.sequential ? write(t->fd, ptr, take)
-                                    : pwrite(t->fd, ptr, take, pos);
+        ssize_t r = t->o.to_memory ? mem_pwrite(t, ptr, take, pos)
+            : t->o.sequential ? write(t->fd, ptr, take)
+                              : pwrite(t->fd, ptr, take, pos);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -496,8 +525,13 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
 
     switch (t->abort) {
     case AB_IO:
-        snprintf(t->errmsg, sizeof(t->errmsg), "cannot write the file: %s",
-                 strerror(t->os_errno));
+        if (t->o.to_memory)
+            snprintf(t->errmsg, sizeof(t->errmsg), "cannot keep the body in "
+                     "memory (max_memory %lld bytes): %s",
+                     (long long)t->o.max_memory, strerror(t->os_errno));
+        else
+            snprintf(t->errmsg, sizeof(t->errmsg), "cannot write the file: "
+                     "%s", strerror(t->os_errno));
         t->err = EK_IO;
         return;
     case AB_RANGE:

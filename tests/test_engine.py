@@ -479,3 +479,34 @@ def test_download_convenience(fault_server: FaultServer, tmp_path: Path) -> None
     for i in range(8):
         assert sha256_file(tmp_path / f"{1000 + i}.mp4") == sha256_of(1000 + i, i)
     assert fault_server.max_concurrent <= 3
+
+
+def test_memory_body_with_retries(engine: AsyncDownloadEngine, fault_server: FaultServer) -> None:
+    task = engine.submit(fault_server.url("/data/300000?reset_after=100000&seed=3"), memory=True)
+    assert task.body(30) == content(300000, 3)
+    assert len(fault_server.requests("/data/300000")) == 2
+
+
+def test_memory_body_is_bounded(engine: AsyncDownloadEngine, fault_server: FaultServer) -> None:
+    task = engine.submit(fault_server.url("/data/300000"), memory=True, max_memory=100000)
+    with pytest.raises(OSError, match="max_memory 100000"):
+        task.body(30)
+
+
+def test_aes128_matches_openssl_cli(tmp_path: Path) -> None:
+    import subprocess
+
+    key, iv = bytes(range(16)), bytes(range(16, 32))
+    plain = content(100_001, 9)
+    (tmp_path / "p").write_bytes(plain)
+    subprocess.run(
+        ["openssl", "enc", "-aes-128-cbc", "-K", key.hex(), "-iv", iv.hex(), "-in", tmp_path / "p", "-out", tmp_path / "c"],
+        check=True,
+    )
+    cipher = (tmp_path / "c").read_bytes()
+    assert yt_dlp_async.aes128_cbc_decrypt(cipher, key, iv) == plain
+    assert yt_dlp_async.aes128_cbc_decrypt(cipher, key, iv, unpad=False)[: len(plain)] == plain
+    with pytest.raises(ValueError, match="16-byte key"):
+        yt_dlp_async.aes128_cbc_decrypt(cipher, key[:8], iv)
+    with pytest.raises(ValueError, match="multiple of the AES block size"):
+        yt_dlp_async.aes128_cbc_decrypt(cipher[:-1], key, iv)

@@ -23,6 +23,7 @@ from .engine import (
     curl_version,
     download,
 )
+from ._engine import aes128_cbc_decrypt
 from .errors import (
     CancelledError,
     ContentTooShortError,
@@ -50,6 +51,7 @@ __all__ = [
     "SegmentProgress",
     "TransportError",
     "__version__",
+    "aes128_cbc_decrypt",
     "curl_version",
     "download",
     "install",

@@ -174,6 +174,12 @@ class DownloadTask:
         """Move a queued task: lower values run first."""
         self._task.set_priority(priority)
 
+    def body(self, timeout: float | None = None) -> bytes:
+        """The body of a ``memory=True`` task: waits, raises like
+        :meth:`result`, and hands the bytes over (call it once)."""
+        self.result(timeout)
+        return bytes(self._task.take_body())
+
     def segments(self) -> list[SegmentProgress]:
         """Per-connection detail of a segmented download (else [])."""
         return [
@@ -400,6 +406,8 @@ class AsyncDownloadEngine:
         min_piece: int = 1 << 20,
         max_request: int | None = None,
         state_path: str | os.PathLike[str] | None = None,
+        memory: bool = False,
+        max_memory: int = 64 << 20,
     ) -> DownloadTask:
         """Queue the download of ``url`` into ``path`` (or ``fileno``).
 
@@ -415,10 +423,17 @@ class AsyncDownloadEngine:
         file (finished ranges + validators) that a later submit with the
         same path and state_path resumes from.
 
+        ``memory=True`` keeps the body in memory instead (at most
+        ``max_memory`` bytes; for fragments and keys): read it with
+        :meth:`DownloadTask.body`.
+
         Bad input raises ValueError / OSError here, before any byte is
         written.
         """
-        if path is None and fileno is None:
+        if memory:
+            if path is not None or fileno is not None:
+                raise ValueError("memory=True takes no path and no fileno")
+        elif path is None and fileno is None:
             raise ValueError("give a path or a fileno to write to")
         if path is not None and fileno is not None:
             raise ValueError("give a path or a fileno, not both")
@@ -460,6 +475,8 @@ class AsyncDownloadEngine:
             min_piece=min_piece,
             max_request=max_request or 0,
             state_path=_fspath(state_path),
+            memory=memory,
+            max_memory=max_memory,
         )
         return DownloadTask(task, self)
 
