@@ -556,11 +556,10 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         return PyErr_Format(PyExc_ValueError, "connections must be between "
                             "1 and %d, not %d", SEG_MAX_CONNECTIONS,
                             connections);
-    if (min_piece < 16384 || max_request < 0
-        || (max_request > 0 && max_request < 16384))
+    if (min_piece < 16384 || max_request < 0)
         return PyErr_Format(PyExc_ValueError, "min_piece must be at least "
-                            "16384 bytes and max_request 0 (no cap) or at "
-                            "least 16384 bytes");
+                            "16384 bytes and max_request 0 (no cap) or "
+                            "more");
     if (memory && (path != Py_None || fileno != -1 || connections != 1
                    || max_memory < 1))
         return PyErr_Format(PyExc_ValueError, "memory=True keeps the body "

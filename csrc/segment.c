@@ -325,6 +325,8 @@ void seg_child_confirmed(struct task *c)
     p->eng->plan_pending = 1;
 }
 
+static void seg_fall_back(struct eng *e, struct task *t);
+
 static int seg_covered(const struct task *t, struct ranges *cov)
 {
     const struct seg *s = t->seg;
@@ -350,8 +352,22 @@ void seg_plan(struct eng *e, struct task *t)
         seg_finish_parent(e, t, TS_DONE);
         return;
     }
-    if (!s->ranges_ok || s->single)
+    if (!s->ranges_ok || s->single) {
+        if (s->nchildren > 0)
+            return;
+        if (!s->single) {
+            /* a capped first request, and the server does not do ranges:
+               the rest can only come from one request for everything */
+            seg_fall_back(e, t);
+            return;
+        }
+        t->err = EK_TOO_SHORT;
+        snprintf(t->errmsg, sizeof(t->errmsg), "the server sent %lld of "
+                 "%lld bytes", (long long)ranges_total(&s->done),
+                 (long long)(s->size - s->start));
+        seg_finish_parent(e, t, TS_FAILED);
         return;
+    }
     ranges_init(&cov);
     while (s->nchildren < t->o.connections) {
         int64_t a, b;
@@ -454,9 +470,22 @@ void seg_child_finished(struct eng *e, struct task *c)
 
     /* a range reply that did not fit leaves bytes we cannot trust */
     seg_remove_child(e, s, c, !range_failure);
+    if (c->nout_cookies > t->nout_cookies) {
+        /* the jar of the connection that saw the most Set-Cookie lines */
+        char **tmp = t->out_cookies;
+        size_t n = t->nout_cookies;
+        t->out_cookies = c->out_cookies;
+        t->nout_cookies = c->nout_cookies;
+        c->out_cookies = tmp;
+        c->nout_cookies = n;
+    }
+    if (!t->effective_url && c->effective_url) {
+        t->effective_url = c->effective_url;
+        c->effective_url = NULL;
+    }
     if (task_finished_state(t->state) || s->finishing || e->shutting_down)
         return;
-    if (c->state == TS_DONE && s->size < 0) {
+    if (c->state == TS_DONE && s->size < 0 && c->o.range_end < 0) {
         /* no size known: a single connection read to the end */
         s->size = a + w;
         eng_lock(e);

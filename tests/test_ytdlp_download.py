@@ -19,6 +19,12 @@ from ytdlp_support import (
     sha256_file, write_info_json, write_playlist_json)
 
 
+#: HttpFD's in-order path (one connection, NAME.part): the tests below that
+#: check its request-level behaviour ask for it; test_ytdlp_segmented.py
+#: covers the default, several connections per file.
+IN_ORDER = ['--async-connections', '1']
+
+
 @pytest.fixture(autouse=True)
 def _installed() -> None:
     require_hook()
@@ -94,7 +100,7 @@ def test_cli_test_flag_downloads_10241_bytes(tmp_path: Path, fault_server) -> No
 def test_cli_http_chunk_size_makes_sequential_ranges(tmp_path: Path, fault_server) -> None:
     size = 350_000
     info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4'))
-    proc = run_ytdlp(['--http-chunk-size', '100K', '--load-info-json', str(info), '-o', 'c.mp4'], tmp_path)
+    proc = run_ytdlp([*IN_ORDER, '--http-chunk-size', '100K', '--load-info-json', str(info), '-o', 'c.mp4'], tmp_path)
     assert proc.returncode == 0, output(proc)
     assert sha256_file(tmp_path / 'c.mp4') == sha256_of(size)
     ranges = [e.range for e in get_requests(fault_server, f'/data/{size}.mp4')]
@@ -230,7 +236,7 @@ def test_cli_ignore_errors_and_abort_on_error(tmp_path: Path, fault_server) -> N
 def test_cli_connection_reset_is_retried_with_resume(tmp_path: Path, fault_server) -> None:
     size = 300_000
     info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', reset_after=100_000))
-    proc = run_ytdlp(['--retry-sleep', '0', '--load-info-json', str(info), '-o', 'r.mp4'], tmp_path)
+    proc = run_ytdlp([*IN_ORDER, '--retry-sleep', '0', '--load-info-json', str(info), '-o', 'r.mp4'], tmp_path)
     assert proc.returncode == 0, output(proc)
     assert 'Retrying (1/10)' in proc.stdout, output(proc)
     requests = get_requests(fault_server, f'/data/{size}.mp4')
@@ -282,7 +288,7 @@ def test_sigint_leaves_part_that_resumes(tmp_path: Path, fault_server) -> None:
     size = 3_000_000
     slow = write_info_json(tmp_path / 'slow.json', fault_server.data_url(size, 'mp4', rate=400_000))
     part = tmp_path / 's.mp4.part'
-    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', '--load-info-json', str(slow), '-o', 's.mp4'], cwd=tmp_path,
+    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', *IN_ORDER, '--load-info-json', str(slow), '-o', 's.mp4'], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=hermetic_env(tmp_path / '.home'))
     deadline = time.monotonic() + 30
     while not (part.exists() and part.stat().st_size > 300_000) and time.monotonic() < deadline:
@@ -297,7 +303,7 @@ def test_sigint_leaves_part_that_resumes(tmp_path: Path, fault_server) -> None:
 
     fault_server.reset()
     fast = write_info_json(tmp_path / 'fast.json', fault_server.data_url(size, 'mp4'))
-    proc2 = run_ytdlp(['--load-info-json', str(fast), '-o', 's.mp4'], tmp_path)
+    proc2 = run_ytdlp([*IN_ORDER, '--load-info-json', str(fast), '-o', 's.mp4'], tmp_path)
     assert proc2.returncode == 0, output(proc2)
     assert f'Resuming download at byte {kept}' in proc2.stdout
     assert [e.range for e in get_requests(fault_server, f'/data/{size}.mp4')] == [f'bytes={kept}-']
@@ -308,7 +314,7 @@ def test_sigint_leaves_part_that_resumes(tmp_path: Path, fault_server) -> None:
 def test_progress_hooks_from_the_calling_thread(tmp_path: Path, fault_server) -> None:
     size = 800_000
     calls: list[tuple[int, dict[str, Any]]] = []
-    ydl = make_ydl({'outtmpl': str(tmp_path / '%(id)s.%(ext)s'),
+    ydl = make_ydl({'outtmpl': str(tmp_path / '%(id)s.%(ext)s'), 'async_connections': 1,
                     'progress_hooks': [lambda d: calls.append((threading.get_ident(), dict(d)))]})
     with ydl:
         info = ydl.extract_info(fault_server.data_url(size, 'mp4', rate=1_500_000))
@@ -333,7 +339,7 @@ def test_throttled_rate_raises_throttled_download(tmp_path: Path, fault_server) 
     from yt_dlp.utils import ThrottledDownload
     from yt_dlp_async.ytdlp.downloader import AsyncFileDownloader
     ydl = make_ydl({})
-    fd = AsyncFileDownloader(ydl, {**ydl.params, 'throttledratelimit': 200_000})
+    fd = AsyncFileDownloader(ydl, {**ydl.params, 'throttledratelimit': 200_000, 'async_connections': 1})
     target = tmp_path / 'slow.mp4'
     start = time.monotonic()
     with pytest.raises(ThrottledDownload):

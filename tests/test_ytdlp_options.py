@@ -64,7 +64,7 @@ def test_command_line_values_reach_params(tmp_path: Path) -> None:
         'async_timeout': 2.5, 'async_retry_delay': 0.0, 'async_max_retries': 4}
 
 
-@pytest.mark.parametrize(('text', 'size'), [('512K', 524288), ('10M', 10485760), ('1.5M', 1572864), ('4096', 4096)])
+@pytest.mark.parametrize(('text', 'size'), [('512K', 524288), ('10M', 10485760), ('1.5M', 1572864), ('16384', 16384)])
 def test_chunk_size_units(tmp_path: Path, text: str, size: int) -> None:
     assert parsed_params(tmp_path, ['--chunk-size', text, 'u'])['async_chunk_size'] == size
 

@@ -58,6 +58,9 @@ class AsyncFileDownloader(FileDownloader):
         if reason is not None:
             fallback.note(fallback.fallback_line('http', reason), self.ydl)
             return self._native_download(filename, info_dict)
+        from . import segmented_download
+        if segmented_download.applies(self, filename, info_dict):
+            return segmented_download.SegmentedDownload(self, engine, api, filename, info_dict).run()
         from .http_download import HttpDownload
         return HttpDownload(self, engine, api, filename, info_dict).run()
 

@@ -20,6 +20,8 @@ PARAM_KEYS: dict[str, str] = {
     'async_timeout': 'async_timeout',
     'async_retry_delay': 'async_retry_delay',
     'async_max_retries': 'async_max_retries',
+    'async_connections': 'async_connections',
+    'async_host_connections': 'async_host_connections',
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -29,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     'async_timeout': None,
     'async_retry_delay': None,
     'async_max_retries': None,
+    'async_connections': None,
+    'async_host_connections': 16,
 }
 
 
@@ -93,15 +97,27 @@ def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
         metavar='N', dest='concurrent_downloads', default=DEFAULTS['concurrent_downloads'],
         type='str', action='callback',
         callback=_store(int, lambda n: n >= 1, 'a whole number of at least 1'),
-        help='Number of connections the engine may open at once, in total and per host (default is %default)')
+        help='Number of videos (playlist entries, URLs) downloaded at the same time (default is %default)')
+    group.add_option(
+        '--async-connections',
+        metavar='N', dest='async_connections', default=DEFAULTS['async_connections'],
+        type='str', action='callback',
+        callback=_store(int, lambda n: 1 <= n <= 64, 'a whole number from 1 to 64'),
+        help='Connections per file when the server honours ranges (default is 8, or -N when given); '
+             '1 fetches every file in order over one connection')
+    group.add_option(
+        '--async-host-connections',
+        metavar='N', dest='async_host_connections', default=DEFAULTS['async_host_connections'],
+        type='str', action='callback',
+        callback=_store(int, lambda n: 1 <= n <= 1000, 'a whole number from 1 to 1000'),
+        help='Most connections to one host at once, shared by every download of the process; '
+             'the engine also backs off a host that answers 429/403/503 (default is %default)')
     group.add_option(
         '--chunk-size',
         metavar='SIZE', dest='async_chunk_size', default=DEFAULTS['async_chunk_size'],
         type='str', action='callback',
-        callback=_store(parse_size, lambda n: n >= 1, 'a size such as 512K or 10M'),
-        help='Piece size for splitting one file across connections, e.g. 512K or 10M (default is 1M); '
-             'reaches params as async_chunk_size (not used yet: the engine fetches each file as one stream, '
-             'or in --http-chunk-size requests)')
+        callback=_store(parse_size, lambda n: n >= 16384, 'a size of at least 16K, such as 512K or 10M'),
+        help='Smallest piece a file is split into across connections, e.g. 512K or 10M (default is 1M)')
     group.add_option(
         '--async-timeout',
         metavar='SECONDS', dest='async_timeout', default=DEFAULTS['async_timeout'],

@@ -92,13 +92,13 @@ def _number(value: Any, default: float) -> float:
 
 
 def config_from_params(params: Mapping[str, Any]) -> EngineConfig:
-    concurrency = int(params.get('concurrent_downloads') or 5)
+    host_cap = int(params.get('async_host_connections') or 16)
     timeout = _number(params.get('async_timeout'), _number(params.get('socket_timeout'), 20.0))
     retries = params.get('async_max_retries')
     delay = params.get('async_retry_delay')
     return EngineConfig(
-        max_connections=max(1, concurrency),
-        max_host_connections=max(1, concurrency),
+        max_connections=max(64, host_cap),
+        max_host_connections=max(1, host_cap),
         connect_timeout=timeout,
         stall_timeout=timeout,
         max_retries=int(retries) if retries is not None else 0,

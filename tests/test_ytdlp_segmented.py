@@ -1,0 +1,149 @@
+"""yt-dlp with one file over several connections (the default): bytes, the
+request log, resume after SIGKILL through the control file, and the cases
+that stay on one connection (--no-part, stdout, --async-connections 1)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from faultserver import content, sha256_of
+from ytdlp_support import (
+    ENGINE_LINE, PYTHON, get_requests, hermetic_env, output, require_engine, require_hook, run_ytdlp,
+    sha256_file, write_info_json)
+
+MiB = 1 << 20
+
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    require_hook()
+    require_engine()
+
+
+def ranges_of(requests: list) -> list[tuple[int, int | None]]:
+    out = []
+    for r in requests:
+        if r.range is None:
+            out.append((0, None))
+            continue
+        m = re.fullmatch(r'bytes=(\d+)-(\d*)', r.range)
+        assert m, r.range
+        out.append((int(m.group(1)), int(m.group(2)) + 1 if m.group(2) else None))
+    return out
+
+
+def test_file_over_several_connections(tmp_path: Path, fault_server) -> None:
+    size = 6 * MiB + 99
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', rate=3_000_000))
+    proc = run_ytdlp(['-v', '--async-connections', '4', '--chunk-size', '256K', '--load-info-json', str(info),
+                      '-o', 'v.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert ENGINE_LINE in proc.stderr
+    assert sha256_file(tmp_path / 'v.mp4') == sha256_of(size)
+    assert not list(tmp_path.glob('v.mp4.*'))       # no temp or control file left
+    path = f'/data/{size}.mp4'
+    assert fault_server.max_concurrent_for(path) == 4 or len(get_requests(fault_server, path)) >= 4
+    assert len(get_requests(fault_server, path)) >= 4
+    assert '100% of' in proc.stdout                 # yt-dlp's own progress line
+
+
+def test_default_is_eight_connections_and_N_counts(tmp_path: Path, fault_server) -> None:
+    size = 8 * MiB
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', rate=4_000_000, key='a'))
+    assert run_ytdlp(['--chunk-size', '256K', '--load-info-json', str(info), '-o', 'a.mp4'], tmp_path).returncode == 0
+    # a connection cut short at a split point can still be finishing on the
+    # server's side when its successor starts: allow that one overlap
+    assert 8 <= fault_server.max_concurrent <= 9
+    fault_server.reset()
+    info = write_info_json(tmp_path / 'j.json', fault_server.data_url(size, 'mp4', rate=4_000_000, key='b'))
+    assert run_ytdlp(['-N', '3', '--chunk-size', '256K', '--load-info-json', str(info), '-o', 'b.mp4'],
+                     tmp_path).returncode == 0
+    assert 3 <= fault_server.max_concurrent <= 4
+    assert sha256_file(tmp_path / 'a.mp4') == sha256_file(tmp_path / 'b.mp4') == sha256_of(size)
+
+
+def test_http_chunk_size_caps_every_request(tmp_path: Path, fault_server) -> None:
+    size = 3 * MiB
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4'),
+                           downloader_options={'http_chunk_size': 512 * 1024})
+    proc = run_ytdlp(['--load-info-json', str(info), '-o', 'c.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert sha256_file(tmp_path / 'c.mp4') == sha256_of(size)
+    spans = ranges_of(get_requests(fault_server, f'/data/{size}.mp4'))
+    assert all(end is not None and end - start <= 512 * 1024 for start, end in spans), spans
+
+
+def test_sigkill_then_rerun_resumes_from_the_control_file(tmp_path: Path, fault_server) -> None:
+    size = 6 * MiB
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', rate=500_000))
+    sparse, ctl = tmp_path / 'k.mp4.part-async', tmp_path / 'k.mp4.part-async.ctl'
+    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', '--async-connections', '4', '--load-info-json', str(info),
+                             '-o', 'k.mp4'], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=hermetic_env(tmp_path / '.home'))
+    deadline = time.monotonic() + 30
+    while not (ctl.exists() and 'range ' in ctl.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # native yt-dlp never sees a file with holes under NAME.part or NAME
+    assert not (tmp_path / 'k.mp4.part').exists() and not (tmp_path / 'k.mp4').exists()
+    have = sum(int(b) - int(a) for _, a, b in (line.split() for line in ctl.read_text().splitlines()
+                                                 if line.startswith('range ')))
+    assert 0 < have < size
+    data = sparse.read_bytes()
+    for line in ctl.read_text().splitlines():
+        if line.startswith('range '):
+            a, b = map(int, line.split()[1:])
+            assert data[a:b] == content(size)[a:b]        # the control file never runs ahead of the data
+    fault_server.wait_idle()
+    fault_server.reset()
+    proc2 = run_ytdlp(['--async-connections', '4', '--load-info-json', str(info), '-o', 'k.mp4'], tmp_path)
+    assert proc2.returncode == 0, output(proc2)
+    assert f'Resuming download at byte {have}' in proc2.stdout
+    assert sha256_file(tmp_path / 'k.mp4') == sha256_of(size)
+    fault_server.wait_idle()
+    fetched = sum(r.bytes_sent for r in get_requests(fault_server, f'/data/{size}.mp4'))
+    assert fetched <= size - have + 4 * 64 * 1024
+    assert not sparse.exists() and not ctl.exists()
+
+
+@pytest.mark.parametrize('args', [['--no-part'], ['--async-connections', '1']])
+def test_in_order_over_one_connection(tmp_path: Path, fault_server, args: list[str]) -> None:
+    size = 4 * MiB
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4'))
+    proc = run_ytdlp([*args, '--load-info-json', str(info), '-o', 'o.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert sha256_file(tmp_path / 'o.mp4') == sha256_of(size)
+    assert [r.range for r in get_requests(fault_server, f'/data/{size}.mp4')] == [None]
+
+
+def test_stdout_is_one_connection_in_order(tmp_path: Path, fault_server) -> None:
+    size = 3 * MiB
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4'))
+    proc = subprocess.run([PYTHON, '-m', 'yt_dlp', '--load-info-json', str(info), '-o', '-'], cwd=tmp_path,
+                          capture_output=True, env=hermetic_env(tmp_path / '.home'), timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert proc.stdout == content(size)
+    assert len(get_requests(fault_server, f'/data/{size}.mp4')) == 1
+
+
+def test_server_without_ranges_gives_one_connection(tmp_path: Path, fault_server) -> None:
+    size = 4 * MiB
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', norange=1))
+    proc = run_ytdlp(['--load-info-json', str(info), '-o', 'n.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert sha256_file(tmp_path / 'n.mp4') == sha256_of(size)
+    assert [r.status for r in get_requests(fault_server, f'/data/{size}.mp4')] == [200]
+
+
+def test_max_filesize_leaves_nothing(tmp_path: Path, fault_server) -> None:
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(3 * MiB, 'mp4', rate=1_000_000))
+    proc = run_ytdlp(['--max-filesize', '1M', '--load-info-json', str(info), '-o', 'm.mp4'], tmp_path)
+    assert 'File is larger than max-filesize (3145728 bytes > 1048576 bytes). Aborting.' in proc.stdout, output(proc)
+    assert not list(tmp_path.glob('m.mp4*'))

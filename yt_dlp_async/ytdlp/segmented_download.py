@@ -1,0 +1,197 @@
+"""One http/https file over several connections (``--async-connections``).
+
+The engine splits the file (aria2's rule: a free connection halves the
+largest unfinished range while both halves stay at least ``--chunk-size``),
+caps every request at ``--http-chunk-size`` / the format's
+``downloader_options`` where given (YouTube's 10 MiB), checks every range
+reply, and falls back to one connection if the server does not honour
+ranges.  The file has holes until it is complete, so it never carries a name
+that native yt-dlp would resume from or treat as finished: it is written to
+``NAME.part-async`` with a control file ``NAME.part-async.ctl`` (finished
+ranges and validators) beside it, and renamed to ``NAME`` when complete.
+Running the same command again after any interruption, SIGKILL included,
+resumes from the control file.
+
+Everything else (progress hooks, size limits, throttling, retries, errors)
+is HttpDownload's, which this class extends.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from . import cookies as cookie_lines
+from . import baton, errors
+from .http_download import POLL_INTERVAL, HttpDownload, _Abort, _Retry
+
+SPARSE_SUFFIX = '.part-async'
+STATE_SUFFIX = '.ctl'
+#: connections per file when neither --async-connections nor -N says
+DEFAULT_CONNECTIONS = 8
+#: retries of each connection inside the engine (--async-max-retries): none
+#: by default, so that --retries/--retry-sleep count every fault as with
+#: HttpFD; a connection that fails leaves its range to the others, and the
+#: download fails only when no connection is left (then yt-dlp retries and
+#: the control file resumes it)
+DEFAULT_CONNECTION_RETRIES = 0
+
+
+def connections_for(params: dict[str, Any]) -> int:
+    """--async-connections, else an explicit -N (> 1), else the default."""
+    value = params.get('async_connections')
+    if value:
+        return int(value)
+    fragments = params.get('concurrent_fragment_downloads') or 1
+    return int(fragments) if fragments > 1 else DEFAULT_CONNECTIONS
+
+
+def sparse_name(filename: str) -> str:
+    return filename + SPARSE_SUFFIX
+
+
+def applies(fd: Any, filename: str, info_dict: dict[str, Any]) -> bool:
+    """Whether this download may be split; else it is fetched in order by
+    HttpDownload (stdout, --no-part, --test, a caller's Range, one connection,
+    or a native ``.part`` to resume)."""
+    params = fd.params
+    if connections_for(params) < 2 or params.get('test') or params.get('nopart'):
+        return False
+    tmp = fd.temp_name(filename)
+    if tmp == '-' or filename == '-':
+        return False
+    headers = {k.lower() for k in (info_dict.get('http_headers') or {})}
+    if 'range' in headers:
+        return False
+    native_part = os.path.isfile(tmp) and os.path.getsize(tmp) > 0
+    if params.get('continuedl', True) and native_part and not os.path.exists(sparse_name(filename)):
+        return False             # resume the contiguous .part in order, as HttpFD would
+    return True
+
+
+class SegmentedDownload(HttpDownload):
+    def __init__(self, fd: Any, engine: Any, api: Any, filename: str, info_dict: dict[str, Any]) -> None:
+        super().__init__(fd, engine, api, filename, info_dict)
+        self.tmpfilename = sparse_name(filename)
+        self.state_path = self.tmpfilename + STATE_SUFFIX
+        self.tmp_existed = os.path.isfile(self.tmpfilename)
+        self.connections = connections_for(self.params)
+        self.min_piece = int(self.params.get('async_chunk_size') or (1 << 20))
+        retries = self.params.get('async_max_retries')
+        self.connection_retries = int(retries) if retries is not None else DEFAULT_CONNECTION_RETRIES
+
+    def run(self) -> bool:
+        from yt_dlp.utils import RetryManager
+
+        rate_limit = self.params.get('ratelimit')
+        self.engine.set_rate_limit(int(rate_limit) if rate_limit else None)
+        fresh = not self.params.get('continuedl', True)
+        for retry in RetryManager(self.params.get('retries'), self.fd.report_retry):
+            try:
+                return self._attempt_segmented(fresh)
+            except _Retry as exc:
+                retry.error = exc.error
+                fresh = False
+            except _Abort:
+                return False
+        return False
+
+    def _attempt_segmented(self, fresh: bool) -> bool:
+        if fresh:
+            for path in (self.state_path, self.tmpfilename):
+                try:
+                    os.remove(path)
+                except FileNotFoundError:
+                    pass
+        sent = cookie_lines.to_netscape_lines(self.ydl.cookiejar)
+        kwargs: dict[str, Any] = dict(self.submit_options)
+        task = self._with_file_access_retries(lambda: self.engine.submit(
+            self.url, self.tmpfilename,
+            headers=list(self.headers.items()), cookies=sent,
+            connections=self.connections, min_piece=self.min_piece,
+            max_request=self.chunk_size or None, state_path=self.state_path,
+            max_retries=self.connection_retries, **kwargs))
+        if task.resumed_bytes:
+            self.fd.report_resuming_byte(task.resumed_bytes)
+        try:
+            result = self._wait_segmented(task)
+        except KeyboardInterrupt:
+            self._cancel(task)
+            raise
+        except self.api.HTTPStatusError as exc:
+            error = errors.to_ytdlp(exc, self.api)
+            if 500 <= int(exc.http_status or 0) < 600:
+                raise _Retry(error)
+            self._discard_new_tmp()
+            raise error
+        except (self.api.ContentTooShortError, self.api.RangeError) as exc:
+            raise _Retry(errors.to_ytdlp(exc, self.api))
+        except self.api.TransportError as exc:
+            error = errors.transport_error(exc)
+            if errors.is_fatal_transport(error):
+                raise error
+            raise _Retry(error)
+        except OSError as exc:
+            self.fd.to_stderr('\n')
+            self.fd.report_error(f'unable to write data: {exc}')
+            raise _Abort()
+        try:
+            cookie_lines.store_lines(self.ydl.cookiejar, result.cookies or (), sent)
+        except Exception as exc:
+            self.fd.write_debug(f'[async] could not store cookies: {exc}')
+        if result.resource_size is not None:
+            self._check_sizes(result.resource_size, final=True)
+        self.last_modified = result.last_modified or (result.headers or {}).get('last-modified')
+        self.resume_len = result.downloaded_bytes
+        if self.resume_len <= 0:
+            self.fd.to_stderr('\n')
+            self.fd.report_error('Did not get any data blocks')
+            return False
+        self._report_destination()
+        self.fd.try_rename(self.tmpfilename, self.filename)
+        try:
+            os.remove(self.state_path)
+        except OSError:
+            pass
+        if self.params.get('updatetime') and self.last_modified:
+            self.info_dict['filetime'] = self.fd.try_utime(self.filename, self.last_modified)
+        self.fd._hook_progress({
+            'downloaded_bytes': self.resume_len,
+            'total_bytes': self.resume_len,
+            'filename': self.filename,
+            'status': 'finished',
+            'elapsed': time.time() - self.start_time,
+            'ctx_id': self.info_dict.get('ctx_id'),
+        }, self.info_dict)
+        return True
+
+    def _discard_new_tmp(self) -> None:
+        """Leave nothing behind a download that wrote nothing (as HttpFD,
+        which opens the file with the first byte)."""
+        if self.tmp_existed:
+            return
+        for path in (self.state_path, self.tmpfilename):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+    def _sizes_allowed(self, size: int) -> bool:
+        low, high = self.params.get('min_filesize'), self.params.get('max_filesize')
+        return not ((low is not None and size < low) or (high is not None and size > high))
+
+    def _wait_segmented(self, task: Any) -> Any:
+        """Poll until done: one progress line with the summed bytes and speed."""
+        last = -1
+        while not baton.wait_task(task, POLL_INTERVAL):  # the baton is given up while waiting (playlist.py)
+            progress = task.progress()
+            total = progress.resource_size
+            if total is not None and not self._sizes_allowed(total):
+                self._cancel(task)          # first: the engine saves its state file on cancel
+                self._check_sizes(total, final=True)   # the message, the clean-up, _Abort
+            if progress.downloaded_bytes != last and progress.downloaded_bytes > 0:
+                last = progress.downloaded_bytes
+                self._emit_downloading(progress.downloaded_bytes, total, progress.speed, progress.eta)
+            self._check_throttle(task, progress.speed)
+        return task.result()
