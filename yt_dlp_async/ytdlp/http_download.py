@@ -33,7 +33,7 @@ import time
 from typing import Any, Callable
 
 from . import cookies as cookie_lines
-from . import errors, request_options
+from . import baton, errors, request_options
 
 POLL_INTERVAL = 0.1
 THROTTLE_SECONDS = 3.0
@@ -283,7 +283,7 @@ class HttpDownload:
         """Poll the task until it ends, calling the progress hooks; its result."""
         started = time.time()
         last_bytes = -1
-        while not task.wait(POLL_INTERVAL):
+        while not baton.wait_task(task, POLL_INTERVAL):  # the baton is given up while waiting (playlist.py)
             progress = task.progress()
             if start and progress.total_bytes is not None and progress.total_bytes == progress.resource_size:
                 self._report_unable_to_resume()  # the server sent the whole file: rewritten from byte 0
@@ -312,7 +312,7 @@ class HttpDownload:
     def _cancel(self, task: Any) -> None:
         try:
             task.cancel()
-            task.wait(CANCEL_WAIT)
+            baton.wait_task(task, CANCEL_WAIT)
         except Exception:
             pass
 
