@@ -95,7 +95,8 @@ def test_legacy_server_connect_falls_back(tmp_path: Path, fault_server) -> None:
     assert NATIVE_LINE in stderr
 
 
-def test_unsupported_protocol_falls_back(tmp_path: Path, fault_server) -> None:
+def test_hls_uses_the_engine_unless_native_is_asked_for(tmp_path: Path, fault_server) -> None:
+    """HLS fragments go to the engine (AsyncHlsFD, tests/test_ytdlp_fragments.py); --downloader native keeps yt-dlp's."""
     segments = [bytes([65 + i]) * 5000 for i in range(3)]
     names = [fault_server.add_file(f'hls/seg{i}.ts', data, 'video/mp2t') for i, data in enumerate(segments)]
     playlist = '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n'
@@ -104,10 +105,16 @@ def test_unsupported_protocol_falls_back(tmp_path: Path, fault_server) -> None:
     info = write_info_json(tmp_path / 'i.json', m3u8, protocol='m3u8_native', ext='ts')
     proc = run_ytdlp(['-v', '--load-info-json', str(info), '-o', 'hls.ts'], tmp_path)
     assert proc.returncode == 0, output(proc)
-    assert reason_lines(proc.stderr) == [REASON.format(
-        fd='hlsnative', reason='protocol "m3u8_native" is not handled by the engine yet')]
+    assert reason_lines(proc.stderr) == []
     assert 'Invoking hlsnative downloader on' in proc.stderr
+    assert '[async] Fragments through the engine' in proc.stderr
     assert (tmp_path / 'hls.ts').read_bytes() == b''.join(segments)
+
+    proc = run_ytdlp(['-v', '--downloader', 'm3u8:native', '--load-info-json', str(info), '-o', 'native.ts'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert reason_lines(proc.stderr) == [REASON.format(fd='hlsnative', reason='--downloader native was given')]
+    assert '[async] Fragments through the engine' not in proc.stderr
+    assert (tmp_path / 'native.ts').read_bytes() == b''.join(segments)
 
 
 def test_extension_failing_to_import_falls_back(tmp_path: Path, fault_server) -> None:

@@ -117,9 +117,7 @@ def choose(fd: Any, info_dict: dict[str, Any], protocol: str, params: Mapping[st
         return HttpFD
 
     if protocol not in ENGINE_PROTOCOLS:
-        if fd is not None:
-            note(fallback_line(fd_name, f'protocol "{protocol}" is not handled by the engine yet'))
-        return fd
+        return _choose_fragmented(fd, fd_name, info_dict, protocol, params, requested, explicit_async)
     if requested and not explicit_async:
         note(fallback_line(fd_name, f'--downloader {requested} was given'))
         return fd
@@ -132,3 +130,36 @@ def choose(fd: Any, info_dict: dict[str, Any], protocol: str, params: Mapping[st
         note(fallback_line(fd_name, reason))
         return fd
     return AsyncFileDownloader
+
+
+def _choose_fragmented(fd: Any, fd_name: str, info_dict: dict[str, Any], protocol: str, params: Mapping[str, Any],
+                       requested: str | None, explicit_async: bool) -> Any:
+    """HlsFD -> AsyncHlsFD, DashSegmentsFD -> AsyncDashFD (fragments.py); the rest stays yt-dlp's."""
+    from . import fragments
+
+    swapped = fragments.swap(fd, protocol)
+    if swapped is None:
+        if fd is not None:
+            note(fallback_line(fd_name, native_reason(info_dict, protocol, params)))
+        return fd
+    if requested and not explicit_async:
+        note(fallback_line(fd_name, f'--downloader {requested} was given'))
+        return fd
+    reason = fragments.engine_reason_for(info_dict, params)
+    if reason is not None:
+        note(fallback_line(fd_name, reason))
+        return fd
+    return swapped
+
+
+def native_reason(info_dict: Mapping[str, Any], protocol: str, params: Mapping[str, Any]) -> str:
+    """Why yt-dlp's choice for a protocol other than http/https stays (one line)."""
+    if info_dict.get('section_start') is not None or info_dict.get('section_end') is not None:
+        return '--download-sections is done by ffmpeg'
+    if protocol == 'http_dash_segments_generator' or info_dict.get('is_from_start'):
+        return '--live-from-start is not handled by the engine'
+    if info_dict.get('is_live'):
+        return 'live streams are not handled by the engine'
+    if protocol in ('m3u8', 'm3u8_native', 'http_dash_segments'):
+        return f'yt-dlp chose this downloader for protocol "{protocol}"'
+    return f'protocol "{protocol}" is not handled by the engine yet'

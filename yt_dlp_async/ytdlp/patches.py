@@ -12,6 +12,10 @@ installed yt-dlp and otherwise stands aside; ``yt-dlp -v`` then prints one
   yt_dlp.parse_options                         the group's values -> ydl_opts
   YoutubeDL.dl                                 the running YoutubeDL, for fallback [debug] lines
   YoutubeDL.print_debug_header                 the -v line: on/off, plugin and libcurl versions
+  yt_dlp.YoutubeDL.get_suitable_downloader     merged formats at the same time (multiformat.py)
+
+HLS (HlsFD) and DASH (DashSegmentsFD) become AsyncHlsFD / AsyncDashFD in
+fallback.choose() (fragments.py).
 """
 
 from __future__ import annotations
@@ -183,12 +187,26 @@ def patch_youtubedl_class(module: ModuleType) -> None:
             return result
         klass.print_debug_header = _mark(print_debug_header, header)
 
+    try:  # several playlist entries / URLs at once (playlist.py)
+        from . import playlist
+        playlist.patch_youtubedl_class(klass)
+    except Exception as exc:
+        _stand_aside('concurrent playlist entries', f'{type(exc).__name__}: {exc}')
+
+
+def patch_youtubedl_module(module: ModuleType) -> None:
+    patch_youtubedl_class(module)
+    from . import multiformat
+    if not multiformat.patch_module(module):
+        _stand_aside('yt_dlp.YoutubeDL.get_suitable_downloader',
+                     'not found in this yt-dlp (merged formats download one after the other)')
+
 
 # ---------------------------------------------------------------------- dispatch
 _PATCHERS: dict[str, Callable[[ModuleType], Any]] = {
     'yt_dlp.downloader': patch_downloader_package,
     'yt_dlp.options': patch_create_parser,
-    'yt_dlp.YoutubeDL': patch_youtubedl_class,
+    'yt_dlp.YoutubeDL': patch_youtubedl_module,
     'yt_dlp': patch_parse_options,
 }
 

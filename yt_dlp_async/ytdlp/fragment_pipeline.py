@@ -1,0 +1,351 @@
+"""The fragments of one HLS/DASH format through the engine, appended in order.
+
+``FragmentPipeline.run`` replaces the body of yt-dlp's
+``FragmentFD.download_and_append_fragments`` once yt-dlp has parsed the
+manifest and prepared ``ctx`` (``_prepare_and_start_frag_download``: the
+``.part`` stream, the ``.ytdl`` resume point).  Every fragment is an engine
+task kept in memory (``memory=True``); this thread only plans and appends:
+
+* a window of at most ``max(-N, DEFAULT_WINDOW)`` fragments is outstanding
+  (in flight, queued in the engine, or done and waiting for its turn); the
+  window only moves when the next fragment in order has been appended, so a
+  slow fragment stops new submissions and memory stays bounded (also by
+  ``WINDOW_BYTES`` once fragment sizes are known).  The engine's per-host
+  cap decides how many of them actually transfer at once;
+* fragments are decrypted (AES-128, in C) and appended strictly in order
+  with yt-dlp's ``_append_fragment``, which keeps the ``.ytdl`` file current;
+* yt-dlp's semantics: 4xx answers are retried ``--fragment-retries`` times
+  (yt-dlp's "Retrying fragment N" lines); 5xx/network faults are retried by
+  the engine (``--retries`` times, with backoff) and then count as
+  unavailable; an unavailable fragment is skipped ("Skipping fragment N") or,
+  when fatal (``--abort-on-unavailable-fragment``; DASH fragment 0), ends the
+  download once every fragment before it is on disk;
+* ``--keep-fragments`` writes each downloaded fragment as yt-dlp names it
+  (``NAME.part-FragN``), ``--test`` skips decryption like yt-dlp.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from . import cookies as cookie_lines
+from . import baton, errors, fragment_crypto, request_options
+
+POLL_INTERVAL = 0.1
+PROGRESS_INTERVAL = 0.1
+DEFAULT_WINDOW = 16
+WINDOW_BYTES = 256 << 20
+MAX_FRAGMENT_MEMORY = 1 << 30
+MAX_ENGINE_RETRIES = 100
+CANCEL_WAIT = 2.0
+
+
+class _Stop(Exception):
+    """The download ends with real_download returning False."""
+
+
+@dataclass
+class _Slot:
+    fragment: dict[str, Any]
+    frag_index: int
+    fatal: bool
+    task: Any = None
+    body: bytes | None = None
+    error: BaseException | None = None  # yt-dlp's exception once the fragment is given up
+    retries: int = 0                     # fragment-level retries made
+    budget: int = 0                      # fragment-level retries allowed for its last error
+    client_error: bool = False           # its last error was a 4xx (yt-dlp retries those per fragment)
+
+    @property
+    def settled(self) -> bool:
+        return self.task is None
+
+
+class FragmentPipeline:
+    def __init__(self, fd: Any, engine: Any, api: Any, ctx: dict[str, Any], fragments: Iterable[dict[str, Any]],
+                 info_dict: dict[str, Any], *, is_fatal: Callable[[int], bool],
+                 pack_func: Callable[[bytes, int], bytes], finish_func: Callable[[], bytes] | None,
+                 interrupted: Callable[[], bool]) -> None:
+        self.fd = fd
+        self.ydl = fd.ydl
+        self.params: dict[str, Any] = fd.params
+        self.engine = engine
+        self.api = api
+        self.ctx = ctx
+        self.fragments: Iterator[dict[str, Any]] = iter(fragments)
+        self.info_dict = info_dict
+        self.is_fatal = is_fatal
+        self.pack_func = pack_func
+        self.finish_func = finish_func
+        self.interrupted = interrupted
+
+        self.window = max(int(self.params.get('concurrent_fragment_downloads') or 1), DEFAULT_WINDOW)
+        self.fragment_retries = self.params.get('fragment_retries')
+        self.engine_retries = _engine_retries(self.params)
+        self.is_test = bool(self.params.get('test'))
+        self.keep_fragments = bool(self.params.get('keep_fragments'))
+
+        headers = request_options.request_headers(info_dict)
+        self.request_proxy = request_options.split_proxy_headers(headers)
+        from yt_dlp.utils import parse_http_range
+        start, end, _ = parse_http_range(headers.pop('Range', None))
+        self.header_range: tuple[int, int | None] | None = (
+            None if start is None else (start, None if end is None else end + 1))
+        self.headers = list(headers.items())
+        self.cookies = cookie_lines.to_netscape_lines(self.ydl.cookiejar)
+        self._options: dict[str, dict[str, Any]] = {}
+        self.keys = fragment_crypto.KeyCache(info_dict, self._submit_key, self._fetch_key_natively, self._ytdlp_error)
+
+        self.pending: collections.deque[_Slot] = collections.deque()
+        self.exhausted = False
+        total = ctx.get('total_frags')
+        self.total_frags: int | None = int(total) if total else None
+        self.done_frags = int(ctx.get('fragment_index') or 0)  # fragments already on disk count as done
+        self.done_bytes = int(ctx.get('complete_frags_downloaded_bytes') or 0)
+        self.run_bytes = 0  # bytes of fragments finished in this run
+        self.sizes_seen = 0
+        self.sizes_total = 0
+        from yt_dlp.utils.progress import ProgressCalculator
+        self.progress = ProgressCalculator(self.done_bytes)
+        self.last_progress = 0.0
+
+    # ----------------------------------------------------------------- entry
+    def run(self) -> bool:
+        rate_limit = self.params.get('ratelimit')
+        self.engine.set_rate_limit(int(rate_limit) if rate_limit else None)
+        try:
+            self._loop()
+        except _Stop:
+            self._cancel_all()
+            return False
+        except BaseException:
+            self._cancel_all()
+            raise
+        if self.finish_func is not None:
+            self.ctx['dest_stream'].write(self.finish_func())
+            self.ctx['dest_stream'].flush()
+        return bool(self.fd._finish_frag_download(self.ctx, self.info_dict))
+
+    def _loop(self) -> None:
+        while True:
+            if self.interrupted():
+                raise KeyboardInterrupt
+            self._fill()
+            if not self.pending:
+                return
+            head = self.pending[0]
+            if head.task is not None:
+                baton.wait_task(head.task, POLL_INTERVAL)  # the baton is given up while waiting (playlist.py)
+            self._collect()
+            while self.pending and self.pending[0].settled:
+                self._append(self.pending.popleft())
+            self._report_progress()
+
+    # -------------------------------------------------------------- planning
+    def _window_limit(self) -> int:
+        limit = self.window
+        if self.sizes_seen:
+            average = max(1, self.sizes_total // self.sizes_seen)
+            limit = min(limit, max(2, WINDOW_BYTES // average))
+        return limit
+
+    def _fill(self) -> None:
+        while not self.exhausted and len(self.pending) < self._window_limit():
+            fragment = next(self.fragments, None)
+            if fragment is None:
+                self.exhausted = True
+                return
+            frag_index = int(fragment['frag_index'])
+            slot = _Slot(fragment, frag_index, bool(self.is_fatal(fragment.get('index') or (frag_index - 1))))
+            self.pending.append(slot)
+            self.keys.prefetch(fragment)
+            self._submit(slot)
+
+    def _submit_options(self, url: str) -> dict[str, Any]:
+        netloc = urllib.parse.urlsplit(url)[:2]
+        key = f'{netloc[0]}://{netloc[1]}'
+        options = self._options.get(key)
+        if options is None:
+            options = request_options.submit_options(self.ydl, self.params, url, self.request_proxy)
+            self._options[key] = options
+        return options
+
+    def _submit_memory(self, url: str, byte_range: tuple[int, int | None] | None, priority: int) -> Any:
+        max_memory = MAX_FRAGMENT_MEMORY
+        if byte_range is not None and byte_range[1] is not None:
+            max_memory = max(1, byte_range[1] - byte_range[0])
+        return self.engine.submit(
+            url, memory=True, max_memory=max_memory, headers=self.headers, cookies=self.cookies,
+            range=byte_range, priority=priority, max_retries=self.engine_retries, **self._submit_options(url))
+
+    def _submit(self, slot: _Slot) -> None:
+        byte_range = slot.fragment.get('byte_range')
+        requested = (byte_range['start'], byte_range['end']) if byte_range else self.header_range
+        slot.body = None
+        try:
+            slot.task = self._submit_memory(slot.fragment['url'], requested, slot.frag_index)
+        except ValueError as exc:  # a range the engine refuses: the fragment is unavailable
+            slot.task = None
+            slot.error = errors.transport_error(exc)
+
+    def _submit_key(self, url: str) -> Any:
+        return self._submit_memory(url, None, -1)
+
+    def _fetch_key_natively(self, url: str) -> bytes:
+        return bytes(self.ydl.urlopen(self.fd._prepare_url(self.info_dict, url)).read())
+
+    def _ytdlp_error(self, exc: BaseException) -> BaseException:
+        return errors.to_ytdlp(exc, self.api)
+
+    # ------------------------------------------------------------ collecting
+    def _collect(self) -> None:
+        for slot in list(self.pending):
+            task = slot.task
+            if task is None or not task.done():
+                continue
+            try:
+                result = task.result()
+                body = task.body()
+            except (self.api.DownloadError, OSError) as exc:
+                slot.task = None
+                self._failed(slot, exc)
+                continue
+            slot.task = None
+            slot.body = body
+            self._store_cookies(result)
+            self.done_frags += 1
+            self.run_bytes += len(body)
+            self.sizes_seen += 1
+            self.sizes_total += len(body)
+
+    def _store_cookies(self, result: Any) -> None:
+        if 'set-cookie' not in (result.headers or {}):
+            return
+        try:
+            if cookie_lines.store_lines(self.ydl.cookiejar, result.cookies or (), self.cookies):
+                self.cookies = cookie_lines.to_netscape_lines(self.ydl.cookiejar)
+        except Exception as exc:
+            self.fd.write_debug(f'[async] could not store cookies: {exc}')
+
+    def _failed(self, slot: _Slot, exc: BaseException) -> None:
+        """yt-dlp's rule: HTTP errors the engine gives back at once (4xx) get --fragment-retries."""
+        error = errors.to_ytdlp(exc, self.api)
+        status = int(getattr(exc, 'http_status', 0) or 0)
+        client_error = isinstance(exc, self.api.HTTPStatusError) and 400 <= status < 500
+        slot.client_error = client_error
+        slot.budget = self.fragment_retries if client_error and self.fragment_retries else 0
+        slot.retries += 1
+        if slot.retries <= slot.budget:
+            self.fd.report_retry(error, slot.retries, slot.budget, slot.frag_index, slot.fatal)
+            self._submit(slot)
+            return
+        slot.error = error
+
+    # -------------------------------------------------------------- appending
+    def _append(self, slot: _Slot) -> None:
+        content = slot.body
+        slot.body = None
+        if content and self.keep_fragments:
+            self._keep(slot.frag_index, content)
+        if content and fragment_crypto.needs_decryption(slot.fragment):
+            key = self.keys.key_for(slot.fragment)
+            if not self.is_test:  # yt-dlp does not decrypt --test downloads (cut to 10 KiB)
+                content = fragment_crypto.decrypt(content, key, fragment_crypto.fragment_iv(slot.fragment), self.api)
+        if not content:
+            self._unavailable(slot)
+            return
+        self.ctx['fragment_index'] = slot.frag_index
+        self.ctx['fragment_filename_sanitized'] = self._fragment_filename(slot.frag_index)
+        self.fd._append_fragment(self.ctx, self.pack_func(content, slot.frag_index))
+
+    def _unavailable(self, slot: _Slot) -> None:
+        error = slot.error
+        if not slot.fatal:
+            if error is not None and not slot.client_error:  # yt-dlp's HttpFD reports these
+                self.fd.to_screen(f'[download] Got error: {error}')
+            self.fd.report_skip_fragment(slot.frag_index, 'fragment not found')
+            return
+        self._cancel_all()
+        self.ctx['dest_stream'].close()
+        if error is not None:  # raises yt-dlp's DownloadError (unless --ignore-errors)
+            self.fd.report_retry(error, slot.retries, max(slot.retries - 1, 0), slot.frag_index, True)
+        self.fd.report_error(f'fragment {slot.frag_index} not found, unable to continue')
+        raise _Stop()
+
+    def _fragment_filename(self, frag_index: int) -> str:
+        return '%s-Frag%d' % (self.ctx['tmpfilename'], frag_index)
+
+    def _keep(self, frag_index: int, content: bytes) -> None:
+        stream, _ = self.fd.sanitize_open(self._fragment_filename(frag_index), 'wb')
+        with stream:
+            stream.write(content)
+
+    # ---------------------------------------------------------------- progress
+    def _report_progress(self) -> None:
+        now = time.monotonic()
+        if now - self.last_progress < PROGRESS_INTERVAL and not (self.exhausted and not self.pending):
+            return
+        self.last_progress = now
+        in_flight = 0
+        for slot in self.pending:
+            if slot.task is not None:
+                try:
+                    in_flight += slot.task.progress().downloaded_bytes
+                except Exception:
+                    pass
+        downloaded = self.run_bytes + in_flight
+        if downloaded <= 0:
+            return
+        self.progress.update(downloaded)
+        state: dict[str, Any] = {
+            'status': 'downloading',
+            'downloaded_bytes': self.progress.downloaded,
+            'fragment_index': self.done_frags,
+            'fragment_count': self.total_frags,
+            'filename': self.ctx['filename'],
+            'tmpfilename': self.ctx['tmpfilename'],
+            'elapsed': self.progress.elapsed,
+            'speed': self.progress.speed.smooth,
+            'eta': self.progress.eta.smooth,
+            'max_progress': self.ctx.get('max_progress'),
+            'progress_idx': self.ctx.get('progress_idx'),
+        }
+        if self.total_frags and self.done_frags:
+            self.progress.total = int((self.done_bytes + self.run_bytes) / self.done_frags * self.total_frags)
+            state['total_bytes_estimate'] = self.progress.total
+        self.ctx['complete_frags_downloaded_bytes'] = self.done_bytes + self.run_bytes
+        self.ctx['speed'] = state['speed']
+        self.fd._hook_progress(state, self.info_dict)
+
+    # ---------------------------------------------------------------- cleanup
+    def _cancel_all(self) -> None:
+        tasks = [slot.task for slot in self.pending if slot.task is not None]
+        for task in tasks:
+            try:
+                task.cancel()
+            except Exception:
+                pass
+        for task in tasks:
+            try:
+                task.wait(CANCEL_WAIT)
+            except BaseException:
+                pass
+        for slot in self.pending:
+            slot.task = None
+            slot.body = None
+        self.keys.cancel()
+
+
+def _engine_retries(params: dict[str, Any]) -> int:
+    """Retries of 5xx/network faults per fragment: --async-max-retries, else --retries (as HttpFD would)."""
+    retries = params.get('async_max_retries')
+    if retries is None:
+        retries = params.get('retries')
+    try:
+        return int(min(float(retries or 0), MAX_ENGINE_RETRIES))
+    except (TypeError, ValueError):
+        return 0

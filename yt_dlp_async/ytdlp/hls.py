@@ -1,0 +1,56 @@
+"""``AsyncHlsFD``: yt-dlp's HlsFD (``m3u8_native``) with the fragments fetched by the engine.
+
+yt-dlp's ``HlsFD.real_download`` parses the playlist (EXT-X-KEY, -BYTERANGE,
+-MAP, -MEDIA-SEQUENCE, discontinuities, ad segments,
+``extra_param_to_segment_url``, ``hls_aes``) and checks what it cannot do
+(DRM, SAMPLE-AES: it delegates those to ffmpeg or refuses them, as always);
+the fragment loop is FragmentsViaEngine's.
+
+One difference is deliberate: without pycryptodomex, yt-dlp hands AES-128
+playlists to ffmpeg when it can (its own AES is pure Python).  The engine
+decrypts in C, so ``real_download`` runs yt-dlp's code with
+``Cryptodome.AES`` seen as present: the function itself is called, only that
+one global is bound differently.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from yt_dlp.downloader.hls import HlsFD
+
+from .fragments import FragmentsViaEngine
+
+
+class _AesInC:
+    """Stands for ``yt_dlp.dependencies.Cryptodome`` in HlsFD.real_download: AES is available."""
+
+    AES = True
+
+    def __getattr__(self, name: str) -> Any:
+        from yt_dlp.dependencies import Cryptodome
+        return getattr(Cryptodome, name)
+
+
+def _with_aes_in_c(function: Any) -> Any:
+    """``function`` with the global ``Cryptodome`` replaced (None if it does not use that name)."""
+    code = getattr(function, '__code__', None)
+    module_globals = getattr(function, '__globals__', None)
+    if code is None or module_globals is None or 'Cryptodome' not in code.co_names:
+        return None
+    namespace = dict(module_globals)
+    namespace['Cryptodome'] = _AesInC()
+    clone = types.FunctionType(code, namespace, function.__name__, function.__defaults__, function.__closure__)
+    clone.__kwdefaults__ = function.__kwdefaults__
+    return clone
+
+
+class AsyncHlsFD(FragmentsViaEngine, HlsFD):
+    FD_NAME = 'hlsnative'  # yt-dlp's fixups compare this name
+
+    def real_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
+        run = _with_aes_in_c(HlsFD.real_download)
+        if run is None:
+            return bool(HlsFD.real_download(self, filename, info_dict))
+        return bool(run(self, filename, info_dict))
