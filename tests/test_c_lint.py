@@ -1,0 +1,38 @@
+"""A crude text lint of csrc/: the rules that keep the engine thread away
+from Python, checked on every test run (after msgspec's test_cpylint)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+CSRC = Path(__file__).resolve().parent.parent / "csrc"
+ENGINE_FILES = sorted(p for p in CSRC.glob("*.c") if p.name != "module.c")
+
+
+def test_only_module_c_includes_python() -> None:
+    assert ENGINE_FILES, "no C sources found"
+    for path in [*ENGINE_FILES, *CSRC.glob("*.h")]:
+        text = path.read_text()
+        assert not re.search(r"#\s*include\s*[<\"]Python.h", text), f"{path.name} includes Python.h"
+        calls = re.findall(r"\b_?Py[A-Z_]\w*\s*\(", text)
+        assert not calls, f"{path.name} calls the C API: {calls[:5]}"
+
+
+def test_allow_threads_blocks_are_paired() -> None:
+    text = (CSRC / "module.c").read_text()
+    begins = text.count("Py_BEGIN_ALLOW_THREADS")
+    assert begins > 0 and begins == text.count("Py_END_ALLOW_THREADS")
+
+
+def test_no_raw_allocator_mixing_in_the_binding() -> None:
+    # memory the engine thread frees must come from malloc, never PyMem_*
+    text = (CSRC / "module.c").read_text()
+    assert "PyMem_Malloc" not in text and "PyMem_Free" not in text
+
+
+def test_no_select_and_no_signals_on_easy_handles() -> None:
+    for path in ENGINE_FILES:
+        text = path.read_text()
+        assert "select(" not in text and "curl_multi_wait(" not in text, path.name
+    assert "CURLOPT_NOSIGNAL, 1L" in (CSRC / "transfer.c").read_text()
