@@ -38,16 +38,15 @@ def _env_flag(name: str, default: bool) -> bool:
 
 
 def _fail(message: str) -> None:
-    bar = "*" * 76
-    sys.stderr.write(f"\n{bar}\n{textwrap.dedent(message).strip()}\n{bar}\n\n")
+    """Stop the build with the message alone, not a compiler traceback."""
+    sys.stderr.write(" ".join(textwrap.dedent(message).split()) + "\n")
     sys.exit(1)
 
 
-MISSING_CURL = """
-    error: libcurl development files not found (pkg-config libcurl, curl-config).
-    Install them and retry: `apt-get install libcurl4-openssl-dev` on Debian/Ubuntu,
-    `dnf install libcurl-devel` on Fedora, `brew install curl` on macOS.
-"""
+MISSING_CURL = (
+    "error: libcurl's development files were not found (pkg-config libcurl, curl-config): "
+    "install libcurl4-openssl-dev (Debian/Ubuntu) or libcurl-devel (Fedora), then retry"
+)
 
 
 def _run(cmd: list[str]) -> str | None:
