@@ -46,7 +46,7 @@ test: install
 
 sanitize: deps
 	$(MAKE) install VENV=$(SAN_VENV)
-	YTDLP_ASYNC_SANITIZE=1 $(SAN_VENV)/bin/pip install -q --force-reinstall --no-deps --no-build-isolation . 
+	YTDLP_ASYNC_SANITIZE=1 $(SAN_VENV)/bin/pip install -q --force-reinstall --no-deps .
 	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  YTDLP_ASYNC_SANITIZED=1 YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(SAN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .

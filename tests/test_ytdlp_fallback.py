@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -57,6 +58,8 @@ def test_explicit_native_downloader(tmp_path: Path, fault_server) -> None:
 
 
 @pytest.mark.skipif(shutil.which('curl') is None, reason='curl binary not installed')
+@pytest.mark.skipif(bool(os.environ.get('YTDLP_ASYNC_SANITIZED')),
+                    reason="make sanitize preloads ASan into every child, and the curl binary hangs with it")
 def test_explicit_external_downloader(tmp_path: Path, fault_server) -> None:
     stderr, _ = download(tmp_path, fault_server, '--downloader', 'curl')
     assert reason_lines(stderr) == [REASON.format(fd='curl', reason='--downloader curl was given')]
