@@ -4,6 +4,7 @@
 #   make demo      a real download through yt-dlp from a local server
 #   make test      build, install into .venv and run the whole test suite
 #   make sanitize  the same suite against an ASan + UBSan build (.venv-san)
+#   make leakcheck valgrind over every engine path: "definitely lost" must be 0
 #   make bench     benchmarks against yt-dlp native, aria2c and curl
 #   make lint      mypy over the package
 
@@ -14,7 +15,7 @@ SAN_VENV ?= .venv-san
 DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg
 PYTEST_ARGS ?=
 
-.PHONY: deps venv install test sanitize demo bench lint clean
+.PHONY: deps venv install test sanitize leakcheck demo bench lint clean
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -50,6 +51,13 @@ sanitize: deps
 	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  YTDLP_ASYNC_SANITIZED=1 YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(SAN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+
+leakcheck: install
+	@command -v valgrind >/dev/null || { echo "leakcheck needs valgrind (apt-get install valgrind)"; exit 1; }
+	cd tests && PYTHONMALLOC=malloc valgrind --leak-check=full --show-leak-kinds=definite \
+	  --errors-for-leak-kinds=definite --log-file=../build/valgrind.log ../$(PY) leak_probe.py
+	@grep "definitely lost" build/valgrind.log
+	@grep -q "definitely lost: 0 bytes in 0 blocks" build/valgrind.log
 
 demo: install
 	$(PY) tests/demo.py
