@@ -54,7 +54,7 @@ sanitize: deps
 
 leakcheck: install
 	@command -v valgrind >/dev/null || { echo "leakcheck needs valgrind (apt-get install valgrind)"; exit 1; }
-	cd tests && PYTHONMALLOC=malloc valgrind --leak-check=full --show-leak-kinds=definite \
+	mkdir -p build && cd tests && PYTHONMALLOC=malloc valgrind --leak-check=full --show-leak-kinds=definite \
 	  --errors-for-leak-kinds=definite --log-file=../build/valgrind.log ../$(PY) leak_probe.py
 	@grep "definitely lost" build/valgrind.log
 	@grep -q "definitely lost: 0 bytes in 0 blocks" build/valgrind.log
