@@ -194,14 +194,18 @@ void seg_cancel_children(struct eng *e, struct task *t)
 
 /* ---- the parent's progress and its control file ------------------------ */
 
-static int seg_snapshot(const struct task *t, struct ranges *out)
+/* The finished ranges plus each child's range: what it has written so
+   far (to_end = 0: the bytes on disk) or all it is assigned (to_end = 1:
+   the bytes no other connection should take). */
+static int seg_ranges(const struct task *t, struct ranges *out, int to_end)
 {
     const struct seg *s = t->seg;
     if (ranges_copy(out, &s->done) < 0)
         return -1;
     for (int i = 0; i < s->nchildren; i++) {
         const struct task *c = s->children[i];
-        if (ranges_add(out, c->o.range_start, child_pos(c)) < 0)
+        int64_t end = to_end ? child_end(s, c) : child_pos(c);
+        if (ranges_add(out, c->o.range_start, end) < 0)
             return -1;
     }
     return 0;
@@ -215,7 +219,7 @@ void seg_refresh(struct eng *e, struct task *t, double now, int force)
     (void)e;
 
     ranges_init(&st.done);
-    if (seg_snapshot(t, &st.done) < 0) {
+    if (seg_ranges(t, &st.done, 0) < 0) {
         ranges_free(&st.done);
         return;
     }
@@ -327,19 +331,6 @@ void seg_child_confirmed(struct task *c)
 
 static void seg_fall_back(struct eng *e, struct task *t);
 
-static int seg_covered(const struct task *t, struct ranges *cov)
-{
-    const struct seg *s = t->seg;
-    if (ranges_copy(cov, &s->done) < 0)
-        return -1;
-    for (int i = 0; i < s->nchildren; i++) {
-        const struct task *c = s->children[i];
-        if (ranges_add(cov, c->o.range_start, child_end(s, c)) < 0)
-            return -1;
-    }
-    return 0;
-}
-
 void seg_plan(struct eng *e, struct task *t)
 {
     struct seg *s = t->seg;
@@ -374,7 +365,7 @@ void seg_plan(struct eng *e, struct task *t)
         struct task *victim = NULL;
         int64_t best = 0;
 
-        if (seg_covered(t, &cov) < 0)
+        if (seg_ranges(t, &cov, 1) < 0)
             break;
         if (ranges_first_gap(&cov, s->start, s->size, &a, &b)) {
             if (t->o.max_request > 0 && b - a > t->o.max_request)

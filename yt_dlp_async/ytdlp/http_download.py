@@ -466,8 +466,16 @@ class HttpDownload:
         self._report_destination()
         if not self.to_stdout:
             self.fd.try_rename(self.tmpfilename, self.filename)
-            if self.params.get('updatetime') and self.last_modified:
-                self.info_dict['filetime'] = self.fd.try_utime(self.filename, self.last_modified)
+            self._set_mtime()
+        self._emit_finished(byte_counter)
+        return True
+
+    def _set_mtime(self) -> None:
+        """--mtime: the file gets the server's Last-Modified, as HttpFD does."""
+        if self.params.get('updatetime') and self.last_modified:
+            self.info_dict['filetime'] = self.fd.try_utime(self.filename, self.last_modified)
+
+    def _emit_finished(self, byte_counter: int) -> None:
         self.fd._hook_progress({
             'downloaded_bytes': byte_counter,
             'total_bytes': byte_counter,
@@ -476,7 +484,6 @@ class HttpDownload:
             'elapsed': time.time() - self.start_time,
             'ctx_id': self.info_dict.get('ctx_id'),
         }, self.info_dict)
-        return True
 
 
 class _TestCut:

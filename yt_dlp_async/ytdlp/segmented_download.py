@@ -154,16 +154,8 @@ class SegmentedDownload(HttpDownload):
             os.remove(self.state_path)
         except OSError:
             pass
-        if self.params.get('updatetime') and self.last_modified:
-            self.info_dict['filetime'] = self.fd.try_utime(self.filename, self.last_modified)
-        self.fd._hook_progress({
-            'downloaded_bytes': self.resume_len,
-            'total_bytes': self.resume_len,
-            'filename': self.filename,
-            'status': 'finished',
-            'elapsed': time.time() - self.start_time,
-            'ctx_id': self.info_dict.get('ctx_id'),
-        }, self.info_dict)
+        self._set_mtime()
+        self._emit_finished(self.resume_len)
         return True
 
     def _discard_new_tmp(self) -> None:
