@@ -417,8 +417,12 @@ static long eng_wake_retries(struct eng *e, double now)
         if (t->state != TS_RETRY_WAIT)
             continue;
         if (t->next_attempt_at <= now) {
-            if (eng_enqueue(e, t) < 0)
+            if (eng_enqueue(e, t) < 0) {
+                /* finishing may free other tasks (a segmented parent's
+                   children): stop walking, come straight back */
                 eng_finish(e, t, TS_FAILED);
+                return 0;
+            }
         } else {
             long ms = (long)ceil((t->next_attempt_at - now) * 1000.0);
             if (ms < wait_ms)
