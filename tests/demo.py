@@ -22,8 +22,8 @@ def make_video(directory: str) -> bytes:
     path = os.path.join(directory, "demo-src.mp4")
     if shutil.which("ffmpeg"):
         subprocess.run(
-            ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=20:size=640x360:rate=30",
-             "-f", "lavfi", "-i", "sine=frequency=440:duration=20", "-c:v", "libx264", "-preset", "ultrafast",
+            ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=30:size=1280x720:rate=30",
+             "-f", "lavfi", "-i", "sine=frequency=440:duration=20", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "8M",
              "-c:a", "aac", "-shortest", path],
             check=True,
         )

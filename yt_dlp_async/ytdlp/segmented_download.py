@@ -176,6 +176,7 @@ class SegmentedDownload(HttpDownload):
     def _wait_segmented(self, task: Any) -> Any:
         """Poll until done: one progress line with the summed bytes and speed."""
         last = -1
+        started = time.time()
         while not baton.wait_task(task, POLL_INTERVAL):  # the baton is given up while waiting (playlist.py)
             progress = task.progress()
             total = progress.resource_size
@@ -184,6 +185,12 @@ class SegmentedDownload(HttpDownload):
                 self._check_sizes(total, final=True)   # the message, the clean-up, _Abort
             if progress.downloaded_bytes != last and progress.downloaded_bytes > 0:
                 last = progress.downloaded_bytes
-                self._emit_downloading(progress.downloaded_bytes, total, progress.speed, progress.eta)
+                speed, eta = progress.speed, progress.eta
+                if speed is None:       # the engine's first sample comes after 0.25 s
+                    fetched = progress.downloaded_bytes - task.resumed_bytes
+                    speed = self.fd.calc_speed(started, time.time(), fetched)
+                    if speed and total is not None:
+                        eta = self.fd.calc_eta(speed, max(total - progress.downloaded_bytes, 0))
+                self._emit_downloading(progress.downloaded_bytes, total, speed, eta)
             self._check_throttle(task, progress.speed)
         return task.result()
