@@ -2,8 +2,8 @@
  * engine.h - the private header of the yt-dlp-async download engine.
  *
  * Plain C11 + POSIX + libcurl.  Nothing here includes Python.h: only
- * module.c does.  The engine thread runs the code in engine.c, transfer.c,
- * pqueue.c and ratelimit.c and never touches a Python object.
+ * module.c does.  The engine thread runs the code of every other file and
+ * never touches a Python object.
  *
  * Ownership:
  *   struct eng   - created and freed by module.c (the Python Engine object).

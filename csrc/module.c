@@ -633,14 +633,18 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         goto fail;
     }
     t->eng = self->eng;
-    /* a pipe is written in order: one connection */
-    if (t->o.connections > 1 && !t->o.sequential
-        && seg_init(t, err_text, sizeof(err_text)) < 0) {
-        task_decref(t);
-        return PyErr_Format(PyExc_MemoryError, "%s", err_text);
+    /* a pipe is written in order: one connection.  seg_init reads the
+       control file: file I/O, so without the GIL */
+    if (t->o.connections > 1 && !t->o.sequential) {
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = seg_init(t, err_text, sizeof(err_text));
+        Py_END_ALLOW_THREADS
+        if (rc < 0) {
+            task_decref(t);
+            return PyErr_Format(PyExc_MemoryError, "%s", err_text);
+        }
     }
-    if (truncate && t->seg)
-        t->seg->resumed = 0;
     lock_engine(self->eng);
     t->id = ++self->eng->next_id;
     t->seq = ++self->eng->next_seq;

@@ -392,8 +392,6 @@ static int xfer_setup_handle(struct eng *e, struct task *t)
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, e->cfg.stall_timeout_s);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c, CURLOPT_BUFFERSIZE,
-                     e->rl.rate > 0 ? 16384L : e->cfg.buffer_size);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, t->o.verify ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, t->o.verify ? 2L : 0L);
     if (t->o.ca_file)
@@ -473,6 +471,8 @@ int xfer_start(struct eng *e, struct task *t)
         curl_easy_setopt(t->easy, CURLOPT_RANGE, (char *)NULL);
     }
     curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->attempt_headers);
+    /* per attempt: the rate limit can be switched on between attempts, and
+       a small buffer keeps the limited sum smooth */
     curl_easy_setopt(t->easy, CURLOPT_BUFFERSIZE,
                      e->rl.rate > 0 ? 16384L : e->cfg.buffer_size);
     return curl_multi_add_handle(e->multi, t->easy) == CURLM_OK
@@ -516,7 +516,8 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
     (void)e;
     *retryable = 0;
     t->err = EK_NONE;
-    t->errmsg[0] = t->abort == AB_RANGE ? t->errmsg[0] : 0;
+    if (t->abort != AB_RANGE)        /* AB_RANGE wrote its own message */
+        t->errmsg[0] = 0;
     t->curl_code = res;
     t->retry_after = 0;
 

@@ -47,7 +47,8 @@ def test_file_over_several_connections(tmp_path: Path, fault_server) -> None:
     assert sha256_file(tmp_path / 'v.mp4') == sha256_of(size)
     assert not list(tmp_path.glob('v.mp4.*'))       # no temp or control file left
     path = f'/data/{size}.mp4'
-    assert fault_server.max_concurrent_for(path) == 4 or len(get_requests(fault_server, path)) >= 4
+    # four at once (five while a connection cut at a split point closes)
+    assert 4 <= fault_server.max_concurrent <= 5
     assert len(get_requests(fault_server, path)) >= 4
     assert '100% of' in proc.stdout                 # yt-dlp's own progress line
 
