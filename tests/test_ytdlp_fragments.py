@@ -50,13 +50,10 @@ def test_hls_window_is_concurrent_and_bounded(tmp_path: Path, fault_server) -> N
     """Fragments overlap up to the window (16, or -N if larger), under the per-host cap."""
     stream = hls_stream(fault_server, 'window', random_segments(40, base=4_000),
                         faults={i: {'latency': 200} for i in range(40)})
-    started = time.monotonic()
     proc = run_one(tmp_path / 'e', stream, ENGINE, '--async-host-connections', '64')
-    elapsed = time.monotonic() - started
     assert proc.returncode == 0, output(proc)
     assert (tmp_path / 'e' / 'out.mp4').read_bytes() == stream.expected
-    assert 8 <= fault_server.max_concurrent <= 16, fault_server.max_concurrent
-    assert elapsed < 40 * 0.2 / 2, output(proc)  # one at a time would take 8 s of latency alone
+    assert 8 <= fault_server.max_concurrent <= 16, fault_server.max_concurrent  # overlap, not a stopwatch
 
     fault_server.reset()
     proc = run_one(tmp_path / 'cap', stream, ENGINE, '--async-host-connections', '3', '-N', '32')
