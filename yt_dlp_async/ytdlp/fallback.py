@@ -1,9 +1,13 @@
-"""Which downloads go to the engine, and one ``[debug]`` line for each that does not.
+"""Why a download cannot go to the engine, and the one ``[debug]`` line that says so.
 
-``choose()`` post-processes yt-dlp's own choice in the wrapped
-``yt_dlp.downloader._get_suitable_downloader``.  The [debug] line needs a
-YoutubeDL; ``YoutubeDL.dl`` is wrapped (patches.py) to publish the running one
-through ``download_context`` for the duration of the call.
+The reasons (``engine_reason``, ``native_reason``) and the lines (``note``,
+``stand_aside``) live here; selection.py uses them to choose a downloader, and
+the downloaders use them when they hand a download back to yt-dlp.  This
+module imports none of our downloaders, so every module can import it.
+
+The [debug] line needs a YoutubeDL; ``YoutubeDL.dl`` is wrapped (patches.py) to
+publish the running one through ``download_context`` for the duration of the
+call.
 """
 
 from __future__ import annotations
@@ -13,11 +17,9 @@ import contextvars
 import urllib.parse
 from typing import Any, Iterator, Mapping
 
-from . import request_options, shared_engine
+from . import internals, request_options, shared_engine
 
 ENGINE_PROTOCOLS = frozenset({'http', 'https'})
-#: get_suitable_downloader() probes used by HlsFD/DashSegmentsFD: never ours, never worth a line
-DELEGATION_PROBES = frozenset({'m3u8_frag_urls', 'dash_frag_urls'})
 ASYNC_NAMES = frozenset({'async'})
 
 
@@ -40,7 +42,7 @@ def download_context(ydl: Any) -> Iterator[None]:
 
 
 def note(message: str, ydl: Any = None) -> None:
-    """Write ``[debug] message`` once per YoutubeDL.dl() call (with -v)."""
+    """Write ``[debug] message`` once per YoutubeDL.dl() call (with -v); a WARNING with ``warn``."""
     context = _current.get()
     if ydl is None:
         if context is None:
@@ -55,6 +57,16 @@ def note(message: str, ydl: Any = None) -> None:
         write_debug(message)
 
 
+#: One line per patch (or the whole plugin) that stood aside, printed by ``yt-dlp -v``.
+STOOD_ASIDE: list[str] = []
+
+
+def stand_aside(target: str, why: str) -> None:
+    line = f'[async] {target}: {why}; that patch stands aside'
+    if line not in STOOD_ASIDE:
+        STOOD_ASIDE.append(line)
+
+
 def fallback_line(fd_name: str, reason: str) -> str:
     return f'[async] Using yt-dlp\'s {fd_name} downloader: {reason}'
 
@@ -65,8 +77,7 @@ def requested_downloader(params: Mapping[str, Any], protocol: str) -> str | None
     if chosen is None or isinstance(chosen, str):
         return chosen or None
     try:
-        from yt_dlp.downloader import shorten_protocol_name
-        key = shorten_protocol_name(protocol, True)
+        key = internals.load('yt_dlp.downloader:shorten_protocol_name')(protocol, True)
     except Exception:
         key = protocol
     return chosen.get(key, chosen.get('default')) or None
@@ -82,6 +93,9 @@ def impersonation_requested(info_dict: Mapping[str, Any], params: Mapping[str, A
 
 def engine_reason(info_dict: Mapping[str, Any], params: Mapping[str, Any]) -> str | None:
     """Why the engine cannot take this http(s) download, or None."""
+    unsupported = internals.check()
+    if unsupported:
+        return unsupported
     if impersonation_requested(info_dict, params):
         return 'impersonation was requested (--impersonate or the format needs it); libcurl cannot impersonate'
     if info_dict.get('is_live'):
@@ -93,63 +107,6 @@ def engine_reason(info_dict: Mapping[str, Any], params: Mapping[str, Any]) -> st
     if reason:
         return reason
     return shared_engine.unavailable_reason()
-
-
-def choose(fd: Any, info_dict: dict[str, Any], protocol: str, params: Mapping[str, Any], default: Any) -> Any:
-    """Return the downloader class to use instead of yt-dlp's choice ``fd``."""
-    from yt_dlp.downloader.http import HttpFD
-
-    from .downloader import AsyncFileDownloader
-
-    if protocol in DELEGATION_PROBES:
-        return fd
-    requested = requested_downloader(params, protocol)
-    explicit_async = is_async_name(requested)
-    if not (params.get('async_downloads') or explicit_async):
-        return fd
-    fd_name = getattr(fd, 'FD_NAME', None) or 'http'
-
-    if fd is AsyncFileDownloader:
-        reason = engine_reason(info_dict, params)
-        if reason is None:
-            return fd
-        note(fallback_line('http', reason))
-        return HttpFD
-
-    if protocol not in ENGINE_PROTOCOLS:
-        return _choose_fragmented(fd, fd_name, info_dict, protocol, params, requested, explicit_async)
-    if requested and not explicit_async:
-        note(fallback_line(fd_name, f'--downloader {requested} was given'))
-        return fd
-    if fd is not HttpFD:
-        if fd is not None:
-            note(fallback_line(fd_name, 'yt-dlp chose this downloader for the format'))
-        return fd
-    reason = engine_reason(info_dict, params)
-    if reason is not None:
-        note(fallback_line(fd_name, reason))
-        return fd
-    return AsyncFileDownloader
-
-
-def _choose_fragmented(fd: Any, fd_name: str, info_dict: dict[str, Any], protocol: str, params: Mapping[str, Any],
-                       requested: str | None, explicit_async: bool) -> Any:
-    """HlsFD -> AsyncHlsFD, DashSegmentsFD -> AsyncDashFD (fragments.py); the rest stays yt-dlp's."""
-    from . import fragments
-
-    swapped = fragments.swap(fd, protocol)
-    if swapped is None:
-        if fd is not None:
-            note(fallback_line(fd_name, native_reason(info_dict, protocol, params)))
-        return fd
-    if requested and not explicit_async:
-        note(fallback_line(fd_name, f'--downloader {requested} was given'))
-        return fd
-    reason = fragments.engine_reason_for(info_dict, params)
-    if reason is not None:
-        note(fallback_line(fd_name, reason))
-        return fd
-    return swapped
 
 
 def native_reason(info_dict: Mapping[str, Any], protocol: str, params: Mapping[str, Any]) -> str:

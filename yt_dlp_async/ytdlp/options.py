@@ -10,6 +10,8 @@ from __future__ import annotations
 import optparse
 from typing import Any, Callable
 
+from . import internals
+
 GROUP_TITLE = 'Async Downloads'
 
 #: option dest -> YoutubeDL.params key
@@ -39,8 +41,8 @@ DEFAULTS: dict[str, Any] = {
 def parse_size(value: str) -> int | None:
     """Parse a size the way yt-dlp does (``512K``, ``10M``, ``1.5G``); None if invalid."""
     try:
-        from yt_dlp.utils import parse_bytes
-    except ImportError:  # pragma: no cover - yt-dlp always has it today
+        parse_bytes = internals.load('yt_dlp.utils:parse_bytes')
+    except internals.InternalMissing:  # pragma: no cover - yt-dlp always has it today
         parse_bytes = None
     if parse_bytes is not None:
         try:

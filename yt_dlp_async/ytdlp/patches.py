@@ -6,7 +6,7 @@ AsyncDownloads postprocessor).  Each one checks that its target exists in the
 installed yt-dlp and otherwise stands aside; ``yt-dlp -v`` then prints one
 ``[debug]`` line per patch that stood aside.
 
-  yt_dlp.downloader._get_suitable_downloader  http/https -> AsyncFileDownloader (fallback.py)
+  yt_dlp.downloader._get_suitable_downloader  http/https -> AsyncFileDownloader (selection.py)
   yt_dlp.downloader.external._BY_NAME['async'] --downloader async / "http:async"
   yt_dlp.options.create_parser                 the "Async Downloads" option group
   yt_dlp.parse_options                         the group's values -> ydl_opts
@@ -15,7 +15,7 @@ installed yt-dlp and otherwise stands aside; ``yt-dlp -v`` then prints one
   yt_dlp.YoutubeDL.get_suitable_downloader     merged formats at the same time (multiformat.py)
 
 HLS (HlsFD) and DASH (DashSegmentsFD) become AsyncHlsFD / AsyncDashFD in
-fallback.choose() (fragments.py).
+selection.choose() (fragments.py).
 """
 
 from __future__ import annotations
@@ -27,19 +27,12 @@ import threading
 from types import ModuleType
 from typing import Any, Callable
 
-from . import options
+from . import fallback, internals, options
 
 MARK = '__yt_dlp_async_wrapped__'
 
-#: One line per patch that stood aside, printed by ``yt-dlp -v``.
-STOOD_ASIDE: list[str] = []
 _lock = threading.RLock()
-
-
-def _stand_aside(target: str, why: str) -> None:
-    line = f'[async] {target}: {why}; that patch stands aside'
-    if line not in STOOD_ASIDE:
-        STOOD_ASIDE.append(line)
+_stand_aside = fallback.stand_aside
 
 
 def _is_wrapped(func: object) -> bool:
@@ -71,13 +64,13 @@ def patch_get_suitable_downloader(module: ModuleType) -> bool:
     if _parameters(original)[:4] != ['info_dict', 'protocol', 'params', 'default']:
         _stand_aside(target, f'unexpected signature {_parameters(original)}')
         return False
-    from . import fallback
+    from . import fallback, selection
 
     def _get_suitable_downloader(info_dict: dict[str, Any], protocol: str, params: dict[str, Any],
                                  default: Any, *args: Any, **kwargs: Any) -> Any:
         fd = original(info_dict, protocol, params, default, *args, **kwargs)
         try:
-            return fallback.choose(fd, info_dict, protocol, params, default)
+            return selection.choose(fd, info_dict, protocol, params, default)
         except Exception as exc:  # never break yt-dlp's choice
             fallback.note(f'[async] downloader choice failed ({type(exc).__name__}: {exc}); keeping yt-dlp\'s')
             return fd
@@ -280,7 +273,7 @@ def status_line(params: dict[str, Any], activated_by: str | None = None) -> str:
         enabled, activated_by = True, activated_by or '--downloader async'
     if enabled:
         state = 'on' + (f' ({activated_by})' if activated_by else '')
-        reason = shared_engine.unavailable_reason()
+        reason = internals.check() or shared_engine.unavailable_reason()
         if reason:
             state += f', but {reason}: yt-dlp\'s downloaders are used'
     else:
@@ -294,7 +287,7 @@ def report_debug(ydl: Any, activated_by: str | None = None) -> None:
     if write_debug is None or not ydl.params.get('verbose'):
         return
     write_debug(status_line(ydl.params, activated_by))
-    for line in STOOD_ASIDE:
+    for line in fallback.STOOD_ASIDE:
         write_debug(line)
     try:
         import yt_dlp_async_hook

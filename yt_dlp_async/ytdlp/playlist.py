@@ -354,6 +354,10 @@ def sequential_reason(ydl: Any, download: bool = True) -> str | None:
     params = ydl.params
     if UNSUPPORTED is not None:
         return UNSUPPORTED
+    from .internals import check
+    unsupported = check()
+    if unsupported:
+        return unsupported
     try:
         slots = int(params.get('concurrent_downloads') or 1)
     except (TypeError, ValueError):
@@ -540,8 +544,8 @@ def patch_youtubedl_class(klass: Any) -> bool:
         missing.append('YoutubeDL._num_downloads')
     if missing:
         UNSUPPORTED = 'yt-dlp lacks ' + ', '.join(missing)
-        from .patches import _stand_aside
-        _stand_aside('concurrent playlist entries', f'not found in this yt-dlp: {", ".join(missing)}; '
+        from .fallback import stand_aside
+        stand_aside('concurrent playlist entries', f'not found in this yt-dlp: {", ".join(missing)}; '
                      'entries are downloaded one at a time')
         return False
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from . import internals
+
 #: Params the engine cannot honour; a download that needs one goes to yt-dlp's downloader.
 UNSUPPORTED_PARAMS: dict[str, str] = {
     'legacyserverconnect': '--legacy-server-connect has no libcurl equivalent in the engine',
@@ -20,25 +22,26 @@ UNSUPPORTED_PARAMS: dict[str, str] = {
 
 def request_headers(info_dict: Mapping[str, Any]) -> Any:
     """HttpFD's headers: ``Accept-Encoding: identity`` then the format's http_headers."""
-    from yt_dlp.utils.networking import HTTPHeaderDict
-    return HTTPHeaderDict({'Accept-Encoding': 'identity'}, info_dict.get('http_headers') or {})
+    header_dict = internals.load('yt_dlp.utils.networking:HTTPHeaderDict')
+    return header_dict({'Accept-Encoding': 'identity'}, info_dict.get('http_headers') or {})
 
 
 def split_proxy_headers(headers: Any) -> str | None:
     """Remove yt-dlp's internal pseudo-headers; return a per-request proxy if one was given."""
-    from yt_dlp.utils.networking import clean_headers
     proxy = headers.pop('Ytdl-Request-Proxy', None)
-    clean_headers(headers)
+    internals.load('yt_dlp.utils.networking:clean_headers')(headers)
     return proxy
 
 
 def select_proxy(ydl: Any, url: str, request_proxy: str | None) -> str | None:
     """The proxy yt-dlp would use for ``url``: '' means none (not even from the environment)."""
-    from yt_dlp.utils.networking import HTTPHeaderDict, clean_proxies, select_proxy as ytdlp_select
+    header_dict = internals.load('yt_dlp.utils.networking:HTTPHeaderDict')
+    clean_proxies = internals.load('yt_dlp.utils.networking:clean_proxies')
+    ytdlp_select = internals.load('yt_dlp.utils.networking:select_proxy')
     proxies = dict(getattr(ydl, 'proxies', None) or {})
     if not proxies and not request_proxy:
         return None  # nothing configured anywhere: libcurl's defaults are the same
-    headers = HTTPHeaderDict({'Ytdl-Request-Proxy': request_proxy} if request_proxy else {})
+    headers = header_dict({'Ytdl-Request-Proxy': request_proxy} if request_proxy else {})
     clean_proxies(proxies, headers)
     return ytdlp_select(url, proxies) or ''
 
@@ -48,8 +51,8 @@ def ca_file(params: Mapping[str, Any]) -> str | None:
     if 'no-certifi' in (params.get('compat_opts') or ()):
         return None
     try:
-        from yt_dlp.dependencies import certifi
-    except ImportError:
+        certifi = internals.load('yt_dlp.dependencies:certifi')
+    except internals.InternalMissing:
         return None
     return certifi.where() if certifi is not None else None
 
