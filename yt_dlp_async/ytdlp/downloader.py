@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from yt_dlp.downloader.common import FileDownloader
+from . import boundary, fallback, internals, shared_engine
 
-from . import fallback, shared_engine
+FileDownloader = internals.load('yt_dlp.downloader.common:FileDownloader')
 
 
-class AsyncFileDownloader(FileDownloader):
+class AsyncFileDownloader(FileDownloader):  # type: ignore[misc, valid-type]
     FD_NAME = 'async'  # "[debug] Invoking async downloader on ..."
     EXE_NAME = 'async'  # get_external_downloader() reads it from every registered class
     SUPPORTED_PROTOCOLS = ('http', 'https')
@@ -58,6 +58,13 @@ class AsyncFileDownloader(FileDownloader):
         if reason is not None:
             fallback.note(fallback.fallback_line('http', reason), self.ydl)
             return self._native_download(filename, info_dict)
+        return boundary.guarded(
+            self, 'http', boundary.Snapshot.around(filename, [self.temp_name(filename)]),
+            lambda: self._engine_download(engine, api, filename, info_dict),
+            lambda: self._native_download(filename, info_dict),
+            watch_hooks=filename == '-')
+
+    def _engine_download(self, engine: Any, api: Any, filename: str, info_dict: dict[str, Any]) -> bool:
         from . import segmented_download
         if segmented_download.applies(self, filename, info_dict):
             return segmented_download.SegmentedDownload(self, engine, api, filename, info_dict).run()
@@ -66,8 +73,7 @@ class AsyncFileDownloader(FileDownloader):
 
     def _native_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
         """Let yt-dlp's HttpFD do this download, with the same progress hooks."""
-        from yt_dlp.downloader.http import HttpFD
-        native = HttpFD(self.ydl, self.params)
+        native = internals.load('yt_dlp.downloader.http:HttpFD')(self.ydl, self.params)
         native._multiline = self._multiline  # one status line, ended by our download()
         for hook in self._progress_hooks:
             if hook != self.report_progress:

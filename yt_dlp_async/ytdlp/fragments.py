@@ -7,7 +7,7 @@ point, "Total fragments" line); ``FragmentsViaEngine`` replaces only
 fragments, with ``FragmentPipeline`` (fragment_pipeline.py).  Whatever the
 engine cannot do goes to yt-dlp's own loop after one ``[debug]`` line.
 
-``swap(fd, protocol)`` is what fallback.choose() asks: the engine's class for
+``swap(fd, protocol)`` is what selection.choose() asks: the engine's class for
 yt-dlp's HlsFD / DashSegmentsFD, or None.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any, Callable, Iterable, Mapping
 
-from . import fallback, fragment_crypto, shared_engine
+from . import boundary, fallback, fragment_crypto, internals, shared_engine
 
 ENGINE_SCHEMES = ('http', 'https')
 #: the [debug] line (with -v) of a fragmented download that goes through the engine
@@ -83,15 +83,29 @@ class FragmentsViaEngine:
 
         from .fragment_pipeline import FragmentPipeline
         self.write_debug(f'{ENGINE_LINE} ({len(fragment_list)} to download)')  # type: ignore[attr-defined]
-        return FragmentPipeline(
-            self, engine, api, ctx, fragment_list, info_dict, is_fatal=is_fatal, pack_func=pack_func,
-            finish_func=finish_func, interrupted=interrupted).run()
+        start_index = ctx.get('fragment_index')
+
+        def engine_run() -> bool:
+            return FragmentPipeline(
+                self, engine, api, ctx, fragment_list, info_dict, is_fatal=is_fatal, pack_func=pack_func,
+                finish_func=finish_func, interrupted=interrupted).run()
+
+        def native_run() -> bool:
+            ctx['fragment_index'] = start_index
+            return bool(super(FragmentsViaEngine, self).download_and_append_fragments(  # type: ignore[misc]
+                ctx, fragment_list, info_dict, is_fatal=is_fatal, pack_func=pack_func,
+                finish_func=finish_func, tpe=tpe, interrupt_trigger=interrupt_trigger))
+
+        tmpfilename = str(ctx.get('tmpfilename') or '')
+        return boundary.guarded(self, self.FD_NAME,  # type: ignore[attr-defined]
+                                boundary.Snapshot([tmpfilename]),
+                                engine_run, native_run)
 
 
 def swap(fd: Any, protocol: str) -> Any:
     """The engine's downloader class for yt-dlp's choice ``fd``, or None to keep it."""
-    from yt_dlp.downloader.dash import DashSegmentsFD
-    from yt_dlp.downloader.hls import HlsFD
+    HlsFD = internals.load('yt_dlp.downloader.hls:HlsFD')
+    DashSegmentsFD = internals.load('yt_dlp.downloader.dash:DashSegmentsFD')
     if fd is HlsFD:
         from .hls import AsyncHlsFD
         return AsyncHlsFD
