@@ -15,7 +15,7 @@ SAN_VENV ?= .venv-san
 DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg
 PYTEST_ARGS ?=
 
-.PHONY: deps venv install test sanitize leakcheck demo bench lint clean
+.PHONY: deps venv install test test-versions test-ytdlp sanitize leakcheck demo bench lint clean
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -44,6 +44,27 @@ install: deps venv
 test: install
 	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
 	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py
+
+# yt-dlp's integration tests against other yt-dlp releases, each in its own venv:
+# the oldest we support, the newest nightly, and one below the oldest beside
+# which the plugin is installed with --no-deps (it must stand aside cleanly):
+# the release just below, and 2023.03.04, which Debian 12 ships.
+OLDEST_YTDLP := $(shell sed -n "s/^OLDEST_YTDLP = '\(.*\)'/\1/p" yt_dlp_async/ytdlp/internals.py)
+BELOW_OLDEST_YTDLP ?= 2025.4.30 2023.3.4
+YTDLP_TESTS ?= test_ytdlp_*.py
+test-versions: deps
+	$(MAKE) --no-print-directory test-ytdlp VENV=.venv-ytdlp-oldest YTDLP_SPEC='yt-dlp==$(OLDEST_YTDLP)'
+	$(MAKE) --no-print-directory test-ytdlp VENV=.venv-ytdlp-nightly YTDLP_SPEC='--pre yt-dlp'
+	for v in $(BELOW_OLDEST_YTDLP); do \
+	  $(MAKE) --no-print-directory test-ytdlp VENV=.venv-ytdlp-$$v YTDLP_SPEC="yt-dlp==$$v" \
+	    YTDLP_TESTS=test_ytdlp_internals.py || exit 1; \
+	done
+
+test-ytdlp: venv
+	$(VENV)/bin/pip install -q --upgrade pytest $(YTDLP_SPEC)
+	$(VENV)/bin/pip install -q --no-deps --force-reinstall .
+	@echo "== yt-dlp $$($(VENV)/bin/python -m yt_dlp --version) =="
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) $(YTDLP_TESTS)
 
 sanitize: deps
 	$(MAKE) install VENV=$(SAN_VENV)
