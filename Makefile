@@ -48,13 +48,16 @@ test: install
 # yt-dlp's integration tests against other yt-dlp releases, each in its own venv:
 # the oldest we support, the newest nightly, and one below the oldest beside
 # which the plugin is installed with --no-deps (it must stand aside cleanly):
-# the release just below, and 2023.03.04, which Debian 12 ships.
+# the release just below, and 2023.03.04, which Debian 12 ships.  The supported
+# ones get yt-dlp[default] (pycryptodomex among them): without it yt-dlp
+# 2025.05.22 alone crashes on AES-128 HLS when ffmpeg is absent, and the tests
+# compare our bytes with its bytes.
 OLDEST_YTDLP := $(shell sed -n "s/^OLDEST_YTDLP = '\(.*\)'/\1/p" yt_dlp_async/ytdlp/internals.py)
 BELOW_OLDEST_YTDLP ?= 2025.4.30 2023.3.4
 YTDLP_TESTS ?= test_ytdlp_*.py
 test-versions: deps
-	$(MAKE) --no-print-directory test-ytdlp VENV=.venv-ytdlp-oldest YTDLP_SPEC='yt-dlp==$(OLDEST_YTDLP)'
-	$(MAKE) --no-print-directory test-ytdlp VENV=.venv-ytdlp-nightly YTDLP_SPEC='--pre yt-dlp'
+	$(MAKE) --no-print-directory test-ytdlp VENV=.venv-ytdlp-oldest YTDLP_SPEC='yt-dlp[default]==$(OLDEST_YTDLP)'
+	$(MAKE) --no-print-directory test-ytdlp VENV=.venv-ytdlp-nightly YTDLP_SPEC='--pre yt-dlp[default]'
 	for v in $(BELOW_OLDEST_YTDLP); do \
 	  $(MAKE) --no-print-directory test-ytdlp VENV=.venv-ytdlp-$$v YTDLP_SPEC="yt-dlp==$$v" \
 	    YTDLP_TESTS=test_ytdlp_internals.py || exit 1; \
