@@ -4,7 +4,8 @@ yt-dlp's ``HlsFD.real_download`` parses the playlist (EXT-X-KEY, -BYTERANGE,
 -MAP, -MEDIA-SEQUENCE, discontinuities, ad segments,
 ``extra_param_to_segment_url``, ``hls_aes``) and checks what it cannot do
 (DRM, SAMPLE-AES: it delegates those to ffmpeg or refuses them, as always);
-the fragment loop is FragmentsViaEngine's.
+the fragment loop is FragmentsViaEngine's, the ``.ytdl``/``.part`` bookkeeping
+ExactResume's (fragment_resume.py: resume is exact after a crash or a full disk).
 
 One difference is deliberate: without pycryptodomex, yt-dlp hands AES-128
 playlists to ffmpeg when it can (its own AES is pure Python).  The engine
@@ -20,6 +21,7 @@ from typing import Any
 
 from yt_dlp.downloader.hls import HlsFD
 
+from .fragment_resume import ExactResume
 from .fragments import FragmentsViaEngine
 
 
@@ -46,7 +48,7 @@ def _with_aes_in_c(function: Any) -> Any:
     return clone
 
 
-class AsyncHlsFD(FragmentsViaEngine, HlsFD):
+class AsyncHlsFD(FragmentsViaEngine, ExactResume, HlsFD):
     FD_NAME = 'hlsnative'  # yt-dlp's fixups compare this name
 
     def real_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
