@@ -222,6 +222,9 @@ class ExactResume:
                 ctx['dest_stream'].write(frag_content)
                 ctx['dest_stream'].flush()
         finally:
+            fragment_file = ctx['fragment_filename_sanitized']
             if not self.params.get('keep_fragments', False):  # type: ignore[attr-defined]
-                self.try_remove(ctx['fragment_filename_sanitized'])  # type: ignore[attr-defined]
+                self.try_remove(fragment_file)  # type: ignore[attr-defined]
+            # a fragment yt-dlp (-N) had half downloaded when it was killed; the engine fetched it anew
+            self.try_remove(fragment_file + '.part')  # type: ignore[attr-defined]
             del ctx['fragment_filename_sanitized']
