@@ -263,7 +263,9 @@ def _kill_midway(directory: Path, stream: Stream, switch: str, at_least: int) ->
                          ids=['engine-then-native', 'engine-then-engine', 'native-then-engine'])
 def test_kill_and_resume(tmp_path: Path, fault_server, first: str, second: str) -> None:
     segments = random_segments(16, base=10_000)
-    stream = hls_stream(fault_server, 'resume', segments, faults={i: {'latency': 250} for i in range(16)})
+    # fragment 5 stalls, so the kill lands between fragments (not between a fragment's bytes and its record)
+    stream = hls_stream(fault_server, 'resume', segments,
+                        faults={i: {'latency': 5000 if i == 4 else 100} for i in range(16)})
     directory = tmp_path / 'run'
     index = _kill_midway(directory, stream, first, at_least=4)
     assert index < 16
