@@ -352,3 +352,63 @@ def test_disk_full_then_rerun_is_exact(tmp_path: Path, fault_server, small_disk:
     assert proc.returncode == 0, output(proc)
     assert sha256_file(small_disk / 'out.mp4') == _sha(stream.expected)
     assert files_named(small_disk, 'out*') == ['out.mp4']
+
+
+_APPEND_ON_A_FULL_DISK = '''
+import json, os
+from yt_dlp import YoutubeDL
+from yt_dlp_async.ytdlp.hls import AsyncHlsFD
+
+PAGE = 4096
+fd = AsyncHlsFD(YoutubeDL({'quiet': True}), {'quiet': True})
+ctx = {'filename': 'out.mp4', 'total_frags': 3}
+fd._prepare_frag_download(ctx)
+
+def append(index, size):
+    ctx['fragment_index'] = index
+    ctx['fragment_filename_sanitized'] = f'out.mp4.part-Frag{index}'
+    try:
+        fd._append_fragment(ctx, b'x' * size)
+        return 'ok'
+    except OSError as exc:
+        return exc.__class__.__name__ + ' ' + str(exc.errno)
+
+def leave_free(pages):
+    with open('filler', 'ab') as filler:
+        while True:
+            stat = os.statvfs('.')
+            free = stat.f_bavail * stat.f_frsize
+            if free <= pages * PAGE:
+                break
+            filler.write(b'f' * min(free - pages * PAGE, 1 << 20))
+            filler.flush()
+    return os.statvfs('.').f_bavail * os.statvfs('.').f_frsize
+
+def state():
+    return json.load(open('out.mp4.ytdl'))
+
+results = [append(1, PAGE)]
+results.append(leave_free(2))
+results.append(append(2, 3 * PAGE))   # the bytes do not fit: written in part, then cut off again
+results += [os.path.getsize('out.mp4.part'), state()]
+results.append(append(2, 2 * PAGE))   # the bytes fit, their record does not: the bytes are cut off again
+results += [os.path.getsize('out.mp4.part'), state(), sorted(os.listdir('.'))]
+print(json.dumps(results))
+'''
+
+
+def test_append_on_a_full_disk_keeps_part_and_state_in_step(tmp_path: Path, small_disk: Path) -> None:
+    """Whether the fragment or its record hits the full disk, .part ends where the .ytdl says."""
+    proc = subprocess.run([PYTHON, '-c', _APPEND_ON_A_FULL_DISK], cwd=small_disk, capture_output=True, text=True,
+                          timeout=60, env=hermetic_env(tmp_path / '.home'))
+    assert proc.returncode == 0, proc.stderr
+    first, free, too_big, size1, state1, no_room, size2, state2, names = json.loads(proc.stdout.splitlines()[-1])
+    one = {'downloader': {'current_fragment': {'index': 1}, 'extra_state': {}},
+           'yt_dlp_async': {'fragment_index': 1, 'part_bytes': 4096}}
+    assert first == 'ok' and free == 2 * 4096
+    assert too_big == 'OSError 28' and no_room == 'OSError 28', proc.stdout
+    assert size1 == size2 == 4096
+    state1['downloader'].setdefault('extra_state', {})
+    state2['downloader'].setdefault('extra_state', {})
+    assert state1 == state2 == one
+    assert names == ['filler', 'out.mp4.part', 'out.mp4.ytdl']  # no temporary state file left
