@@ -153,6 +153,17 @@ def test_kill_at_several_points_then_resume_is_exact(tmp_path: Path, fault_serve
         _rerun_is_exact(directory, stream)
 
 
+def test_killed_twice_then_resume_is_exact(tmp_path: Path, fault_server) -> None:
+    """A resumed run killed again (the first kill's leftovers already settled) still ends exact."""
+    stream = _slow_hls(fault_server, 'twice', latency=60)
+    directory = tmp_path / 'run'
+    _kill_after(directory, stream, ENGINE, 3, '-N', '4')
+    first = _recorded_index(directory)
+    _kill_after(directory, stream, ENGINE, 9, '-N', '4')
+    assert _recorded_index(directory) >= first
+    _rerun_is_exact(directory, stream)
+
+
 def test_kill_then_resume_skips_the_fragments_on_disk(tmp_path: Path, fault_server) -> None:
     stream = _stalling_hls(fault_server, 'skip', stall_at=6)
     directory = tmp_path / 'run'
@@ -283,6 +294,16 @@ def test_part_shorter_than_recorded_restarts_cleanly(tmp_path: Path, fault_serve
     _leave(directory, stream, b''.join(segments[:2]), _our_state(3, len(b''.join(segments[:3]))))
     proc = _rerun_is_exact(directory, stream)
     assert 'The .part file is shorter than the .ytdl file records' in proc.stderr, output(proc)
+
+
+def test_half_first_fragment_with_index_zero_starts_again(tmp_path: Path, fault_server) -> None:
+    """Killed while the first fragment was being written: the state says none, so none is kept."""
+    segments = random_segments(5)
+    stream = hls_stream(fault_server, 'zero', segments)
+    for n, text in enumerate((_native_state(0), _our_state(0, 0))):
+        directory = tmp_path / f'run{n}'
+        _leave(directory, stream, segments[0][:7000], text)
+        _rerun_is_exact(directory, stream)
 
 
 def test_native_state_one_fragment_behind_restarts_cleanly(tmp_path: Path, fault_server) -> None:
