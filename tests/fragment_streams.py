@@ -102,7 +102,8 @@ def aes_encrypt(data: bytes, key: bytes, iv: bytes) -> bytes:
 
 
 def hls_aes_stream(server: Any, name: str, segments: Sequence[bytes], *, explicit_iv: bool,
-                   media_sequence: int = 5, key_rotation: bool = False) -> Stream:
+                   media_sequence: int = 5, key_rotation: bool = False,
+                   faults: dict[int, dict[str, Any]] | None = None) -> Stream:
     """Encrypted segments; without an explicit IV the IV is the media sequence number (yt-dlp's rule)."""
     keys = [os.urandom(16), os.urandom(16)]
     for n, key in enumerate(keys):
@@ -118,7 +119,7 @@ def hls_aes_stream(server: Any, name: str, segments: Sequence[bytes], *, explici
             lines.append(f'#EXT-X-KEY:{attrs}')
         seg_iv = iv if explicit_iv else (media_sequence + i).to_bytes(16, 'big')
         server.add_file(f'{name}/seg{i}.ts', aes_encrypt(data, keys[key_index], seg_iv))
-        lines += ['#EXTINF:2.0,', f'seg{i}.ts']
+        lines += ['#EXTINF:2.0,', f'seg{i}.ts' + query((faults or {}).get(i))]
     lines.append('#EXT-X-ENDLIST')
     url = server.add_file(f'{name}/index.m3u8', ('\n'.join(lines) + '\n').encode(), 'application/vnd.apple.mpegurl')
     return Stream(list(segments), info_for(url, 'm3u8_native'), {'keys': keys, 'iv': iv})

@@ -13,7 +13,8 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   ``WINDOW_BYTES`` once fragment sizes are known).  The engine's per-host
   cap decides how many of them actually transfer at once;
 * fragments are decrypted (AES-128, in C) and appended strictly in order
-  with yt-dlp's ``_append_fragment``, which keeps the ``.ytdl`` file current;
+  with ``_append_fragment`` (ExactResume's, fragment_resume.py: the ``.ytdl``
+  file records each fragment and the ``.part`` length, after its bytes);
 * yt-dlp's semantics: 4xx answers are retried ``--fragment-retries`` times
   (yt-dlp's "Retrying fragment N" lines); 5xx/network faults are retried by
   the engine (``--retries`` times, with backoff) and then count as

@@ -4,7 +4,8 @@ yt-dlp's ``HlsFD.real_download`` parses the playlist (EXT-X-KEY, -BYTERANGE,
 -MAP, -MEDIA-SEQUENCE, discontinuities, ad segments,
 ``extra_param_to_segment_url``, ``hls_aes``) and checks what it cannot do
 (DRM, SAMPLE-AES: it delegates those to ffmpeg or refuses them, as always);
-the fragment loop is FragmentsViaEngine's.
+the fragment loop is FragmentsViaEngine's, the ``.ytdl``/``.part`` bookkeeping
+ExactResume's (fragment_resume.py: resume is exact after a crash or a full disk).
 
 One difference is deliberate: without pycryptodomex, yt-dlp hands AES-128
 playlists to ffmpeg when it can (its own AES is pure Python).  The engine
@@ -20,6 +21,7 @@ from typing import Any
 
 from yt_dlp.downloader.hls import HlsFD
 
+from .fragment_resume import ExactResume
 from .fragments import FragmentsViaEngine
 
 
@@ -46,8 +48,34 @@ def _with_aes_in_c(function: Any) -> Any:
     return clone
 
 
-class AsyncHlsFD(FragmentsViaEngine, HlsFD):
+#: ctx key: the resume point, hidden from HlsFD.real_download while it lists the fragments
+RESUME_INDEX = '_async_resume_index'
+
+
+class AsyncHlsFD(FragmentsViaEngine, ExactResume, HlsFD):
     FD_NAME = 'hlsnative'  # yt-dlp's fixups compare this name
+
+    def _prepare_and_start_frag_download(self, ctx: dict[str, Any], info_dict: dict[str, Any]) -> None:
+        """Let HlsFD list every fragment, then drop the ones on disk (download_and_append_fragments).
+
+        HlsFD skips the fragments before the resume point before it counts
+        them, so the media sequence (the IV of AES-128 without an IV
+        attribute) and the offset of an EXT-X-BYTERANGE without ``@`` stop
+        advancing: resumed fragments got the wrong IV or byte range.
+        """
+        super()._prepare_and_start_frag_download(ctx, info_dict)
+        if self.params.get('test'):  # HlsFD keeps the first listed fragment only: the next one, as yt-dlp does
+            return
+        ctx[RESUME_INDEX] = ctx['fragment_index']
+        ctx['fragment_index'] = 0
+
+    def download_and_append_fragments(self, ctx: dict[str, Any], fragments: Any, info_dict: dict[str, Any],
+                                      **kwargs: Any) -> bool:
+        resume = ctx.pop(RESUME_INDEX, None)
+        if resume is not None:
+            ctx['fragment_index'] = resume
+            fragments = [fragment for fragment in fragments if int(fragment['frag_index']) > resume]
+        return bool(super().download_and_append_fragments(ctx, fragments, info_dict, **kwargs))
 
     def real_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
         run = _with_aes_in_c(HlsFD.real_download)
