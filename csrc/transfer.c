@@ -54,6 +54,25 @@ static char *hdr_dup(const struct task *t, const char *name)
     return v ? strndup(v, vlen) : NULL;
 }
 
+static void xfer_check_response(struct task *t);
+static int xfer_is_coded(const struct task *t);
+
+/* The end of a response's headers.  A content-coded 2xx reply is checked
+   here, before curl's decoder sees its body: decoding a range of an
+   encoded stream fails, and must not hide that the range is unusable.
+   -1 stops the transfer. */
+static int xfer_headers_done(struct task *t)
+{
+    long code = 0;
+    if (t->response_checked || !xfer_is_coded(t))
+        return 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200 || code >= 300)
+        return 0;
+    xfer_check_response(t);
+    return t->abort ? -1 : 0;
+}
+
 static size_t xfer_on_header(char *buf, size_t size, size_t nitems,
                              void *userdata)
 {
@@ -76,6 +95,8 @@ static size_t xfer_on_header(char *buf, size_t size, size_t nitems,
     }
     memcpy(t->hdr + t->hdr_len, buf, len);
     t->hdr_len += len;
+    if ((len == 2 && buf[0] == '\r') || (len == 1 && buf[0] == '\n'))
+        return xfer_headers_done(t) < 0 ? 0 : len;
     return len;
 }
 

@@ -24,7 +24,7 @@ from typing import Iterator
 import pytest
 from faultserver import FaultServer, content, sha256_of
 
-from yt_dlp_async import AsyncDownloadEngine, FileSizeError, TransportError
+from yt_dlp_async import AsyncDownloadEngine, FileSizeError, RangeError, TransportError
 
 PYTHON = sys.executable
 
@@ -337,6 +337,28 @@ def test_gzip_reply_is_not_split_or_resumed_by_offset(
     assert res.downloaded_bytes == size
     gets = [r for r in fault_server.requests(f"/data/{size}") if r.method == "GET"]
     assert all(r.range in (None, "bytes=0-") for r in gets[1:]), [r.range for r in gets]
+
+
+def test_gzip_short_reply_is_fetched_again_whole(
+    engine: AsyncDownloadEngine, fault_server: FaultServer, tmp_path: Path
+) -> None:
+    size = 500_000
+    out = tmp_path / "g"
+    task = engine.submit(fault_server.data_url(size, gzip=1, short=1000), out)
+    res = task.result(30)
+    assert res.retries == 1
+    assert sha256_file(out) == sha256_of(size)
+    gets = fault_server.requests(f"/data/{size}")
+    assert [(r.outcome, r.range) for r in gets] == [("short", None), ("ok", None)]
+
+
+def test_gzip_reply_to_a_bounded_range_is_refused(
+    engine: AsyncDownloadEngine, fault_server: FaultServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "g"
+    with pytest.raises(RangeError, match="content-coded reply to a range request"):
+        engine.submit(fault_server.data_url(100_000, gzip=1), out, range=(1000, 2000)).result(30)
+    assert not out.exists() or out.read_bytes().strip(b"\0") == b""
 
 
 def test_gzip_through_ytdlp(fault_server: FaultServer, tmp_path: Path) -> None:
