@@ -470,7 +470,10 @@ class AsyncDownloadEngine:
         :meth:`DownloadTask.body`.
 
         Bad input raises ValueError / OSError here, before any byte is
-        written.
+        written.  ``path`` is checked here but opened (created, truncated)
+        only when the transfer starts, so queued tasks hold no descriptor;
+        a FIFO without a reader raises OSError (ENXIO) here.
+        ``max_filesize=0`` is a limit of 0 bytes; None means no limit.
         """
         if memory:
             if path is not None or fileno is not None:
