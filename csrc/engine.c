@@ -8,11 +8,12 @@
  * only append to the command queue and call curl_multi_wakeup.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,6 +80,102 @@ static struct host *eng_host(struct eng *e, const char *key)
     return h;
 }
 
+/* ---- finish notifications ------------------------------------------ */
+
+/* Every subscriber (one per asyncio loop, say) gets its own wake-up, so
+   no waiter can consume another's.  A subscriber fd is an eventfd or a
+   non-blocking pipe; a full pipe already holds a wake-up.  Called with
+   e->mu held: unsubscribe takes it too, so after eng_unsubscribe returns
+   the fd is never written again and its owner may close it. */
+static void eng_notify_locked(struct eng *e)
+{
+    uint64_t one = 1;
+    for (size_t i = 0; i < e->nsubs; i++) {
+        if (write(e->subs[i], &one, sizeof(one)) < 0) {
+            /* EAGAIN: a wake-up is pending already */
+        }
+    }
+}
+
+int eng_subscribe(struct eng *e, int fd)
+{
+    int rc = 0;
+    eng_lock(e);
+    if (e->closed) {
+        errno = ESHUTDOWN;
+        rc = -1;
+    } else if (e->nsubs == e->subs_cap) {
+        size_t cap = e->subs_cap ? e->subs_cap * 2 : 4;
+        int *v = realloc(e->subs, cap * sizeof(*v));
+        if (!v) {
+            errno = ENOMEM;
+            rc = -1;
+        } else {
+            e->subs = v;
+            e->subs_cap = cap;
+        }
+    }
+    if (rc == 0)
+        e->subs[e->nsubs++] = fd;
+    eng_unlock(e);
+    return rc;
+}
+
+void eng_unsubscribe(struct eng *e, int fd)
+{
+    eng_lock(e);
+    for (size_t i = 0; i < e->nsubs; i++) {
+        if (e->subs[i] == fd) {
+            e->subs[i] = e->subs[--e->nsubs];
+            break;
+        }
+    }
+    eng_unlock(e);
+}
+
+/* ---- the target file, opened when its transfer starts ---------------- */
+
+/* Open (and create) t->o.path now.  O_NONBLOCK so that a FIFO without a
+   reader fails with ENXIO instead of blocking the engine thread; it is
+   cleared again for the writes.  0, or -1 with t->err set. */
+int eng_open_file(struct eng *e, struct task *t)
+{
+    struct stat sb;
+    int fd, fl, flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK
+        | (t->o.truncate ? O_TRUNC : 0);
+    (void)e;
+    if (t->fd >= 0 || t->o.to_memory || !t->o.path)
+        return 0;
+    do
+        fd = open(t->o.path, flags, 0666);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        goto fail;
+    if (fstat(fd, &sb) < 0)
+        goto fail_close;
+    if (S_ISDIR(sb.st_mode)) {
+        errno = EISDIR;
+        goto fail_close;
+    }
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        goto fail_close;
+    t->o.sequential = !S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode);
+    t->fd = fd;
+    return 0;
+fail_close:
+    fl = errno;
+    close(fd);
+    errno = fl;
+fail:
+    t->os_errno = errno;
+    t->err = EK_IO;
+    snprintf(t->errmsg, sizeof(t->errmsg), "cannot open %s for writing: %s%s",
+             t->o.path, strerror(errno), errno == ENXIO
+             ? " (a FIFO that no process has open for reading)" : "");
+    return -1;
+}
+
 /* ---- task bookkeeping (engine thread) --------------------------------- */
 
 static void eng_list_remove(struct eng *e, struct task *t)
@@ -123,7 +220,6 @@ static void eng_collect_outcome(struct task *t)
    connection and the file, wake the waiters, drop the engine's ref. */
 void eng_finish(struct eng *e, struct task *t, enum task_state st)
 {
-    uint64_t one = 1;
     if (t->seg) {
         /* a segmented download: its children go first */
         t->seg->finishing = 1;
@@ -153,14 +249,13 @@ void eng_finish(struct eng *e, struct task *t, enum task_state st)
     t->state = st;
     t->finish_time = eng_now();
     t->speed = 0;
-    if (!t->parent)
+    if (!t->parent) {
         pthread_cond_broadcast(&e->done_cv);
-    eng_unlock(e);
-    if (t->parent) {
-        seg_child_finished(e, t);
-    } else if (write(e->notify_fd, &one, sizeof(one)) < 0) {
-        /* eventfd counter overflow is impossible here; nothing to do */
+        eng_notify_locked(e);
     }
+    eng_unlock(e);
+    if (t->parent)
+        seg_child_finished(e, t);
     task_decref(t);
 }
 
@@ -261,6 +356,8 @@ static void eng_attempt_ended(struct eng *e, struct task *t, CURLcode res)
         return;
     }
     max = t->o.max_retries >= 0 ? t->o.max_retries : e->cfg.max_retries;
+    if (retryable && t->retries < max && !e->shutting_down)
+        retryable = xfer_prepare_retry(t);
     if (!retryable || t->retries >= max || e->shutting_down) {
         eng_finish(e, t, TS_FAILED);
         return;
@@ -308,8 +405,10 @@ int eng_post(struct eng *e, enum cmd_type type, struct task *t, double arg)
     else
         e->cmd_head = c;
     e->cmd_tail = c;
+    /* under the lock: close() frees the multi handle after the join */
+    if (e->multi)
+        curl_multi_wakeup(e->multi);
     eng_unlock(e);
-    curl_multi_wakeup(e->multi);
     return 0;
 }
 
@@ -391,6 +490,10 @@ static void eng_admit(struct eng *e)
         if (!bt)
             return;
         pq_pop(&best->queue);
+        if (eng_open_file(e, bt) < 0) {
+            eng_finish(e, bt, TS_FAILED);   /* not in the multi handle */
+            continue;
+        }
         int rc = xfer_start(e, bt);
         if (rc != CURLE_OK) {
             bt->err = EK_TRANSPORT;
@@ -440,6 +543,7 @@ static long eng_unpause(struct eng *e, double now)
         for (struct task *t = e->tasks; t; t = t->next)
             if (t->paused && t->state == TS_ACTIVE) {
                 t->paused = 0;
+                t->last_rx = eng_now();
                 curl_easy_pause(t->easy, CURLPAUSE_CONT);
             }
         return POLL_MAX_MS;
@@ -453,6 +557,7 @@ static long eng_unpause(struct eng *e, double now)
             break;
         }
         t->paused = 0;
+        t->last_rx = now;
         curl_easy_pause(t->easy, CURLPAUSE_CONT);
         if (t->paused)
             any = 1;
@@ -487,6 +592,25 @@ static void eng_update_speeds(struct eng *e, double now)
         t->speed_mark_bytes = w;
     }
     eng_unlock(e);
+}
+
+/* The stall rule: an attempt that has received no byte (header or body)
+   for stall_timeout seconds is abandoned and retried.  A slow trickle is
+   not a stall.  One at a time: ending an attempt may free other tasks. */
+static void eng_check_stalls(struct eng *e, double now)
+{
+    for (;;) {
+        struct task *t;
+        for (t = e->tasks; t; t = t->next)
+            if (t->state == TS_ACTIVE && t->easy && !t->seg && !t->paused
+                && now - t->last_rx >= (double)e->cfg.stall_timeout_s)
+                break;
+        if (!t)
+            return;
+        snprintf(t->curl_errbuf, sizeof(t->curl_errbuf), "no data received "
+                 "for %ld seconds (stall_timeout)", e->cfg.stall_timeout_s);
+        eng_attempt_ended(e, t, CURLE_OPERATION_TIMEDOUT);
+    }
 }
 
 static void eng_read_messages(struct eng *e)
@@ -537,6 +661,7 @@ static void *eng_main(void *arg)
         if (t2 < timeout)
             timeout = t2;
         eng_update_speeds(e, now);
+        eng_check_stalls(e, now);
         if (e->active > 0 && timeout > (long)(SPEED_INTERVAL * 1000))
             timeout = (long)(SPEED_INTERVAL * 1000);
         curl_multi_poll(e->multi, NULL, 0, (int)timeout, NULL);
@@ -563,7 +688,6 @@ struct eng *eng_new(const struct eng_config *cfg, char *err, size_t errlen)
     }
     e->cfg = *cfg;
     e->pid = getpid();
-    e->notify_fd = -1;
     e->rng = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid()
         ^ (uint64_t)(uintptr_t)e;
     if (!e->rng)
@@ -571,11 +695,9 @@ struct eng *eng_new(const struct eng_config *cfg, char *err, size_t errlen)
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->done_cv, NULL);
     rl_set(&e->rl, cfg->rate_limit, eng_now());
-    e->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     e->multi = curl_multi_init();
-    if (e->notify_fd < 0 || !e->multi) {
-        snprintf(err, errlen, "cannot create the engine: %s",
-                 e->notify_fd < 0 ? strerror(errno) : "curl_multi_init");
+    if (!e->multi) {
+        snprintf(err, errlen, "cannot create the engine: curl_multi_init");
         eng_free(e);
         return NULL;
     }
@@ -599,6 +721,17 @@ void eng_shutdown_and_join(struct eng *e)
     eng_post(e, CMD_SHUTDOWN, NULL, 0);
     pthread_join(e->thread, NULL);
     e->thread_started = 0;
+    /* every task is finished: release the cached connections and forget
+       the subscribers (their owners close them) */
+    eng_lock(e);
+    if (e->multi) {
+        curl_multi_cleanup(e->multi);
+        e->multi = NULL;
+    }
+    free(e->subs);
+    e->subs = NULL;
+    e->nsubs = e->subs_cap = 0;
+    eng_unlock(e);
 }
 
 void eng_free(struct eng *e)
@@ -624,8 +757,7 @@ void eng_free(struct eng *e)
     }
     if (e->multi)
         curl_multi_cleanup(e->multi);
-    if (e->notify_fd >= 0)
-        close(e->notify_fd);
+    free(e->subs);
     pthread_cond_destroy(&e->done_cv);
     pthread_mutex_destroy(&e->mu);
     free(e);

@@ -56,7 +56,9 @@ enum abort_reason {
     AB_IO,          /* pwrite failed: t->os_errno */
     AB_RANGE,       /* reply unusable for the asked range: t->errmsg */
     AB_RESTART,     /* resource changed under an open-ended request */
-    AB_COMPLETE     /* every byte of a bounded request is written */
+    AB_COMPLETE,    /* every byte of a bounded request is written */
+    AB_FILESIZE,    /* more than o.max_filesize bytes: t->errmsg */
+    AB_CODING       /* a content-coded reply to a range: restart whole */
 };
 
 const char *task_state_name(enum task_state s);
@@ -133,6 +135,8 @@ int cf_load(const char *path, struct resume_state *st);
 
 struct task_opts {
     char *url;
+    char *path;                /* opened when the transfer starts, or NULL */
+    int truncate;              /* O_TRUNC when opening path */
     char *host_key;            /* "host:port", for per-host limits */
     struct curl_slist *headers;
     char **cookies;            /* Netscape lines for CURLOPT_COOKIELIST */
@@ -196,6 +200,10 @@ struct task {
     int response_checked;
     int discard;                /* non-2xx: body is not ours */
     int paused;                 /* held back by the rate limit */
+    int coded;                  /* the reply has a Content-Encoding: the
+                                   body is decoded, never split or resumed
+                                   by offset */
+    double last_rx;             /* when a byte last arrived (stall rule) */
     enum abort_reason abort;
     char curl_errbuf[CURL_ERROR_SIZE];
     char *hdr;                  /* raw header block of the last response */
@@ -245,6 +253,7 @@ int xfer_start(struct eng *e, struct task *t);          /* 0 or CURLcode */
 void xfer_classify(struct eng *e, struct task *t, CURLcode res,
                    int *retryable);
 void xfer_release(struct task *t);
+int xfer_prepare_retry(struct task *t);    /* 0: cannot retry */
 const char *hdr_find(const char *hdr, size_t len, const char *name,
                      size_t *vlen);
 
@@ -291,9 +300,10 @@ struct eng {
     int thread_started;
     int closed;                 /* mu: no more commands accepted */
     pid_t pid;                  /* creator; a forked child refuses use */
-    int notify_fd;              /* eventfd: readable when a task finished */
 
     struct cmd *cmd_head, *cmd_tail;   /* mu */
+    int *subs;                  /* mu: fds written when a task finishes */
+    size_t nsubs, subs_cap;     /* mu */
 
     /* engine thread only */
     CURLM *multi;
@@ -358,6 +368,9 @@ int eng_post(struct eng *e, enum cmd_type type, struct task *t, double arg);
 void eng_lock(struct eng *e);
 void eng_unlock(struct eng *e);
 void eng_shutdown_and_join(struct eng *e);
+int eng_subscribe(struct eng *e, int fd);     /* 0, or -1 with errno */
+void eng_unsubscribe(struct eng *e, int fd);
+int eng_open_file(struct eng *e, struct task *t);   /* 0 or -1: failed */
 void eng_free(struct eng *e);
 /* wait up to ms for t to finish; returns 1 when finished */
 int eng_wait_task(struct eng *e, struct task *t, long ms);

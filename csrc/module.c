@@ -414,12 +414,50 @@ static PyObject *Engine_close(PyObject *op, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *Engine_fileno(PyObject *op, PyObject *Py_UNUSED(ignored))
+/* fd: an eventfd or a non-blocking pipe that the engine writes to each
+   time a task finishes (one per waiter, e.g. per asyncio loop). */
+static PyObject *Engine_subscribe(PyObject *op, PyObject *arg)
 {
     EngineObject *self = (EngineObject *)op;
+    long lfd = PyLong_AsLong(arg);
+    int fd, rc, err = 0;
+    if (lfd == -1 && PyErr_Occurred())
+        return NULL;
+    if (lfd < 0 || lfd > INT_MAX)
+        return PyErr_Format(PyExc_ValueError, "invalid fd %ld", lfd);
+    fd = (int)lfd;
     if (!engine_usable(self, 0))
         return NULL;
-    return PyLong_FromLong(self->eng->notify_fd);
+    Py_BEGIN_ALLOW_THREADS
+    rc = eng_subscribe(self->eng, fd);
+    if (rc < 0)
+        err = errno;
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        module_state *st = state_of_type(Py_TYPE(self));
+        if (err == ENOMEM)
+            return PyErr_NoMemory();
+        if (st)
+            PyErr_SetString(st->engine_error, "the engine is closed");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Engine_unsubscribe(PyObject *op, PyObject *arg)
+{
+    EngineObject *self = (EngineObject *)op;
+    long lfd = PyLong_AsLong(arg);
+    if (lfd == -1 && PyErr_Occurred())
+        return NULL;
+    if (lfd < 0 || lfd > INT_MAX)
+        return PyErr_Format(PyExc_ValueError, "invalid fd %ld", lfd);
+    if (!self->eng || self->eng->pid != getpid())
+        Py_RETURN_NONE;
+    Py_BEGIN_ALLOW_THREADS
+    eng_unsubscribe(self->eng, (int)lfd);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
 }
 
 static PyObject *Engine_set_rate_limit(PyObject *op, PyObject *arg)
@@ -452,23 +490,125 @@ static PyObject *Engine_get_closed(PyObject *op, void *Py_UNUSED(c))
 static PyObject *task_create(EngineObject *engine, struct task *t,
                              PyObject *url, PyObject *path);
 
+/* OSError(errno, message, filename) */
+static void set_os_error(int err, const char *msg, PyObject *path)
+{
+    PyObject *exc = PyObject_CallFunction(PyExc_OSError, "isO", err, msg,
+                                          path);
+    if (exc) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+}
+
+/* A FIFO or a device is opened now, without blocking: a FIFO that no
+   process reads fails with ENXIO at once.  The descriptor is made
+   blocking again for the writes. */
+static int open_special(const char *p, PyObject *path, int truncate,
+                        int *fd)
+{
+    int flags = O_WRONLY | O_CLOEXEC | O_NONBLOCK | (truncate ? O_TRUNC : 0);
+    int fl, err = 0;
+    Py_BEGIN_ALLOW_THREADS
+    *fd = open(p, flags);
+    if (*fd < 0) {
+        err = errno;
+    } else if ((fl = fcntl(*fd, F_GETFL)) < 0
+               || fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        err = errno;
+        close(*fd);
+        *fd = -1;
+    }
+    Py_END_ALLOW_THREADS
+    if (*fd >= 0)
+        return 0;
+    if (err == ENXIO)
+        set_os_error(ENXIO, "cannot write to a FIFO that no process has "
+                     "open for reading (no process has it open for reading)",
+                     path);
+    else {
+        errno = err;
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+    }
+    return -1;
+}
+
+/* A file path is checked now (directory, permission) but opened only when
+   its transfer starts, so queued tasks hold no descriptor. */
+static int check_path(PyObject *path, int truncate, struct task_opts *o,
+                      int *fd)
+{
+    PyObject *bytes = NULL;
+    struct stat sb;
+    const char *p;
+    char *dir = NULL;
+    int rc, err = 0;
+
+    if (!PyUnicode_FSConverter(path, &bytes))
+        return -1;
+    p = PyBytes_AS_STRING(bytes);
+    Py_BEGIN_ALLOW_THREADS
+    rc = stat(p, &sb);
+    if (rc < 0)
+        err = errno;
+    Py_END_ALLOW_THREADS
+    if (rc == 0 && S_ISDIR(sb.st_mode)) {
+        errno = EISDIR;
+        goto os_error;
+    }
+    if (rc == 0 && !S_ISREG(sb.st_mode)) {
+        rc = open_special(p, path, truncate, fd);
+        Py_DECREF(bytes);
+        return rc;
+    }
+    if (rc < 0 && err != ENOENT) {
+        errno = err;
+        goto os_error;
+    }
+    if (rc < 0) {
+        /* a new file: the directory must let us create it */
+        const char *slash = strrchr(p, '/');
+        dir = slash == p ? strdup("/")
+            : slash ? strndup(p, (size_t)(slash - p)) : strdup(".");
+        if (!dir) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = access(dir ? dir : p, dir ? W_OK | X_OK : W_OK);
+    err = errno;
+    Py_END_ALLOW_THREADS
+    free(dir);
+    if (rc < 0) {
+        errno = err;
+        goto os_error;
+    }
+    o->path = strdup(p);
+    if (!o->path) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    o->truncate = truncate;
+    *fd = -1;
+    Py_DECREF(bytes);
+    return 0;
+os_error:
+    PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+fail:
+    Py_DECREF(bytes);
+    return -1;
+}
+
 static int open_target(PyObject *path, int fileno, int truncate,
-                       int *fd, int *sequential)
+                       struct task_opts *o, int *fd)
 {
     struct stat sb;
     if (path != Py_None) {
-        PyObject *bytes = NULL;
-        int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0);
-        if (!PyUnicode_FSConverter(path, &bytes))
+        if (check_path(path, truncate, o, fd) < 0)
             return -1;
-        Py_BEGIN_ALLOW_THREADS
-        *fd = open(PyBytes_AS_STRING(bytes), flags, 0666);
-        Py_END_ALLOW_THREADS
-        Py_DECREF(bytes);
-        if (*fd < 0) {
-            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
-            return -1;
-        }
+        if (*fd < 0)
+            return 0;             /* opened when the transfer starts */
     } else {
         if (fileno < 0) {
             PyErr_SetString(PyExc_ValueError,
@@ -484,15 +624,17 @@ static int open_target(PyObject *path, int fileno, int truncate,
     if (fstat(*fd, &sb) < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         close(*fd);
+        *fd = -1;
         return -1;
     }
     if (S_ISDIR(sb.st_mode)) {
         close(*fd);
+        *fd = -1;
         errno = EISDIR;
         PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
         return -1;
     }
-    *sequential = !S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode);
+    o->sequential = !S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode);
     return 0;
 }
 
@@ -622,8 +764,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
 
     o.to_memory = memory;
     o.max_memory = max_memory;
-    if (!memory && open_target(path, fileno, truncate, &fd,
-                               &o.sequential) < 0)
+    if (!memory && open_target(path, fileno, truncate, &o, &fd) < 0)
         goto fail;
     t = task_new(&o, fd);
     if (!t) {
@@ -685,8 +826,11 @@ static PyMethodDef Engine_methods[] = {
      "submit(url, path=None, *, ...) -> Task\n\nQueue a download."},
     {"close", Engine_close, METH_NOARGS,
      "Cancel live transfers and join the engine thread."},
-    {"fileno", Engine_fileno, METH_NOARGS,
-     "An eventfd that becomes readable whenever a task finishes."},
+    {"subscribe", Engine_subscribe, METH_O,
+     "subscribe(fd): write 8 bytes to fd (an eventfd or a non-blocking "
+     "pipe) whenever a task finishes."},
+    {"unsubscribe", Engine_unsubscribe, METH_O,
+     "unsubscribe(fd): stop writing to fd; it may be closed afterwards."},
     {"set_rate_limit", Engine_set_rate_limit, METH_O,
      "Cap the sum of all transfers at this many bytes/s (0: no cap)."},
     {"__enter__", Engine_enter, METH_NOARGS, NULL},

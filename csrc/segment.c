@@ -73,7 +73,8 @@ int seg_init(struct task *t, char *err, size_t errlen)
     if (rc != 1)
         return 0;                 /* none, or unusable: start clean */
     /* the data file must hold every byte the control file claims */
-    if (st.done.n > 0 && fstat(t->fd, &sb) == 0
+    if (st.done.n > 0 && !t->o.truncate
+        && (t->fd >= 0 ? fstat(t->fd, &sb) : stat(t->o.path, &sb)) == 0
         && sb.st_size >= t->o.file_offset
                + (st.done.v[st.done.n - 1].b - s->start)) {
         for (size_t i = 0; i < st.done.n; i++) {
@@ -137,14 +138,17 @@ static struct task *child_new(struct eng *e, struct task *p, int64_t a,
         free(o.if_range);
         o.if_range = v ? strdup(v) : NULL;
     }
-    fd = fcntl(p->fd, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0) {
+    /* a path is opened by each child when it starts; a caller's fd is
+       shared */
+    fd = p->fd >= 0 ? fcntl(p->fd, F_DUPFD_CLOEXEC, 3) : -1;
+    if (p->fd >= 0 && fd < 0) {
         task_opts_clear(&o);
         return NULL;
     }
     c = task_new(&o, fd);
     if (!c) {
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         task_opts_clear(&o);
         return NULL;
     }
@@ -262,6 +266,15 @@ int seg_start(struct eng *e, struct task *t)
 {
     struct seg *s = t->seg;
     int64_t a = s->start, b = -1, ga, gb;
+    if (t->fd < 0 && t->o.path && t->o.truncate) {
+        /* truncate once, here; the children open the file without */
+        if (eng_open_file(e, t) < 0) {
+            seg_finish_parent(e, t, TS_FAILED);
+            return -1;
+        }
+        close(t->fd);
+        t->fd = -1;
+    }
     eng_lock(e);
     t->state = TS_ACTIVE;
     if (s->size > 0) {

@@ -45,6 +45,7 @@ static void free_strv(char **v, size_t n)
 void task_opts_clear(struct task_opts *o)
 {
     free(o->url);
+    free(o->path);
     free(o->host_key);
     curl_slist_free_all(o->headers);
     free_strv(o->cookies, o->ncookies);
@@ -78,6 +79,7 @@ int task_opts_copy(struct task_opts *dst, const struct task_opts *src)
     dst->headers = NULL;
     dst->cookies = NULL;
     dst->ncookies = 0;
+    dst->truncate = 0;
     if (dup_field(&dst->url, src->url) | dup_field(&dst->host_key,
                                                       src->host_key)
         | dup_field(&dst->proxy, src->proxy)
@@ -87,7 +89,8 @@ int task_opts_copy(struct task_opts *dst, const struct task_opts *src)
         | dup_field(&dst->client_key, src->client_key)
         | dup_field(&dst->key_password, src->key_password)
         | dup_field(&dst->if_range, src->if_range)
-        | dup_field(&dst->state_path, NULL))
+        | dup_field(&dst->state_path, NULL)
+        | dup_field(&dst->path, src->path))
         goto fail;
     for (struct curl_slist *h = src->headers; h; h = h->next) {
         struct curl_slist *n = curl_slist_append(dst->headers, h->data);

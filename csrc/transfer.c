@@ -54,11 +54,31 @@ static char *hdr_dup(const struct task *t, const char *name)
     return v ? strndup(v, vlen) : NULL;
 }
 
+static void xfer_check_response(struct task *t);
+static int xfer_is_coded(const struct task *t);
+
+/* The end of a response's headers.  A content-coded 2xx reply is checked
+   here, before curl's decoder sees its body: decoding a range of an
+   encoded stream fails, and must not hide that the range is unusable.
+   -1 stops the transfer. */
+static int xfer_headers_done(struct task *t)
+{
+    long code = 0;
+    if (t->response_checked || !xfer_is_coded(t))
+        return 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200 || code >= 300)
+        return 0;
+    xfer_check_response(t);
+    return t->abort ? -1 : 0;
+}
+
 static size_t xfer_on_header(char *buf, size_t size, size_t nitems,
                              void *userdata)
 {
     struct task *t = userdata;
     size_t len = size * nitems;
+    t->last_rx = eng_now();
     if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0)
         t->hdr_len = 0;                  /* a new response begins */
     if (t->hdr_len + len > TASK_HDR_MAX)
@@ -75,6 +95,8 @@ static size_t xfer_on_header(char *buf, size_t size, size_t nitems,
     }
     memcpy(t->hdr + t->hdr_len, buf, len);
     t->hdr_len += len;
+    if ((len == 2 && buf[0] == '\r') || (len == 1 && buf[0] == '\n'))
+        return xfer_headers_done(t) < 0 ? 0 : len;
     return len;
 }
 
@@ -154,6 +176,28 @@ static void xfer_restart_from_zero(struct task *t)
     eng_unlock(e);
 }
 
+static void xfer_fail_filesize(struct task *t, int64_t size)
+{
+    if (size >= 0)
+        snprintf(t->errmsg, sizeof(t->errmsg), "the file is larger than "
+                 "max_filesize (%lld bytes > %lld bytes)", (long long)size,
+                 (long long)t->o.max_filesize);
+    else
+        snprintf(t->errmsg, sizeof(t->errmsg), "the file is larger than "
+                 "max_filesize (more than %lld bytes arrived)",
+                 (long long)t->o.max_filesize);
+    t->abort = AB_FILESIZE;
+}
+
+/* A Content-Encoding other than identity: curl decodes it for us. */
+static int xfer_is_coded(const struct task *t)
+{
+    size_t vlen;
+    const char *v = hdr_find(t->hdr, t->hdr_len, "content-encoding", &vlen);
+    return v && vlen > 0
+        && !(vlen == 8 && strncasecmp(v, "identity", 8) == 0);
+}
+
 static int validator_differs(const char *old, const char *now)
 {
     return old && now && strcmp(old, now) != 0;
@@ -184,6 +228,21 @@ static void xfer_check_response(struct task *t)
 
     etag = hdr_dup(t, "etag");
     lastmod = hdr_dup(t, "last-modified");
+    t->coded = xfer_is_coded(t);
+    if (t->coded && asked_range) {
+        /* Content-Range and Content-Length count bytes of the encoded
+           stream: no decoded byte of this reply has a known position */
+        if (xfer_can_restart(t)) {
+            t->abort = AB_CODING;
+            goto out;
+        }
+        snprintf(t->errmsg, sizeof(t->errmsg), "server sent a "
+                 "content-coded reply to a range request (bytes %lld-); its "
+                 "offsets are of the encoded stream",
+                 (long long)t->attempt_start);
+        t->abort = AB_RANGE;
+        goto out;
+    }
     cr = hdr_find(t->hdr, t->hdr_len, "content-range", &vlen);
 
     if (cr || code == 206) {
@@ -244,7 +303,8 @@ static void xfer_check_response(struct task *t)
         }
         curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
                           &clen);
-        size = clen >= 0 ? (int64_t)clen : -1;
+        /* a coded body's length is that of the encoded bytes */
+        size = clen >= 0 && !t->coded ? (int64_t)clen : -1;
         if (t->o.range_end >= 0)
             total = (size >= 0 && size < t->o.range_end ? size
                      : t->o.range_end) - t->o.range_start;
@@ -252,6 +312,10 @@ static void xfer_check_response(struct task *t)
             total = size >= 0 ? size - t->o.range_start : -1;
     }
 
+    if (t->o.max_filesize >= 0 && size > t->o.max_filesize) {
+        xfer_fail_filesize(t, size);
+        goto out;
+    }
     if (t->o.expected_size >= 0 && total >= 0
         && total != t->o.expected_size) {
         xfer_fail_range(t, "server offers %lld bytes where %lld were "
@@ -259,7 +323,7 @@ static void xfer_check_response(struct task *t)
                         (long long)t->o.expected_size);
         goto out;
     }
-    if (total < 0)
+    if (total < 0 && !t->coded)
         total = t->o.expected_size;
 
     free(t->etag);
@@ -317,6 +381,7 @@ static size_t xfer_on_write(char *ptr, size_t size, size_t nmemb,
     size_t n = size * nmemb, take = n, want;
     int64_t w;
 
+    t->last_rx = eng_now();
     if (!t->response_checked)
         xfer_check_response(t);
     if (t->abort)
@@ -334,6 +399,12 @@ static size_t xfer_on_write(char *ptr, size_t size, size_t nmemb,
     w = t->written;            /* only this thread writes it */
     if (t->total >= 0 && w + (int64_t)n > t->total)
         take = t->total > w ? (size_t)(t->total - w) : 0;
+    if (t->o.max_filesize >= 0
+        && t->o.range_start + w + (int64_t)take > t->o.max_filesize) {
+        /* no byte past the limit reaches the file */
+        xfer_fail_filesize(t, -1);
+        return 0;
+    }
 
     want = take;
     while (take > 0) {
@@ -389,8 +460,11 @@ static int xfer_setup_handle(struct eng *e, struct task *t)
                      (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, e->cfg.connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, e->cfg.stall_timeout_s);
+    /* the stall rule (no byte for stall_timeout) is the loop's: curl's
+       low-speed check would abandon a 1 byte/s trickle */
+    /* enable curl's decoders: a server may send Content-Encoding although
+       we ask for identity (the header below wins over curl's own list) */
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, t->o.verify ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, t->o.verify ? 2L : 0L);
@@ -406,15 +480,23 @@ static int xfer_setup_handle(struct eng *e, struct task *t)
         curl_easy_setopt(c, CURLOPT_PROXY, t->o.proxy);
     if (t->o.source_address)
         curl_easy_setopt(c, CURLOPT_INTERFACE, t->o.source_address);
-    if (t->o.max_filesize >= 0)
-        curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
-                         (curl_off_t)t->o.max_filesize);
     /* curl's cookie engine: scoped by domain and path, so a redirect to
        another host carries none of these */
     curl_easy_setopt(c, CURLOPT_COOKIEFILE, "");
     for (size_t i = 0; i < t->o.ncookies; i++)
         curl_easy_setopt(c, CURLOPT_COOKIELIST, t->o.cookies[i]);
     return CURLE_OK;
+}
+
+/* "Name: v" or "Name;" (sent empty) among the caller's headers */
+static int xfer_has_header(const struct curl_slist *h, const char *name)
+{
+    size_t n = strlen(name);
+    for (; h; h = h->next)
+        if (strncasecmp(h->data, name, n) == 0
+            && (h->data[n] == ':' || h->data[n] == ';'))
+            return 1;
+    return 0;
 }
 
 int xfer_start(struct eng *e, struct task *t)
@@ -433,6 +515,8 @@ int xfer_start(struct eng *e, struct task *t)
     t->discard = 0;
     t->paused = 0;
     t->abort = AB_NONE;
+    t->coded = 0;
+    t->last_rx = eng_now();
     t->hdr_len = 0;
     t->curl_errbuf[0] = 0;
 
@@ -440,6 +524,15 @@ int xfer_start(struct eng *e, struct task *t)
     t->attempt_headers = NULL;
     for (struct curl_slist *h = t->o.headers; h; h = h->next) {
         struct curl_slist *n = curl_slist_append(t->attempt_headers, h->data);
+        if (!n)
+            return CURLE_OUT_OF_MEMORY;
+        t->attempt_headers = n;
+    }
+    if (!xfer_has_header(t->o.headers, "accept-encoding")) {
+        /* the plain bytes, as yt-dlp's HttpFD asks; curl would otherwise
+           offer every decoder it has */
+        struct curl_slist *n = curl_slist_append(t->attempt_headers,
+                                                 "Accept-Encoding: identity");
         if (!n)
             return CURLE_OUT_OF_MEMORY;
         t->attempt_headers = n;
@@ -516,7 +609,8 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
     (void)e;
     *retryable = 0;
     t->err = EK_NONE;
-    if (t->abort != AB_RANGE)        /* AB_RANGE wrote its own message */
+    if (t->abort != AB_RANGE && t->abort != AB_FILESIZE)
+        /* these wrote their own message */
         t->errmsg[0] = 0;
     t->curl_code = res;
     t->retry_after = 0;
@@ -537,6 +631,16 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
         return;
     case AB_RANGE:
         t->err = EK_RANGE;
+        return;
+    case AB_FILESIZE:
+        t->err = EK_FILESIZE;
+        return;
+    case AB_CODING:
+        /* a content-coded reply to a range: fetch it whole from byte 0 */
+        xfer_restart_from_zero(t);
+        xfer_set_error(t, EK_RANGE, "the server sent a content-coded reply "
+                       "to a range request; fetching it whole");
+        *retryable = 1;
         return;
     case AB_RESTART:
         /* the resource changed: start again from byte 0 */
@@ -630,6 +734,29 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
         *retryable = 1;
         return;
     }
+}
+
+/* Before another attempt: a decoded body cannot be resumed by offset,
+   so it starts again from its first byte.  0 when that is impossible (a
+   pipe, a bounded range): the task fails instead. */
+int xfer_prepare_retry(struct task *t)
+{
+    if (!t->coded || task_written(t) == 0)
+        return 1;
+    if (t->o.range_start == 0 && t->o.range_end < 0 && !t->o.sequential) {
+        eng_lock(t->eng);
+        __atomic_store_n(&t->written, 0, __ATOMIC_RELAXED);
+        eng_unlock(t->eng);
+        return 1;
+    }
+    if (xfer_can_restart(t)) {
+        xfer_restart_from_zero(t);
+        return 1;
+    }
+    snprintf(t->errmsg + strlen(t->errmsg),
+             sizeof(t->errmsg) - strlen(t->errmsg),
+             "; a content-coded reply cannot be resumed here");
+    return 0;
 }
 
 void xfer_release(struct task *t)

@@ -72,6 +72,10 @@ Content options (``/data`` and ``/file``):
 ``no_length=1``       no Content-Length; ``Connection: close`` after the body.
 ``chunked=1``         ``Transfer-Encoding: chunked``.
 ``content_type=T``    override the Content-Type.
+``gzip=1``            send the content gzip-compressed with
+                      ``Content-Encoding: gzip`` whatever the client asked for
+                      (Content-Length, ranges and ETag are of the compressed
+                      stream, as a server with pre-compressed files does).
 
 Body faults, applied to GET requests with ``m < times`` (``times`` defaults to
 1; a negative ``times`` means every request):
@@ -90,6 +94,7 @@ import array
 import dataclasses
 import email.utils
 import functools
+import gzip
 import hashlib
 import html
 import itertools
@@ -288,6 +293,18 @@ class _Resource:
     @property
     def last_modified(self) -> str:
         return _http_date(self.mtime)
+
+
+def _gzip_resource(res: _Resource) -> _Resource:
+    """The same resource, gzip-compressed (deterministic: no timestamp)."""
+    data = gzip.compress(b"".join(res.chunks(0, res.size)), mtime=0)
+    return _Resource(
+        size=len(data),
+        etag=res.etag[:-1] + '-gz"',
+        mtime=res.mtime,
+        content_type=res.content_type,
+        chunks=lambda a, b: iter((data[a:b],)),
+    )
 
 
 @dataclasses.dataclass
@@ -657,6 +674,9 @@ class _Handler(BaseHTTPRequestHandler):
         etag_change = p.get_int("etag_change")
         version = 1 if (etag_change is not None and not skipped and m >= etag_change) else 0
         res = make(version)
+        gzipped = p.get_flag("gzip")
+        if gzipped:
+            res = _gzip_resource(res)
 
         norange = p.get_flag("norange")
         drop_after = p.get_int("drop_ranges_after")
@@ -694,6 +714,8 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in self._extra_headers:
             self.send_header(k, v)
         self.send_header("Content-Type", res.content_type)
+        if gzipped:
+            self.send_header("Content-Encoding", "gzip")
         if not norange:
             self.send_header("Accept-Ranges", "bytes")
         self.send_header("ETag", res.etag)
@@ -959,6 +981,12 @@ class FaultServer:
         """Number of requests currently in progress."""
         with self._lock:
             return self._active
+
+    @property
+    def open_connections(self) -> int:
+        """Number of client connections the server holds open right now."""
+        with self._lock:
+            return len(self._conns)
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no request is in progress; returns False on timeout."""

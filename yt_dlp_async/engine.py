@@ -4,8 +4,8 @@ An :class:`AsyncDownloadEngine` runs one libcurl multi loop on a thread of
 its own.  :meth:`AsyncDownloadEngine.submit` queues a download and returns a
 :class:`DownloadTask`, which can be waited for (the GIL is released while
 waiting), polled for :class:`DownloadProgress`, cancelled, or awaited from
-asyncio without a thread per task (the engine exposes an eventfd that the
-event loop watches).
+asyncio without a thread per task (each event loop watches an eventfd of
+its own that the engine writes to when a task finishes).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Generator, Iterable, Mapping, Sequence, Tuple, Union
@@ -268,38 +269,74 @@ class DownloadTask:
 class _LoopWatcher:
     """Resolves futures of finished tasks for one asyncio event loop.
 
-    The engine's eventfd becomes readable whenever any task finishes; the
-    loop watches it, so no thread is spent per awaited task.
+    Each watcher has an eventfd of its own that the engine writes to
+    whenever any task finishes, so a loop never consumes another loop's
+    wake-up (the engine writes to every subscribed fd).  The loop watches
+    it with ``add_reader``: no thread and no polling per awaited task.
+    Only the loop's own thread touches a watcher after it is made.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, engine: Any) -> None:
         self.loop = loop
-        self.fd = fd
+        self.engine = engine
+        self.fd = -1
         self.pending: dict[DownloadTask, list[asyncio.Future[None]]] = {}
-        self.watching = False
 
     def add(self, task: DownloadTask) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = self.loop.create_future()
         self.pending.setdefault(task, []).append(fut)
-        if not self.watching:
-            self.loop.add_reader(self.fd, self._ready)
-            self.watching = True
+        if self.fd < 0:
+            self._watch()
+        # subscribed before this check: a finish after it is not missed
         if task.done():
             self._ready()
         return fut
 
-    def _ready(self) -> None:
+    def _watch(self) -> None:
+        fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         try:
-            os.read(self.fd, 8)
-        except (BlockingIOError, OSError):
-            pass
+            self.engine.subscribe(fd)
+        except BaseException:
+            os.close(fd)
+            # a closed engine has finished every task: resolve them now
+            self._resolve_done()
+            return
+        self.fd = fd
+        self.loop.add_reader(fd, self._ready)
+
+    def _unwatch(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd < 0:
+            return
+        self.loop.remove_reader(fd)
+        self.engine.unsubscribe(fd)  # after this the engine never writes fd
+        os.close(fd)
+
+    def _resolve_done(self) -> None:
         for task in [t for t in self.pending if t.done()]:
             for fut in self.pending.pop(task):
                 if not fut.done():
                     fut.set_result(None)
-        if not self.pending and self.watching:
-            self.loop.remove_reader(self.fd)
-            self.watching = False
+
+    def _ready(self) -> None:
+        if self.fd >= 0:
+            try:
+                os.eventfd_read(self.fd)
+            except (BlockingIOError, OSError):
+                pass
+        self._resolve_done()
+        if not self.pending:
+            self._unwatch()
+
+    def discard(self, task: DownloadTask, fut: asyncio.Future[None]) -> None:
+        """Forget a future whose awaiting coroutine went away."""
+        futs = self.pending.get(task)
+        if futs is not None and fut in futs:
+            futs.remove(fut)
+            if not futs:
+                del self.pending[task]
+        if not self.pending:
+            self._unwatch()
 
 
 _live_engines: "weakref.WeakSet[AsyncDownloadEngine]" = weakref.WeakSet()
@@ -307,9 +344,12 @@ _live_engines: "weakref.WeakSet[AsyncDownloadEngine]" = weakref.WeakSet()
 
 @atexit.register
 def _close_live_engines() -> None:
-    # interpreter exit with live transfers: cancel them and join the threads
+    # interpreter exit with live transfers: cancel them and join the threads.
+    # A forked child's copies belong to the parent: leave them alone.
+    pid = os.getpid()
     for engine in list(_live_engines):
-        engine.close()
+        if engine._pid == pid:
+            engine.close()
 
 
 class AsyncDownloadEngine:
@@ -349,9 +389,11 @@ class AsyncDownloadEngine:
             rate_limit=int(rate_limit or 0),
             buffer_size=buffer_size,
         )
+        self._pid = os.getpid()
         self._watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWatcher] = (
             weakref.WeakKeyDictionary()
         )
+        self._watchers_lock = threading.Lock()
         _live_engines.add(self)
 
     def __enter__(self) -> AsyncDownloadEngine:
@@ -428,7 +470,10 @@ class AsyncDownloadEngine:
         :meth:`DownloadTask.body`.
 
         Bad input raises ValueError / OSError here, before any byte is
-        written.
+        written.  ``path`` is checked here but opened (created, truncated)
+        only when the transfer starts, so queued tasks hold no descriptor;
+        a FIFO without a reader raises OSError (ENXIO) here.
+        ``max_filesize=0`` is a limit of 0 bytes; None means no limit.
         """
         if memory:
             if path is not None or fileno is not None:
@@ -482,13 +527,15 @@ class AsyncDownloadEngine:
 
     async def _await_task(self, task: DownloadTask) -> DownloadResult:
         loop = asyncio.get_running_loop()
-        watcher = self._watchers.get(loop)
-        if watcher is None:
-            watcher = self._watchers[loop] = _LoopWatcher(loop, self._engine.fileno())
+        with self._watchers_lock:
+            watcher = self._watchers.get(loop)
+            if watcher is None:
+                watcher = self._watchers[loop] = _LoopWatcher(loop, self._engine)
         fut = watcher.add(task)
         try:
             await fut
         except asyncio.CancelledError:
+            watcher.discard(task, fut)
             task.cancel()
             raise
         return task._outcome()
