@@ -1,0 +1,133 @@
+"""Resuming ``NAME.part`` never gives a mixed file (issue 9, item 10).
+
+The in-order path keeps the ETag / Last-Modified of the bytes in ``.part``
+in the extended attribute ``user.yt-dlp-async.validator`` and sends it as
+``If-Range`` on resume; a resource that changed meanwhile answers 200 and
+the file restarts from byte 0.  A ``.part`` left by yt-dlp alone (no
+validator) resumes as yt-dlp resumes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from faultserver import content
+from ytdlp_support import (
+    PYTHON, get_requests, hermetic_env, output, require_engine, require_hook, run_ytdlp, sha256_file,
+    write_info_json)
+
+XATTR = 'user.yt-dlp-async.validator'
+SIZE = 1_000_000
+IN_ORDER = ['--async-connections', '1', '--retry-sleep', '0']
+OLD = content(SIZE, seed=1)
+NEW = content(SIZE, seed=2)     # same size: only the validator tells them apart
+
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    require_hook()
+    require_engine()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def xattr_of(path: Path) -> str | None:
+    try:
+        return os.getxattr(path, XATTR).decode()
+    except OSError:
+        return None
+
+
+def interrupt_with_reset(tmp_path: Path, fault_server, native: bool) -> tuple[Path, str]:
+    """A download that breaks at 300,000 bytes with -R 0: the .part stays."""
+    url = fault_server.add_file('v.mp4', OLD, 'video/mp4') + '?reset_after=300000'
+    info = write_info_json(tmp_path / 'i.json', url)
+    proc = run_ytdlp([*IN_ORDER, *(['--no-async-downloads'] if native else []), '-R', '0',
+                      '--load-info-json', str(info), '-o', 'v.mp4'], tmp_path)
+    assert proc.returncode == 1, output(proc)
+    part = tmp_path / 'v.mp4.part'
+    assert 0 < part.stat().st_size <= 300_000 and part.read_bytes() == OLD[:part.stat().st_size]
+    return part, str(info)
+
+
+def finish(tmp_path: Path, info: str) -> subprocess.CompletedProcess[str]:
+    proc = run_ytdlp([*IN_ORDER, '--load-info-json', info, '-o', 'v.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    return proc
+
+
+def test_changed_resource_restarts_instead_of_mixing(tmp_path: Path, fault_server) -> None:
+    part, info = interrupt_with_reset(tmp_path, fault_server, native=False)
+    stored = xattr_of(part)
+    assert stored is not None and stored.startswith('"file-')
+    fault_server.add_file('v.mp4', NEW, 'video/mp4')       # new content, new ETag, same size
+    proc = finish(tmp_path, info)
+    assert sha256_file(tmp_path / 'v.mp4') == sha(NEW), output(proc)
+    assert '[download] Unable to resume' in proc.stdout
+    request = get_requests(fault_server, '/file/v.mp4')[-1]
+    assert request.header('If-Range') == stored and request.status == 200
+    assert xattr_of(tmp_path / 'v.mp4') is None      # the finished file carries no attribute
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['.home', 'i.json', 'v.mp4']
+
+
+def test_unchanged_resource_resumes_with_if_range(tmp_path: Path, fault_server) -> None:
+    part, info = interrupt_with_reset(tmp_path, fault_server, native=False)
+    kept = part.stat().st_size
+    stored = xattr_of(part)
+    proc = finish(tmp_path, info)
+    assert f'Resuming download at byte {kept}' in proc.stdout, output(proc)
+    assert sha256_file(tmp_path / 'v.mp4') == sha(OLD)
+    request = get_requests(fault_server, '/file/v.mp4')[-1]
+    assert request.range == f'bytes={kept}-' and request.header('If-Range') == stored and request.status == 206
+
+
+def test_part_left_by_ytdlp_alone_resumes_as_ytdlp_does(tmp_path: Path, fault_server) -> None:
+    part, info = interrupt_with_reset(tmp_path, fault_server, native=True)
+    kept = part.stat().st_size
+    assert xattr_of(part) is None
+    proc = finish(tmp_path, info)
+    assert f'Resuming download at byte {kept}' in proc.stdout, output(proc)
+    assert sha256_file(tmp_path / 'v.mp4') == sha(OLD)
+    request = get_requests(fault_server, '/file/v.mp4')[-1]
+    assert request.range == f'bytes={kept}-' and request.header('If-Range') is None
+
+
+def test_ctrl_c_keeps_the_validator(tmp_path: Path, fault_server) -> None:
+    url = fault_server.add_file('v.mp4', OLD, 'video/mp4') + '?rate=200000'
+    info = write_info_json(tmp_path / 'i.json', url)
+    part = tmp_path / 'v.mp4.part'
+    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', *IN_ORDER, '--load-info-json', str(info), '-o', 'v.mp4'],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=hermetic_env(tmp_path / '.home'))
+    deadline = time.monotonic() + 30
+    while not (part.exists() and part.stat().st_size > 200_000) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert xattr_of(part) is not None
+    fault_server.add_file('v.mp4', NEW, 'video/mp4')
+    finish(tmp_path, str(info))
+    assert sha256_file(tmp_path / 'v.mp4') == sha(NEW)
+
+
+def test_shorter_new_resource_leaves_no_old_tail(tmp_path: Path, fault_server) -> None:
+    # the old .part is longer than the whole new file: the restart must not keep its tail
+    url = fault_server.add_file('v.mp4', OLD, 'video/mp4') + '?reset_after=600000'
+    info = write_info_json(tmp_path / 'i.json', url)
+    proc = run_ytdlp([*IN_ORDER, '-R', '0', '--load-info-json', str(info), '-o', 'v.mp4'], tmp_path)
+    assert proc.returncode == 1, output(proc)
+    assert (tmp_path / 'v.mp4.part').stat().st_size > 200_000
+    short_new = content(100_000, seed=3)
+    fault_server.add_file('v.mp4', short_new, 'video/mp4')
+    finish(tmp_path, str(info))
+    assert sha256_file(tmp_path / 'v.mp4') == sha(short_new)
