@@ -131,3 +131,29 @@ def test_shorter_new_resource_leaves_no_old_tail(tmp_path: Path, fault_server) -
     fault_server.add_file('v.mp4', short_new, 'video/mp4')
     finish(tmp_path, str(info))
     assert sha256_file(tmp_path / 'v.mp4') == sha(short_new)
+
+
+def test_sigkill_in_the_first_request_still_refuses_another_size(tmp_path: Path, fault_server) -> None:
+    # SIGKILL before the first request ended: no validator yet, but the resource size
+    # was stored as soon as the response came; a new file of another size restarts
+    url = fault_server.add_file('v.mp4', OLD, 'video/mp4') + '?rate=200000'
+    info = write_info_json(tmp_path / 'i.json', url)
+    part = tmp_path / 'v.mp4.part'
+    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', *IN_ORDER, '--load-info-json', str(info), '-o', 'v.mp4'],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=hermetic_env(tmp_path / '.home'))
+    deadline = time.monotonic() + 30
+    while not (part.exists() and part.stat().st_size > 200_000) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert os.getxattr(part, 'user.yt-dlp-async.size') == str(SIZE).encode()
+    kept = part.stat().st_size
+    longer_new = content(SIZE + 5000, seed=4)
+    fault_server.add_file('v.mp4', longer_new, 'video/mp4')
+    proc2 = finish(tmp_path, str(info))
+    assert sha256_file(tmp_path / 'v.mp4') == sha(longer_new), output(proc2)
+    assert '[download] Unable to resume' in proc2.stdout
+    ranges = [e.range for e in get_requests(fault_server, '/file/v.mp4')[-2:]]
+    assert ranges == [f'bytes={kept}-', None]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['.home', 'i.json', 'v.mp4']

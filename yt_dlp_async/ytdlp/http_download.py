@@ -73,6 +73,10 @@ class _Abort(Exception):
     """The download stops with ``real_download`` returning False."""
 
 
+class _Changed(Exception):
+    """The resource's size is not the one the bytes on disk came from."""
+
+
 class HttpDownload:
     def __init__(self, fd: Any, engine: Any, api: Any, filename: str, info_dict: dict[str, Any]) -> None:
         self.fd = fd
@@ -113,8 +117,10 @@ class HttpDownload:
         self.stdout_written = 0          # bytes already in the pipe (-o -)
         self.retry_wait = 0.0            # Retry-After to sleep before the next attempt
         self.validator: str | None = None  # ETag / Last-Modified of the bytes held
+        self.known_size: int | None = None  # size of the resource they came from
         if self.resume_len > 0:
             self.validator = partmeta.read(self.tmpfilename)
+            self.known_size = partmeta.read_size(self.tmpfilename)
         self.submit_options = request_options.submit_options(
             self.ydl, self.params, self.url, self.request_proxy)
 
@@ -274,6 +280,8 @@ class HttpDownload:
             self._cancel(task)
             self._note_ended(task)
             raise
+        except _Changed:
+            return self._restart_changed()
         except self.api.DownloadError as exc:
             self._note_failure(exc)
             return self._failed(exc, start)
@@ -311,7 +319,31 @@ class HttpDownload:
     def _keep_validator(self, validator: str | None) -> None:
         self.validator = validator
         if not self.to_stdout:
-            partmeta.write(self.tmpfilename, validator)
+            partmeta.write(self.tmpfilename, validator, self.known_size)
+
+    def _check_size(self, task: Any, start: int | None, size: int | None) -> None:
+        """A resumed request must come from a resource of the size the bytes on disk
+        came from (stored as soon as a response is known, even if the validator is not)."""
+        if size is None or size == self.known_size:
+            return
+        if start and self.base > 0 and self.known_size is not None:
+            self._cancel(task)
+            raise _Changed()
+        self.known_size = size
+        if not self.to_stdout and not self.is_test:
+            partmeta.write_size(self.tmpfilename, size)
+
+    def _restart_changed(self) -> _Step:
+        self.fd.write_debug(f'[async] the resource is no longer {self.known_size} bytes: '
+                            'restarting from byte 0 instead of resuming')
+        self._report_unable_to_resume()
+        self.resume_len = 0
+        self._truncate_next = True
+        self.validator = self.known_size = None
+        if self.to_stdout:
+            self.fd.report_error('unable to continue the download to stdout: the file changed on the server')
+            raise _Abort()
+        return _Step.AGAIN
 
     def _failed(self, exc: Any, start: int | None) -> bool | _Step:
         """An engine error of one request: the next step, or the error to raise."""
@@ -373,6 +405,7 @@ class HttpDownload:
             if start and progress.total_bytes is not None and progress.total_bytes == progress.resource_size:
                 self._report_unable_to_resume()  # the server sent the whole file: rewritten from byte 0
                 self.base = 0
+            self._check_size(task, start, progress.resource_size)
             written = self.base + progress.downloaded_bytes
             total = self._total_for(progress.resource_size, progress.total_bytes, self.base)
             self.last_total = total if total is not None else self.last_total

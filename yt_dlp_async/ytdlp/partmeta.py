@@ -7,9 +7,10 @@ from here, and sends it as ``If-Range`` when it resumes: a changed resource
 answers 200 and the file restarts from byte 0.
 
 It lives in the extended attribute ``user.yt-dlp-async.validator`` of the
-``.part`` (it goes wherever the file goes, and nothing is left behind); on a
-filesystem without user xattrs, in a sidecar ``NAME.part.async-validator``
-that is removed with the validator.  A ``.part`` without one (left by
+``.part`` (it goes wherever the file goes, and nothing is left behind), with
+the resource size in ``user.yt-dlp-async.size``; on a filesystem without user
+xattrs, both in a sidecar ``NAME.part.async-validator`` that is removed with
+them.  A ``.part`` without one (left by
 yt-dlp alone) resumes as yt-dlp resumes it.  The finished file keeps no
 attribute.
 """
@@ -20,6 +21,10 @@ import errno
 import os
 
 XATTR = 'user.yt-dlp-async.validator'
+#: the resource size, stored as soon as the response is known (the validator
+#: only when the request ends): a ``.part`` killed with SIGKILL during its
+#: first request still refuses a resource of another size
+SIZE_XATTR = 'user.yt-dlp-async.size'
 #: a split download's file and control file (segmented_download.py)
 SPARSE_SUFFIX = '.part-async'
 STATE_SUFFIX = '.ctl'
@@ -61,51 +66,90 @@ def choose(etag: str | None, last_modified: str | None) -> str | None:
     return _clean(last_modified)
 
 
-def read(path: str) -> str | None:
-    """The stored validator of ``path``, or None."""
+def _get(path: str, name: str) -> str | None:
+    """One attribute; raises OSError(ENOTSUP...) when the filesystem has none."""
     try:
-        return _clean(os.getxattr(path, XATTR))
+        return _clean(os.getxattr(path, name))
     except OSError as exc:
-        if exc.errno not in _NO_XATTR and exc.errno != errno.ENODATA:
-            return None
-    except AttributeError:      # no xattr support in this os module
-        pass
-    try:
-        with open(_sidecar(path), encoding='latin-1') as f:
-            return _clean(f.read(_MAX_VALIDATOR + 1).strip())
-    except OSError:
+        if exc.errno in _NO_XATTR:
+            raise
         return None
 
 
-def write(path: str, validator: str | None) -> None:
-    """Store (or, with None, remove) the validator of ``path``; errors are ignored."""
-    if validator is None:
-        clear(path)
-        return
+def _read_sidecar(path: str) -> list[str | None]:
     try:
-        os.setxattr(path, XATTR, validator.encode('latin-1', 'replace'))
-        return
-    except OSError as exc:
-        if exc.errno not in _NO_XATTR:
-            return
-    except AttributeError:
-        pass
+        with open(_sidecar(path), encoding='latin-1') as f:
+            lines = f.read(2 * _MAX_VALIDATOR + 64).splitlines()
+    except OSError:
+        return [None, None]
+    return [_clean(line.strip()) for line in (lines + ['', ''])[:2]]
+
+
+def read(path: str) -> str | None:
+    """The stored validator of ``path``, or None."""
+    try:
+        return _get(path, XATTR)
+    except (OSError, AttributeError):   # no user xattrs here
+        return _read_sidecar(path)[0]
+
+
+def read_size(path: str) -> int | None:
+    """The resource size stored with ``path`` (the response its bytes came from), or None."""
+    try:
+        value = _get(path, SIZE_XATTR)
+    except (OSError, AttributeError):
+        value = _read_sidecar(path)[1]
+    return int(value) if value and value.isdigit() else None
+
+
+def _write_sidecar(path: str, validator: str | None, size: int | None) -> None:
     sidecar = _sidecar(path)
     if not name_fits(sidecar):
         return
     try:
         with open(sidecar, 'w', encoding='latin-1', errors='replace') as f:
-            f.write(validator)
+            f.write(f'{validator or ""}\n{"" if size is None else size}\n')
     except OSError:
         pass
 
 
-def clear(path: str) -> None:
-    """Remove the validator of ``path`` (attribute and sidecar)."""
+def _set(path: str, name: str, value: str | None) -> None:
+    """Set or remove one attribute; raises OSError(ENOTSUP...) when the filesystem has none."""
     try:
-        os.removexattr(path, XATTR)
+        if value is None:
+            os.removexattr(path, name)
+        else:
+            os.setxattr(path, name, value.encode('latin-1', 'replace'))
+    except OSError as exc:
+        if exc.errno in _NO_XATTR:
+            raise
+
+
+def write(path: str, validator: str | None, size: int | None = None) -> None:
+    """Store the validator and resource size of the bytes in ``path`` (None
+    removes one); errors are ignored."""
+    if validator is None and size is None:
+        clear(path)
+        return
+    try:
+        _set(path, XATTR, validator)
+        _set(path, SIZE_XATTR, None if size is None else str(size))
     except (OSError, AttributeError):
-        pass
+        _write_sidecar(path, validator, size)
+
+
+def write_size(path: str, size: int) -> None:
+    """Store only the resource size (the validator arrives when the request ends)."""
+    write(path, read(path), size)
+
+
+def clear(path: str) -> None:
+    """Remove what is stored for ``path`` (attributes and sidecar)."""
+    for name in (XATTR, SIZE_XATTR):
+        try:
+            os.removexattr(path, name)
+        except (OSError, AttributeError):
+            pass
     try:
         os.remove(_sidecar(path))
     except OSError:
