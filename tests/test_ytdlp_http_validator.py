@@ -157,3 +157,35 @@ def test_sigkill_in_the_first_request_still_refuses_another_size(tmp_path: Path,
     ranges = [e.range for e in get_requests(fault_server, '/file/v.mp4')[-2:]]
     assert ranges == [f'bytes={kept}-', None]
     assert sorted(p.name for p in tmp_path.iterdir()) == ['.home', 'i.json', 'v.mp4']
+
+
+def _no_xattrs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    def unsupported(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOTSUP, 'Operation not supported')
+    for name in ('getxattr', 'setxattr', 'removexattr'):
+        monkeypatch.setattr(os, name, unsupported)
+
+
+def test_sidecar_when_the_filesystem_has_no_xattrs(tmp_path: Path, fault_server,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import yt_dlp_async.ytdlp
+    yt_dlp_async.ytdlp.install(import_ytdlp=True)
+    from yt_dlp import YoutubeDL
+    _no_xattrs(monkeypatch)
+    url = fault_server.add_file('v.mp4', OLD, 'video/mp4') + '?reset_after=300000'
+    info = {'id': 'v', 'title': 'v', 'url': url, 'ext': 'mp4', 'format_id': '0', 'protocol': 'http',
+            'extractor': 'generic', 'extractor_key': 'Generic', 'webpage_url': url}
+    params = {'quiet': True, 'noprogress': True, 'async_downloads': True, 'async_connections': 1,
+              'outtmpl': str(tmp_path / 'v.%(ext)s'), 'retry_sleep_functions': {'http': lambda n: 0}}
+    with YoutubeDL({**params, 'retries': 0, 'ignoreerrors': True}) as ydl:
+        ydl.process_ie_result(dict(info), download=True)
+    sidecar = tmp_path / 'v.mp4.part.async-validator'
+    validator, size = sidecar.read_text().splitlines()
+    assert validator.startswith('"file-') and size == str(SIZE)
+    fault_server.add_file('v.mp4', NEW, 'video/mp4')
+    with YoutubeDL(params) as ydl:
+        ydl.process_ie_result(dict(info), download=True)
+    assert sha256_file(tmp_path / 'v.mp4') == sha(NEW)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['v.mp4']     # the sidecar went with the .part

@@ -309,6 +309,7 @@ class HttpDownload:
             return
         headers = {k.lower(): v for k, v in (getattr(exc, 'headers', None) or {}).items()}
         validator = partmeta.choose(headers.get('etag'), headers.get('last-modified'))
+        self.known_size = _resource_size(headers, status) or self.known_size
         if self.base > 0 and self.validator and validator and validator != self.validator:
             self.base = 0                    # the engine restarted a changed resource from byte 0:
             self._cut_after(downloaded)      # the older tail must not count as resumable bytes
@@ -380,6 +381,7 @@ class HttpDownload:
             self.base = 0
             self._cut_after(result.downloaded_bytes)   # an older, longer .part keeps no tail
         if not self.is_test:
+            self.known_size = result.resource_size or self.known_size
             self._keep_validator(partmeta.choose(result.etag, result.last_modified))
         if result.resource_size is not None:
             self.content_len = result.resource_size
@@ -661,3 +663,13 @@ def retry_after_seconds(exc: Any, warn: Callable[[str], Any]) -> float:
              f'waiting {RETRY_AFTER_CAP:.0f} seconds, the most yt-dlp-async waits')
         return RETRY_AFTER_CAP
     return seconds
+
+
+def _resource_size(headers: dict[str, str], status: int) -> int | None:
+    """The whole resource's size from a 2xx response's headers (Content-Range, else a 200's length)."""
+    from yt_dlp.utils import parse_http_range
+    _, _, total = parse_http_range(headers.get('content-range'))
+    if total:
+        return int(total)
+    length = headers.get('content-length', '')
+    return int(length) if status == 200 and 'content-range' not in headers and length.isdigit() else None
