@@ -28,6 +28,9 @@ SIZE_XATTR = 'user.yt-dlp-async.size'
 #: a split download's file and control file (segmented_download.py)
 SPARSE_SUFFIX = '.part-async'
 STATE_SUFFIX = '.ctl'
+#: the engine saves the control file as NAME.tmp and renames it (csrc/controlfile.c):
+#: the longest name a split download makes
+STATE_TEMP_SUFFIX = '.tmp'
 SIDECAR_SUFFIX = '.async-validator'
 _NO_XATTR = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.ENOSYS})
 _MAX_VALIDATOR = 1024

@@ -13,7 +13,8 @@ Running the same command again after any interruption, SIGKILL included,
 resumes from the control file.
 
 A download that wrote nothing leaves neither file behind (HttpFD opens its
-file with the first byte).  When ``NAME.part-async.ctl`` would be longer than
+file with the first byte).  When ``NAME.part-async.ctl.tmp`` (the control
+file's temporary name while it is saved) would be longer than
 the filesystem's NAME_MAX, or ``NAME`` is a directory, the file is not split:
 HttpDownload fetches it in order under HttpFD's own names, so the outcome is
 yt-dlp's.
@@ -73,7 +74,7 @@ def applies(fd: Any, filename: str, info_dict: dict[str, Any]) -> bool:
         return False             # resume the contiguous .part in order, as HttpFD would
     if os.path.exists(filename) and not os.path.isfile(filename):
         return False             # HttpFD fails on it before the first byte; so does the in-order path
-    control = sparse_name(filename) + STATE_SUFFIX
+    control = sparse_name(filename) + STATE_SUFFIX + partmeta.STATE_TEMP_SUFFIX
     if not partmeta.name_fits(control):
         fd.write_debug(f'[async] {os.path.basename(control)!r} would be longer than the filesystem allows '
                        f'({partmeta.name_max(os.path.dirname(control))} bytes): one connection, '
