@@ -21,7 +21,10 @@ and turns the engine's errors into yt-dlp's:
   restarts from byte 0 instead of giving a mixed file;
 * ``-o -``: a retry continues from the bytes already written to stdout
   (Range + If-Range, Content-Range checked); when the server cannot send the
-  rest, the download fails rather than writing bytes twice;
+  rest into a pipe, the download fails rather than writing bytes twice.  A
+  stdout that is a regular file is written from its current position
+  (``{ echo x; yt-dlp -o - ...; } > f``, several videos one after another),
+  which is left after the last byte, as HttpFD's writes leave it;
 * a failure leaves no empty ``.part`` this run created (HttpFD opens the file
   with the first byte); a finished file removes the ``.part-async`` and
   ``.ctl`` a split download of the same name left behind;
@@ -35,9 +38,11 @@ from __future__ import annotations
 
 import enum
 import errno
+import fcntl
 import os
 import random
 import re
+import stat
 import sys
 import time
 from typing import Any, Callable
@@ -115,6 +120,9 @@ class HttpDownload:
         self.unable_to_resume_reported = False
         self.last_modified: str | None = None
         self.stdout_written = 0          # bytes already in the pipe (-o -)
+        self.stdout_origin: int | None = None  # where byte 0 goes when stdout is a regular file
+        self.stdout_append = False       # ... opened with O_APPEND (pwrite appends, whatever the offset)
+        self.stdout_located = False
         self.retry_wait = 0.0            # Retry-After to sleep before the next attempt
         self.validator: str | None = None  # ETag / Last-Modified of the bytes held
         self.known_size: int | None = None  # size of the resource they came from
@@ -143,6 +151,7 @@ class HttpDownload:
                     return False
             return False
         finally:
+            self._settle_stdout()
             if not done:
                 self._discard_empty_new_tmp()
 
@@ -240,10 +249,42 @@ class HttpDownload:
             buffer = getattr(sys.stdout, 'buffer', None)
             if buffer is not None:
                 buffer.flush()
+            self._locate_stdout()
+            if self.stdout_origin is not None:
+                # O_APPEND: pwrite appends anyway; an offset before the range makes a
+                # restart from byte 0 (which would append the file again) impossible
+                kwargs['offset'] = 0 if self.stdout_append and base > 0 else self.stdout_origin + base
             return self._with_file_access_retries(
                 lambda: self.engine.submit(self.url, fileno=1, **kwargs))
         kwargs['truncate'] = truncate
         return self._with_file_access_retries(lambda: self.engine.submit(self.url, self.tmpfilename, **kwargs))
+
+    def _locate_stdout(self) -> None:
+        """A regular file as stdout: the position its first byte goes to (the
+        engine writes it with pwrite, which neither reads nor moves that position)."""
+        if self.stdout_located:
+            return
+        self.stdout_located = True
+        try:
+            if not stat.S_ISREG(os.fstat(1).st_mode):
+                return               # a pipe or a terminal: written in order
+            self.stdout_append = bool(fcntl.fcntl(1, fcntl.F_GETFL) & os.O_APPEND)
+            self.stdout_origin = os.lseek(1, 0, os.SEEK_CUR)
+        except OSError:
+            self.stdout_origin = None
+
+    def _stdout_rewritable(self) -> bool:
+        """Whether bytes already written to stdout can be written again from byte 0."""
+        return self.stdout_origin is not None and not self.stdout_append
+
+    def _settle_stdout(self) -> None:
+        """Leave a regular-file stdout's position after the last byte, as writes would."""
+        origin = self.stdout_origin
+        if self.to_stdout and origin is not None and not self.stdout_append:
+            try:
+                os.lseek(1, origin + self.stdout_written, os.SEEK_SET)
+            except OSError:
+                pass
 
     def _with_file_access_retries(self, submit: Callable[[], Any]) -> Any:
         from yt_dlp.utils import RetryManager
@@ -501,6 +542,12 @@ class HttpDownload:
 
     def _cut_after(self, size: int) -> None:
         if self.to_stdout:
+            origin = self.stdout_origin
+            if origin is not None and not self.stdout_append:
+                try:
+                    os.ftruncate(1, origin + size)
+                except OSError:
+                    pass
             return
         try:
             with open(self.tmpfilename, 'r+b') as f:
@@ -551,13 +598,16 @@ class HttpDownload:
         """A bounded range got a 200: like HttpFD, fetch the whole resource from byte 0."""
         if self.ranges_ignored:
             raise _Retry(errors.transport_error(Exception('the server ignored an unbounded request')))
-        if self.to_stdout and self.stdout_written > 0:
+        if self.to_stdout and self.stdout_written > 0 and not self._stdout_rewritable():
             self.fd.to_stderr('\n')
             self.fd.report_error(
                 f'unable to continue the download to stdout after {self.stdout_written} bytes: the server '
                 'did not send the rest (it ignored the Range request or the file changed), and bytes '
                 'already written to stdout cannot be taken back')
             raise _Abort()
+        if self.to_stdout and self.stdout_written > 0:
+            self._cut_after(0)           # a regular file: written again from its first byte
+            self.stdout_written = 0
         if start:
             self._report_unable_to_resume()
         self.ranges_ignored = True
