@@ -189,3 +189,19 @@ def test_sidecar_when_the_filesystem_has_no_xattrs(tmp_path: Path, fault_server,
         ydl.process_ie_result(dict(info), download=True)
     assert sha256_file(tmp_path / 'v.mp4') == sha(NEW)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['v.mp4']     # the sidecar went with the .part
+
+
+def test_complete_part_416_leaves_no_attribute_on_the_file(tmp_path: Path, fault_server) -> None:
+    from faultserver import sha256_of
+    size = 100_000
+    part = tmp_path / 'f.mp4.part'
+    part.write_bytes(content(size))
+    os.setxattr(part, XATTR, f'"0-{size}-0"'.encode())     # the /data resource's ETag
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4'))
+    proc = run_ytdlp([*IN_ORDER, '--load-info-json', str(info), '-o', 'f.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert 'has already been downloaded' in proc.stdout, output(proc)
+    request, = get_requests(fault_server, f'/data/{size}.mp4')
+    assert request.status == 416 and request.header('If-Range') == f'"0-{size}-0"'
+    assert sha256_file(tmp_path / 'f.mp4') == sha256_of(size)
+    assert xattr_of(tmp_path / 'f.mp4') is None

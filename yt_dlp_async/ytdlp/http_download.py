@@ -633,7 +633,9 @@ class HttpDownload:
         size = int(match.group(1)) - (self.req_start or 0) if match else None
         if size is not None and self.resume_len - 100 < size < self.resume_len + 100:
             self.fd.report_file_already_downloaded(self.filename)
+            partmeta.clear(self.tmpfilename)
             self.fd.try_rename(self.tmpfilename, self.filename)
+            partmeta.remove_split_leftovers(self.filename)
             self.fd._hook_progress({
                 'filename': self.filename,
                 'status': 'finished',
