@@ -161,10 +161,10 @@ def clear(path: str) -> None:
 
 def remove_split_leftovers(filename: str) -> None:
     """Once ``filename`` is finished some other way (one connection, yt-dlp
-    alone), the ``.part-async`` and ``.ctl`` of an earlier split attempt of it
-    are of no use: remove them."""
+    alone), the ``.part-async`` and ``.ctl`` of an earlier split attempt of it,
+    and the validator sidecar of an earlier ``.part``, are of no use: remove them."""
     sparse = filename + SPARSE_SUFFIX
-    for path in (sparse + STATE_SUFFIX, sparse):
+    for path in (sparse + STATE_SUFFIX, sparse, _sidecar(filename + '.part')):
         try:
             os.remove(path)
         except OSError:
