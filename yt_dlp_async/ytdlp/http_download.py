@@ -13,8 +13,21 @@ and turns the engine's errors into yt-dlp's:
   requests of 95-100 % of that size, like HttpFD;
 * a caller-supplied ``Range`` header (fragments) is honoured;
 * ``--retries``/``--retry-sleep`` through yt-dlp's RetryManager, resuming from
-  the bytes on disk; 4xx raises ``HTTPError`` at once, 5xx/network faults are
-  retried, a short body is ``ContentTooShortError``;
+  the bytes on disk; 4xx raises ``HTTPError`` at once, 5xx/429/network faults
+  are retried (after the server's ``Retry-After``, at most RETRY_AFTER_CAP
+  seconds), a short body is ``ContentTooShortError``;
+* the validator (ETag / Last-Modified) of the bytes in ``.part`` is kept
+  (partmeta.py) and sent as ``If-Range`` on resume: a changed resource
+  restarts from byte 0 instead of giving a mixed file;
+* ``-o -``: a retry continues from the bytes already written to stdout
+  (Range + If-Range, Content-Range checked); when the server cannot send the
+  rest into a pipe, the download fails rather than writing bytes twice.  A
+  stdout that is a regular file is written from its current position
+  (``{ echo x; yt-dlp -o - ...; } > f``, several videos one after another),
+  which is left after the last byte, as HttpFD's writes leave it;
+* a failure leaves no empty ``.part`` this run created (HttpFD opens the file
+  with the first byte); a finished file removes the ``.part-async`` and
+  ``.ctl`` a split download of the same name left behind;
 * 416 on resume: finished when the size matches within 100 bytes, else restart;
 * ``--min-filesize``/``--max-filesize``, ``--throttled-rate`` (ThrottledDownload),
   ``--limit-rate`` (engine rate limit), ``--no-mtime``, ``-o -`` (stdout),
@@ -25,19 +38,26 @@ from __future__ import annotations
 
 import enum
 import errno
+import fcntl
 import os
 import random
 import re
+import stat
 import sys
 import time
 from typing import Any, Callable
 
 from . import cookies as cookie_lines
-from . import baton, errors, request_options
+from . import baton, errors, partmeta, request_options
 
 POLL_INTERVAL = 0.1
 THROTTLE_SECONDS = 3.0
 CANCEL_WAIT = 2.0
+#: longest Retry-After (seconds) honoured before a retry; a longer one is
+#: cut to this with a warning
+RETRY_AFTER_CAP = 60.0
+#: statuses retried within --retries, after the server's Retry-After
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 _UNSATISFIED_RANGE = re.compile(r'bytes\s+\*/(\d+)')
 
 
@@ -56,6 +76,10 @@ class _Retry(Exception):
 
 class _Abort(Exception):
     """The download stops with ``real_download`` returning False."""
+
+
+class _Changed(Exception):
+    """The resource's size is not the one the bytes on disk came from."""
 
 
 class HttpDownload:
@@ -95,6 +119,16 @@ class HttpDownload:
         self.destination_reported = False
         self.unable_to_resume_reported = False
         self.last_modified: str | None = None
+        self.stdout_written = 0          # bytes already in the pipe (-o -)
+        self.stdout_origin: int | None = None  # where byte 0 goes when stdout is a regular file
+        self.stdout_append = False       # ... opened with O_APPEND (pwrite appends, whatever the offset)
+        self.stdout_located = False
+        self.retry_wait = 0.0            # Retry-After to sleep before the next attempt
+        self.validator: str | None = None  # ETag / Last-Modified of the bytes held
+        self.known_size: int | None = None  # size of the resource they came from
+        if self.resume_len > 0:
+            self.validator = partmeta.read(self.tmpfilename)
+            self.known_size = partmeta.read_size(self.tmpfilename)
         self.submit_options = request_options.submit_options(
             self.ydl, self.params, self.url, self.request_proxy)
 
@@ -104,20 +138,37 @@ class HttpDownload:
 
         rate_limit = self.params.get('ratelimit')
         self.engine.set_rate_limit(int(rate_limit) if rate_limit else None)
-        for retry in RetryManager(self.params.get('retries'), self.fd.report_retry):
-            try:
-                return self._attempt()
-            except _Retry as exc:
-                retry.error = exc.error
-                self.resume_len = self._bytes_on_disk()
-            except _Abort:
-                return False
-        return False
+        done = False
+        try:
+            for retry in RetryManager(self.params.get('retries'), self.fd.report_retry):
+                try:
+                    done = self._attempt()
+                    return done
+                except _Retry as exc:
+                    retry.error = exc.error
+                    self.resume_len = self._bytes_on_disk()
+                except _Abort:
+                    return False
+            return False
+        finally:
+            self._settle_stdout()
+            if not done:
+                self._discard_empty_new_tmp()
+
+    def _sleep_retry_after(self) -> None:
+        """Wait what the last 429/503 asked for (Retry-After) before the next request."""
+        wait, self.retry_wait = self.retry_wait, 0.0
+        if wait > 0:
+            self.fd.to_screen(f'[download] Sleeping {wait:.2f} seconds as the server asked (Retry-After) ...')
+            time.sleep(wait)
+
+    def _note_retry_after(self, exc: Any) -> None:
+        self.retry_wait = retry_after_seconds(exc, self.fd.report_warning)
 
     # -------------------------------------------------------------- planning
     def _bytes_on_disk(self) -> int:
         if self.to_stdout:
-            return self.resume_len
+            return self.stdout_written
         try:
             return os.path.getsize(self.tmpfilename)
         except OSError:
@@ -163,6 +214,7 @@ class HttpDownload:
 
     # --------------------------------------------------------------- attempt
     def _attempt(self) -> bool:
+        self._sleep_retry_after()
         while True:
             start, end = self._plan()
             if start is not None and end is not None and start > end:
@@ -190,15 +242,49 @@ class HttpDownload:
             kwargs['range'] = (start, None if end is None else end + 1)
             kwargs['offset'] = base
         truncate = base == 0 or self._truncate_next
+        if start is not None and base > 0 and self.validator and not truncate:
+            kwargs['if_range'] = self.validator   # a changed resource answers 200: restart, never mix
         if self.to_stdout:
             sys.stdout.flush()
             buffer = getattr(sys.stdout, 'buffer', None)
             if buffer is not None:
                 buffer.flush()
+            self._locate_stdout()
+            if self.stdout_origin is not None:
+                # O_APPEND: pwrite appends anyway; an offset before the range makes a
+                # restart from byte 0 (which would append the file again) impossible
+                kwargs['offset'] = 0 if self.stdout_append and base > 0 else self.stdout_origin + base
             return self._with_file_access_retries(
                 lambda: self.engine.submit(self.url, fileno=1, **kwargs))
         kwargs['truncate'] = truncate
         return self._with_file_access_retries(lambda: self.engine.submit(self.url, self.tmpfilename, **kwargs))
+
+    def _locate_stdout(self) -> None:
+        """A regular file as stdout: the position its first byte goes to (the
+        engine writes it with pwrite, which neither reads nor moves that position)."""
+        if self.stdout_located:
+            return
+        self.stdout_located = True
+        try:
+            if not stat.S_ISREG(os.fstat(1).st_mode):
+                return               # a pipe or a terminal: written in order
+            self.stdout_append = bool(fcntl.fcntl(1, fcntl.F_GETFL) & os.O_APPEND)
+            self.stdout_origin = os.lseek(1, 0, os.SEEK_CUR)
+        except OSError:
+            self.stdout_origin = None
+
+    def _stdout_rewritable(self) -> bool:
+        """Whether bytes already written to stdout can be written again from byte 0."""
+        return self.stdout_origin is not None and not self.stdout_append
+
+    def _settle_stdout(self) -> None:
+        """Leave a regular-file stdout's position after the last byte, as writes would."""
+        origin = self.stdout_origin
+        if self.to_stdout and origin is not None and not self.stdout_append:
+            try:
+                os.lseek(1, origin + self.stdout_written, os.SEEK_SET)
+            except OSError:
+                pass
 
     def _with_file_access_retries(self, submit: Callable[[], Any]) -> Any:
         from yt_dlp.utils import RetryManager
@@ -233,26 +319,96 @@ class HttpDownload:
             result = self._wait(task, start)
         except KeyboardInterrupt:
             self._cancel(task)
+            self._note_ended(task)
             raise
-        except self.api.RangeError:
-            return self._ranges_ignored(start)
-        except self.api.HTTPStatusError as exc:
-            return self._http_status_error(exc, start)
-        except self.api.ContentTooShortError as exc:
-            raise _Retry(errors.content_too_short(exc, self.base, self._announced_total(exc)))
-        except self.api.TransportError as exc:
-            error = errors.transport_error(exc)
-            if errors.is_fatal_transport(error):
-                raise error
-            raise _Retry(error)
-        except self.api.FileSizeError as exc:
-            self.fd.to_screen(f'\r[download] File is larger than max-filesize ({exc}). Aborting.')
-            self._discard_new_tmp()
-            raise _Abort()
+        except _Changed:
+            return self._restart_changed()
+        except self.api.DownloadError as exc:
+            self._note_failure(exc)
+            return self._failed(exc, start)
         except OSError as exc:
             self.fd.to_stderr('\n')
             self.fd.report_error(f'unable to write data: {exc}')
             raise _Abort()
+        return self._succeeded(result, start, end, sent)
+
+    def _note_ended(self, task: Any) -> None:
+        """Keep what a cancelled task wrote (validator, bytes in the pipe)."""
+        try:
+            task.result(0)
+        except self.api.DownloadError as exc:
+            self._note_failure(exc)
+        except Exception:
+            pass
+
+    def _note_failure(self, exc: Any) -> None:
+        """A failed request may have written bytes: count them (stdout) and keep
+        the validator of the response they came from (.part)."""
+        status = int(getattr(exc, 'http_status', 0) or 0)
+        downloaded = int(getattr(exc, 'downloaded', 0) or 0)
+        if not 200 <= status < 300 or downloaded <= 0:
+            return
+        headers = {k.lower(): v for k, v in (getattr(exc, 'headers', None) or {}).items()}
+        validator = partmeta.choose(headers.get('etag'), headers.get('last-modified'))
+        self.known_size = _resource_size(headers, status) or self.known_size
+        if self.base > 0 and self.validator and validator and validator != self.validator:
+            self.base = 0                    # the engine restarted a changed resource from byte 0:
+            self._cut_after(downloaded)      # the older tail must not count as resumable bytes
+        self._keep_validator(validator)
+        if self.to_stdout:
+            self.stdout_written = self.base + downloaded
+
+    def _keep_validator(self, validator: str | None) -> None:
+        self.validator = validator
+        if not self.to_stdout:
+            partmeta.write(self.tmpfilename, validator, self.known_size)
+
+    def _check_size(self, task: Any, start: int | None, size: int | None) -> None:
+        """A resumed request must come from a resource of the size the bytes on disk
+        came from (stored as soon as a response is known, even if the validator is not)."""
+        if size is None or size == self.known_size:
+            return
+        if start and self.base > 0 and self.known_size is not None:
+            self._cancel(task)
+            raise _Changed()
+        self.known_size = size
+        if not self.to_stdout and not self.is_test:
+            partmeta.write_size(self.tmpfilename, size)
+
+    def _restart_changed(self) -> _Step:
+        self.fd.write_debug(f'[async] the resource is no longer {self.known_size} bytes: '
+                            'restarting from byte 0 instead of resuming')
+        self._report_unable_to_resume()
+        self.resume_len = 0
+        self._truncate_next = True
+        self.validator = self.known_size = None
+        if self.to_stdout:
+            self.fd.report_error('unable to continue the download to stdout: the file changed on the server')
+            raise _Abort()
+        return _Step.AGAIN
+
+    def _failed(self, exc: Any, start: int | None) -> bool | _Step:
+        """An engine error of one request: the next step, or the error to raise."""
+        if isinstance(exc, self.api.RangeError):
+            return self._ranges_ignored(start)
+        if isinstance(exc, self.api.HTTPStatusError):
+            return self._http_status_error(exc, start)
+        if isinstance(exc, self.api.ContentTooShortError):
+            raise _Retry(errors.content_too_short(exc, self.base, self._announced_total(exc)))
+        if isinstance(exc, self.api.TransportError):
+            error = errors.transport_error(exc)
+            if errors.is_fatal_transport(error):
+                raise error
+            raise _Retry(error)
+        if isinstance(exc, self.api.FileSizeError):
+            self.fd.to_screen(f'\r[download] File is larger than max-filesize ({exc}). Aborting.')
+            self._discard_new_tmp()
+            raise _Abort()
+        raise exc
+
+    def _succeeded(self, result: Any, start: int | None, end: int | None, sent: list[str]) -> _Step:
+        if self.to_stdout:
+            self.stdout_written = (0 if result.restarted else self.base) + result.downloaded_bytes
         if (start is not None and end is not None and not (self.is_test and start == 0)
                 and getattr(result, 'http_status', 206) == 200
                 and 'content-range' not in (result.headers or {})):
@@ -264,6 +420,10 @@ class HttpDownload:
         if result.restarted:
             self._report_unable_to_resume()
             self.base = 0
+            self._cut_after(result.downloaded_bytes)   # an older, longer .part keeps no tail
+        if not self.is_test:
+            self.known_size = result.resource_size or self.known_size
+            self._keep_validator(partmeta.choose(result.etag, result.last_modified))
         if result.resource_size is not None:
             self.content_len = result.resource_size
         self.last_modified = result.last_modified or (result.headers or {}).get('last-modified')
@@ -288,6 +448,7 @@ class HttpDownload:
             if start and progress.total_bytes is not None and progress.total_bytes == progress.resource_size:
                 self._report_unable_to_resume()  # the server sent the whole file: rewritten from byte 0
                 self.base = 0
+            self._check_size(task, start, progress.resource_size)
             written = self.base + progress.downloaded_bytes
             total = self._total_for(progress.resource_size, progress.total_bytes, self.base)
             self.last_total = total if total is not None else self.last_total
@@ -373,10 +534,26 @@ class HttpDownload:
     def _discard_new_tmp(self) -> None:
         """Remove a .part this run created and nothing else may use (as HttpFD never opened it)."""
         if not self.to_stdout and not self.tmp_existed:
+            partmeta.clear(self.tmpfilename)
             try:
                 os.remove(self.tmpfilename)
             except OSError:
                 pass
+
+    def _cut_after(self, size: int) -> None:
+        if self.to_stdout:
+            origin = self.stdout_origin
+            if origin is not None and not self.stdout_append:
+                try:
+                    os.ftruncate(1, origin + size)
+                except OSError:
+                    pass
+            return
+        try:
+            with open(self.tmpfilename, 'r+b') as f:
+                f.truncate(size)
+        except OSError:
+            pass
 
     def _discard_empty_new_tmp(self) -> None:
         """HttpFD opens the file with the first byte; leave no empty .part behind an error."""
@@ -421,6 +598,16 @@ class HttpDownload:
         """A bounded range got a 200: like HttpFD, fetch the whole resource from byte 0."""
         if self.ranges_ignored:
             raise _Retry(errors.transport_error(Exception('the server ignored an unbounded request')))
+        if self.to_stdout and self.stdout_written > 0 and not self._stdout_rewritable():
+            self.fd.to_stderr('\n')
+            self.fd.report_error(
+                f'unable to continue the download to stdout after {self.stdout_written} bytes: the server '
+                'did not send the rest (it ignored the Range request or the file changed), and bytes '
+                'already written to stdout cannot be taken back')
+            raise _Abort()
+        if self.to_stdout and self.stdout_written > 0:
+            self._cut_after(0)           # a regular file: written again from its first byte
+            self.stdout_written = 0
         if start:
             self._report_unable_to_resume()
         self.ranges_ignored = True
@@ -433,7 +620,9 @@ class HttpDownload:
         if status == 416 and start and self.resume_len > 0:
             return self._range_not_satisfiable(exc)
         error = errors.to_ytdlp(exc, self.api)
-        if 500 <= status < 600:
+        if status in RETRY_AFTER_STATUSES:
+            self._note_retry_after(exc)
+        if 500 <= status < 600 or status == 429:
             raise _Retry(error)
         self._discard_empty_new_tmp()
         raise error
@@ -444,7 +633,9 @@ class HttpDownload:
         size = int(match.group(1)) - (self.req_start or 0) if match else None
         if size is not None and self.resume_len - 100 < size < self.resume_len + 100:
             self.fd.report_file_already_downloaded(self.filename)
+            partmeta.clear(self.tmpfilename)
             self.fd.try_rename(self.tmpfilename, self.filename)
+            partmeta.remove_split_leftovers(self.filename)
             self.fd._hook_progress({
                 'filename': self.filename,
                 'status': 'finished',
@@ -465,7 +656,9 @@ class HttpDownload:
             return False
         self._report_destination()
         if not self.to_stdout:
+            partmeta.clear(self.tmpfilename)
             self.fd.try_rename(self.tmpfilename, self.filename)
+            partmeta.remove_split_leftovers(self.filename)
             self._set_mtime()
         self._emit_finished(byte_counter)
         return True
@@ -498,3 +691,37 @@ class _TestCut:
         self.headers: dict[str, str] = {}
         self.elapsed = progress.elapsed
         self.http_status = progress.http_status
+
+
+def retry_after_seconds(exc: Any, warn: Callable[[str], Any]) -> float:
+    """The wait a 429/503 asks for (Retry-After: seconds or an HTTP date), at most RETRY_AFTER_CAP."""
+    import email.utils
+    headers = {k.lower(): v for k, v in (getattr(exc, 'headers', None) or {}).items()}
+    value = (headers.get('retry-after') or '').strip()
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return 0.0
+        seconds = when.timestamp() - time.time()
+    if seconds != seconds or seconds <= 0:
+        return 0.0
+    if seconds > RETRY_AFTER_CAP:
+        warn(f'The server asked to wait {seconds:.0f} seconds before a retry (Retry-After); '
+             f'waiting {RETRY_AFTER_CAP:.0f} seconds, the most yt-dlp-async waits')
+        return RETRY_AFTER_CAP
+    return seconds
+
+
+def _resource_size(headers: dict[str, str], status: int) -> int | None:
+    """The whole resource's size from a 2xx response's headers (Content-Range, else a 200's length)."""
+    from yt_dlp.utils import parse_http_range
+    _, _, total = parse_http_range(headers.get('content-range'))
+    if total:
+        return int(total)
+    length = headers.get('content-length', '')
+    return int(length) if status == 200 and 'content-range' not in headers and length.isdigit() else None

@@ -10,7 +10,8 @@ installed yt-dlp and otherwise stands aside; ``yt-dlp -v`` then prints one
   yt_dlp.downloader.external._BY_NAME['async'] --downloader async / "http:async"
   yt_dlp.options.create_parser                 the "Async Downloads" option group
   yt_dlp.parse_options                         the group's values -> ydl_opts
-  YoutubeDL.dl                                 the running YoutubeDL, for fallback [debug] lines
+  YoutubeDL.dl                                 the running YoutubeDL, for fallback [debug] lines;
+                                               a finished NAME removes NAME.part-async(.ctl)
   YoutubeDL.print_debug_header                 the -v line: on/off, plugin and libcurl versions
   yt_dlp.YoutubeDL.get_suitable_downloader     merged formats at the same time (multiformat.py)
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 import threading
 from types import ModuleType
@@ -164,7 +166,12 @@ def patch_youtubedl_class(module: ModuleType) -> None:
     elif not _is_wrapped(dl):
         def wrapped_dl(self: Any, *args: Any, **kwargs: Any) -> Any:
             with fallback.download_context(self):
-                return dl(self, *args, **kwargs)
+                result = dl(self, *args, **kwargs)
+            success = result[0] if isinstance(result, tuple) and result else result
+            if success and args and isinstance(args[0], str) and args[0] != '-' and os.path.isfile(args[0]):
+                from .partmeta import remove_split_leftovers
+                remove_split_leftovers(args[0])  # a split attempt's files, once any downloader finished
+            return result
         klass.dl = _mark(wrapped_dl, dl)
 
     header = klass.__dict__.get('print_debug_header')

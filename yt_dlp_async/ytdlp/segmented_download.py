@@ -12,6 +12,13 @@ ranges and validators) beside it, and renamed to ``NAME`` when complete.
 Running the same command again after any interruption, SIGKILL included,
 resumes from the control file.
 
+A download that wrote nothing leaves neither file behind (HttpFD opens its
+file with the first byte).  When ``NAME.part-async.ctl.tmp`` (the control
+file's temporary name while it is saved) would be longer than
+the filesystem's NAME_MAX, or ``NAME`` is a directory, the file is not split:
+HttpDownload fetches it in order under HttpFD's own names, so the outcome is
+yt-dlp's.
+
 Everything else (progress hooks, size limits, throttling, retries, errors)
 is HttpDownload's, which this class extends.
 """
@@ -20,14 +27,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from . import cookies as cookie_lines
-from . import baton, errors
-from .http_download import POLL_INTERVAL, HttpDownload, _Abort, _Retry
-
-SPARSE_SUFFIX = '.part-async'
-STATE_SUFFIX = '.ctl'
+from . import baton, errors, partmeta
+from .http_download import POLL_INTERVAL, RETRY_AFTER_STATUSES, HttpDownload, _Abort, _Retry
+from .partmeta import SPARSE_SUFFIX, STATE_SUFFIX
 #: connections per file when neither --async-connections nor -N says
 DEFAULT_CONNECTIONS = 8
 #: retries of each connection inside the engine (--async-max-retries): none
@@ -67,6 +72,14 @@ def applies(fd: Any, filename: str, info_dict: dict[str, Any]) -> bool:
     native_part = os.path.isfile(tmp) and os.path.getsize(tmp) > 0
     if params.get('continuedl', True) and native_part and not os.path.exists(sparse_name(filename)):
         return False             # resume the contiguous .part in order, as HttpFD would
+    if os.path.exists(filename) and not os.path.isfile(filename):
+        return False             # HttpFD fails on it before the first byte; so does the in-order path
+    control = sparse_name(filename) + STATE_SUFFIX + partmeta.STATE_TEMP_SUFFIX
+    if not partmeta.name_fits(control):
+        fd.write_debug(f'[async] {os.path.basename(control)!r} would be longer than the filesystem allows '
+                       f'({partmeta.name_max(os.path.dirname(control))} bytes): one connection, '
+                       f'{os.path.basename(tmp)!r} as yt-dlp names it')
+        return False
     return True
 
 
@@ -87,17 +100,26 @@ class SegmentedDownload(HttpDownload):
         rate_limit = self.params.get('ratelimit')
         self.engine.set_rate_limit(int(rate_limit) if rate_limit else None)
         fresh = not self.params.get('continuedl', True)
-        for retry in RetryManager(self.params.get('retries'), self.fd.report_retry):
-            try:
-                return self._attempt_segmented(fresh)
-            except _Retry as exc:
-                retry.error = exc.error
-                fresh = False
-            except _Abort:
-                return False
-        return False
+        done = False
+        try:
+            for retry in RetryManager(self.params.get('retries'), self.fd.report_retry):
+                try:
+                    done = self._attempt_segmented(fresh)
+                    return done
+                except _Retry as exc:
+                    retry.error = exc.error
+                    fresh = False
+                except _Abort:
+                    return False
+            return False
+        finally:
+            if not done and self.bytes_seen <= 0:
+                self._discard_new_tmp()
+
+    bytes_seen = 0      # most bytes the file held at any point of this run
 
     def _attempt_segmented(self, fresh: bool) -> bool:
+        self._sleep_retry_after()
         if fresh:
             for path in (self.state_path, self.tmpfilename):
                 try:
@@ -118,24 +140,38 @@ class SegmentedDownload(HttpDownload):
             result = self._wait_segmented(task)
         except KeyboardInterrupt:
             self._cancel(task)
+            self.bytes_seen = max(self.bytes_seen, task.progress().downloaded_bytes)
             raise
-        except self.api.HTTPStatusError as exc:
-            error = errors.to_ytdlp(exc, self.api)
-            if 500 <= int(exc.http_status or 0) < 600:
-                raise _Retry(error)
-            self._discard_new_tmp()
-            raise error
-        except (self.api.ContentTooShortError, self.api.RangeError) as exc:
-            raise _Retry(errors.to_ytdlp(exc, self.api))
-        except self.api.TransportError as exc:
-            error = errors.transport_error(exc)
-            if errors.is_fatal_transport(error):
-                raise error
-            raise _Retry(error)
+        except self.api.DownloadError as exc:
+            self.bytes_seen = max(self.bytes_seen, int(getattr(exc, 'downloaded', 0) or 0))
+            self._segmented_failure(exc)
         except OSError as exc:
             self.fd.to_stderr('\n')
             self.fd.report_error(f'unable to write data: {exc}')
             raise _Abort()
+        return self._segmented_done(result, sent)
+
+    def _segmented_failure(self, exc: Any) -> NoReturn:
+        """Raise what an engine error of the whole task means for yt-dlp."""
+        if isinstance(exc, self.api.HTTPStatusError):
+            error = errors.to_ytdlp(exc, self.api)
+            status = int(exc.http_status or 0)
+            if status in RETRY_AFTER_STATUSES:
+                self._note_retry_after(exc)
+            if 500 <= status < 600 or status == 429:
+                raise _Retry(error)
+            self._discard_new_tmp()
+            raise error
+        if isinstance(exc, (self.api.ContentTooShortError, self.api.RangeError)):
+            raise _Retry(errors.to_ytdlp(exc, self.api))
+        if isinstance(exc, self.api.TransportError):
+            error = errors.transport_error(exc)
+            if errors.is_fatal_transport(error):
+                raise error
+            raise _Retry(error)
+        raise exc
+
+    def _segmented_done(self, result: Any, sent: list[str]) -> bool:
         try:
             cookie_lines.store_lines(self.ydl.cookiejar, result.cookies or (), sent)
         except Exception as exc:
@@ -183,6 +219,7 @@ class SegmentedDownload(HttpDownload):
             if total is not None and not self._sizes_allowed(total):
                 self._cancel(task)          # first: the engine saves its state file on cancel
                 self._check_sizes(total, final=True)   # the message, the clean-up, _Abort
+            self.bytes_seen = max(self.bytes_seen, progress.downloaded_bytes)
             if progress.downloaded_bytes != last and progress.downloaded_bytes > 0:
                 last = progress.downloaded_bytes
                 speed, eta = progress.speed, progress.eta
