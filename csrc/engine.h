@@ -245,8 +245,14 @@ int xfer_start(struct eng *e, struct task *t);          /* 0 or CURLcode */
 void xfer_classify(struct eng *e, struct task *t, CURLcode res,
                    int *retryable);
 void xfer_release(struct task *t);
+
+/* httpparse.c: pure parsers of what a server sends (fuzzed) */
 const char *hdr_find(const char *hdr, size_t len, const char *name,
                      size_t *vlen);
+const char *http_reason_phrase(const char *hdr, size_t hlen, size_t *len);
+int http_content_range(const char *v, size_t vlen, int64_t *s, int64_t *e,
+                       int64_t *total);              /* 0 or -1 */
+double http_retry_after(const char *v, size_t vlen, time_t now);
 
 /* ---- per-host accounting ------------------------------------------- */
 
