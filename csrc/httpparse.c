@@ -94,19 +94,25 @@ int http_content_range(const char *v, size_t vlen, int64_t *s, int64_t *e,
 }
 
 /* Seconds a Retry-After value (delta-seconds or an HTTP date, judged
-   against NOW) asks for: 0 when unusable. */
+   against NOW) asks for: 0 when unusable, at most HTTP_RETRY_AFTER_MAX
+   ("1e999" or a date in 2099 must not park a retry for ever). */
 double http_retry_after(const char *v, size_t vlen, time_t now)
 {
     char buf[64];
+    double d;
     if (!v || vlen == 0 || vlen >= sizeof(buf))
         return 0;
     memcpy(buf, v, vlen);
     buf[vlen] = 0;
-    if (isdigit((unsigned char)buf[0]))
-        return strtod(buf, NULL);
-    time_t when = curl_getdate(buf, NULL);
-    if (when < 0)
+    if (isdigit((unsigned char)buf[0])) {
+        d = strtod(buf, NULL);
+    } else {
+        time_t when = curl_getdate(buf, NULL);
+        if (when < 0)
+            return 0;
+        d = difftime(when, now);
+    }
+    if (!(d > 0))
         return 0;
-    double d = difftime(when, now);
-    return d > 0 ? d : 0;
+    return d < HTTP_RETRY_AFTER_MAX ? d : HTTP_RETRY_AFTER_MAX;
 }
