@@ -1,0 +1,121 @@
+"""Coverage-guided fuzzing of the C parsers of untrusted bytes, bounded.
+
+Builds tests/fuzz/fuzz_*.c with clang's libFuzzer, ASan and UBSan through
+``make fuzz-build`` and runs each harness for ``YTDLP_ASYNC_FUZZ_TIME``
+seconds (default 30) from the checked-in seeds in tests/fuzz/corpus/.  A
+crash, a leak, a timeout (5 s per input), a sanitizer report or a broken
+invariant fails the test and names the saved input.  Skipped only when
+clang (or its libFuzzer runtime) is missing.  See docs/fuzzing.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FUZZ_SRC = ROOT / "tests" / "fuzz"
+FUZZERS = ("http", "controlfile")
+
+
+def _fuzz_time() -> int:
+    raw = os.environ.get("YTDLP_ASYNC_FUZZ_TIME", "30")
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise ValueError(f"YTDLP_ASYNC_FUZZ_TIME must be whole seconds, not {raw!r}") from None
+    if seconds < 1:
+        raise ValueError("YTDLP_ASYNC_FUZZ_TIME must be at least 1")
+    return seconds
+
+
+def _libfuzzer_missing() -> str | None:
+    """Why the fuzzers cannot be built here, or None."""
+    clang = shutil.which("clang")
+    if clang is None:
+        return "clang is not installed (apt-get install clang)"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "probe.c"
+        src.write_text("int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n")
+        probe = subprocess.run(
+            [clang, "-fsanitize=fuzzer,address,undefined", str(src), "-o", str(Path(tmp) / "probe")],
+            capture_output=True,
+            text=True,
+        )
+    if probe.returncode != 0:
+        return f"clang cannot link libFuzzer: {probe.stderr.strip()[:300]}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fuzzers, built once into a private build directory."""
+    reason = _libfuzzer_missing()
+    if reason:
+        pytest.skip(reason)
+    out = tmp_path_factory.mktemp("fuzz")
+    build = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "fuzz-build", f"FUZZ_DIR={out}"],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, f"building the fuzzers failed:\n{build.stdout}\n{build.stderr}"
+    return out
+
+
+def _crash_files(out: Path, name: str) -> list[Path]:
+    return sorted(out.glob(f"crash-{name}-*"))
+
+
+@pytest.mark.parametrize("name", FUZZERS)
+def test_fuzzer_finds_nothing(fuzz_dir: Path, name: str) -> None:
+    seconds = _fuzz_time()
+    corpus = fuzz_dir / f"corpus-{name}"
+    corpus.mkdir(exist_ok=True)
+    seeds = FUZZ_SRC / "corpus" / name
+    assert any(seeds.iterdir()), f"no seeds in {seeds}"
+    cmd = [
+        str(fuzz_dir / f"fuzz_{name}"),
+        str(corpus),
+        str(seeds),
+        f"-dict={FUZZ_SRC / f'{name}.dict'}",
+        f"-max_total_time={seconds}",
+        "-timeout=5",
+        "-rss_limit_mb=1024",
+        f"-artifact_prefix={fuzz_dir}/crash-{name}-",
+        "-print_final_stats=1",
+    ]
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
+    run = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env, timeout=seconds + 120)
+    log = run.stderr
+    crashes = _crash_files(fuzz_dir, name)
+    if run.returncode != 0 or crashes:
+        where = ", ".join(str(p) for p in crashes) or "(no input saved)"
+        pytest.fail(
+            f"fuzz_{name} failed (exit {run.returncode}); input: {where}\n"
+            f"reproduce: {fuzz_dir}/fuzz_{name} <input>\n" + log[-6000:]
+        )
+    # it really ran: the seeds were read and inputs were executed
+    assert "stat::number_of_executed_units" in log, log[-2000:]
+    units = int(log.split("stat::number_of_executed_units:")[1].split()[0])
+    assert units > len(list(seeds.iterdir())), log[-2000:]
+
+
+def test_regression_seeds_pass(fuzz_dir: Path) -> None:
+    """Each input that once broke a parser is replayed on its own."""
+    for name in FUZZERS:
+        seeds = sorted((FUZZ_SRC / "corpus" / name).glob("regress-*"))
+        assert seeds, f"no regression seeds for {name}"
+        run = subprocess.run(
+            [str(fuzz_dir / f"fuzz_{name}"), *map(str, seeds)],
+            capture_output=True,
+            text=True,
+            errors="replace",
+        )
+        assert run.returncode == 0, run.stderr[-4000:]
+        assert run.stderr.count("Executed ") == len(seeds), run.stderr[-2000:]
