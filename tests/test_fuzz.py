@@ -6,17 +6,26 @@ seconds (default 30) from the checked-in seeds in tests/fuzz/corpus/.  A
 crash, a leak, a timeout (5 s per input), a sanitizer report or a broken
 invariant fails the test and names the saved input.  Skipped only when
 clang (or its libFuzzer runtime) is missing.  See docs/fuzzing.md.
+
+The last tests replay, through the real engine and a local server, the bugs
+the fuzzers found.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
+from faultserver import FaultServer, sha256_of
+
+from yt_dlp_async import AsyncDownloadEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ_SRC = ROOT / "tests" / "fuzz"
@@ -119,3 +128,52 @@ def test_regression_seeds_pass(fuzz_dir: Path) -> None:
         )
         assert run.returncode == 0, run.stderr[-4000:]
         assert run.stderr.count("Executed ") == len(seeds), run.stderr[-2000:]
+
+
+# ---- what the fuzzers found, through the real engine -------------------------
+
+RETRY_AFTER_MAX = 86400.0  # HTTP_RETRY_AFTER_MAX in csrc/engine.h
+
+
+def test_control_file_with_ranges_past_its_size_is_not_trusted(fault_server: FaultServer, tmp_path: Path) -> None:
+    """A size line after the range lines used to skip the range check: the
+    engine then took a file of garbage as finished, without one request."""
+    size = 100_000
+    out, state = tmp_path / "x.bin", tmp_path / "x.bin.ctl"
+    out.write_bytes(b"\xee" * size)
+    state.write_text(f'yt-dlp-async resume 1\nrange 0 {size}\nsize 1000\netag "0-{size}-0"\nlast-modified -\n')
+    with AsyncDownloadEngine() as engine:
+        task = engine.submit(fault_server.url(f"/data/{size}"), out, connections=4, state_path=state)
+        result = task.result(60)
+        assert task.resumed_bytes == 0
+    assert result.downloaded_bytes == size
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == sha256_of(size)
+    fault_server.wait_idle()
+    served = fault_server.requests(f"/data/{size}", "GET")
+    assert served and sum(entry.bytes_sent for entry in served) >= size
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def test_retry_after_beyond_any_wait_is_capped(fault_server: FaultServer, tmp_path: Path) -> None:
+    """``Retry-After: 1e999`` used to parse to infinity: the retry never
+    came and the engine thread spun (an infinite wait cast to a poll
+    timeout).  Now it is capped at HTTP_RETRY_AFTER_MAX and the thread sleeps."""
+    with AsyncDownloadEngine(max_retries=1, retry_base_delay=0.01, retry_max_delay=0.02) as engine:
+        task = engine.submit(fault_server.url("/data/1000?fail=5&retry_after=1e999"), tmp_path / "x")
+        deadline = time.monotonic() + 30
+        while task.progress().retries < 1:
+            assert time.monotonic() < deadline, task.progress()
+            time.sleep(0.02)
+        cpu = _cpu_seconds()
+        time.sleep(2)
+        cpu = _cpu_seconds() - cpu
+        assert task.progress().state == "retry_wait"
+        task.cancel()
+        assert task.wait(10)
+        retry_after = task._task.info()["retry_after"]
+    assert retry_after == RETRY_AFTER_MAX
+    assert cpu < 0.3, f"the engine used {cpu:.2f} s of CPU while waiting 2 s for a retry"
