@@ -75,11 +75,12 @@ FUZZ_CC ?= clang
 FUZZ_DIR ?= build/fuzz
 FUZZ_TIME ?= 30
 FUZZ_EXTRA ?=
-FUZZERS := http controlfile
+FUZZERS := http controlfile ranges
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Icsrc \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRC_http := csrc/httpparse.c
 FUZZ_SRC_controlfile := csrc/controlfile.c csrc/ranges.c
+FUZZ_SRC_ranges := csrc/ranges.c
 
 .SECONDEXPANSION:
 fuzz-build: $(foreach f,$(FUZZERS),$(FUZZ_DIR)/fuzz_$(f))
@@ -97,7 +98,8 @@ fuzz: fuzz-build
 	  mkdir -p $(FUZZ_DIR)/corpus-$$f; \
 	  echo "fuzz_$$f: $(FUZZ_TIME) s"; \
 	  $(FUZZ_DIR)/fuzz_$$f $(FUZZ_DIR)/corpus-$$f tests/fuzz/corpus/$$f \
-	    -dict=tests/fuzz/$$f.dict -max_total_time=$(FUZZ_TIME) -timeout=5 \
+	    $$([ -f tests/fuzz/$$f.dict ] && echo -dict=tests/fuzz/$$f.dict) \
+	    -max_total_time=$(FUZZ_TIME) -timeout=5 \
 	    -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_DIR)/crash-$$f- \
 	    -print_final_stats=1 2>$(FUZZ_DIR)/fuzz_$$f.log \
 	  || { tail -40 $(FUZZ_DIR)/fuzz_$$f.log; exit 1; }; \
