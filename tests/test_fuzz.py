@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from faultserver import FaultServer, sha256_of
+from ytdlp_support import output, require_engine, require_hook, run_ytdlp, sha256_file, write_info_json
 
 from yt_dlp_async import AsyncDownloadEngine
 
@@ -182,3 +183,32 @@ def test_retry_after_beyond_any_wait_is_capped(fault_server: FaultServer, tmp_pa
         retry_after = task._task.info()["retry_after"]
     assert retry_after == RETRY_AFTER_MAX
     assert cpu < 0.3, f"the engine used {cpu:.2f} s of CPU while waiting 2 s for a retry"
+
+
+# ---- a refused or outdated control file beside a longer .part-async ----------
+
+STALE_CONTROL_FILES = {
+    "unusable": "not a control file\n",
+    "ranges-past-size": 'yt-dlp-async resume 1\nrange 0 {old}\nsize 1000\netag "x"\nlast-modified -\n',
+    "resource-shrank": 'yt-dlp-async resume 1\nsize {old}\netag "file-0-{old}-0"\nlast-modified -\nrange 0 65536\n',
+}
+
+
+@pytest.mark.parametrize("case", sorted(STALE_CONTROL_FILES))
+def test_ytdlp_leaves_no_stale_tail_after_a_fresh_start(tmp_path: Path, fault_server: FaultServer, case: str) -> None:
+    """When the control file cannot be used (or the resource changed and
+    shrank), the download starts from byte 0 into the old .part-async: the
+    finished file must be the new resource, not it plus the old file's tail."""
+    require_hook()
+    require_engine()
+    data = os.urandom(1 << 20)
+    old = len(data) + 300_000
+    url = fault_server.add_file("v.mp4", data)
+    info = write_info_json(tmp_path / "i.json", url)
+    (tmp_path / "v.mp4.part-async").write_bytes(b"\xee" * old)
+    (tmp_path / "v.mp4.part-async.ctl").write_text(STALE_CONTROL_FILES[case].format(old=old))
+    proc = run_ytdlp(["-v", "--load-info-json", str(info), "-o", "v.mp4"], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert (tmp_path / "v.mp4").stat().st_size == len(data)
+    assert sha256_file(tmp_path / "v.mp4") == hashlib.sha256(data).hexdigest()
+    assert not list(tmp_path.glob("v.mp4.*"))
