@@ -75,12 +75,13 @@ FUZZ_CC ?= clang
 FUZZ_DIR ?= build/fuzz
 FUZZ_TIME ?= 30
 FUZZ_EXTRA ?=
-FUZZERS := http controlfile ranges
+FUZZERS := http controlfile ranges aes
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Icsrc \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRC_http := csrc/httpparse.c
 FUZZ_SRC_controlfile := csrc/controlfile.c csrc/ranges.c
 FUZZ_SRC_ranges := csrc/ranges.c
+FUZZ_SRC_aes := csrc/aes.c
 
 .SECONDEXPANSION:
 fuzz-build: $(foreach f,$(FUZZERS),$(FUZZ_DIR)/fuzz_$(f))
@@ -89,7 +90,7 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) csrc/engine.h
 	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz needs clang (apt-get install clang)"; exit 1; }
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_EXTRA) $$(pkg-config --cflags libcurl) $< $(FUZZ_SRC_$*) \
-	  -o $@ $$(pkg-config --libs libcurl) -lm
+	  -o $@ $$(pkg-config --libs libcurl libcrypto) -lm
 
 # Run each fuzzer for FUZZ_TIME seconds from the checked-in seeds; new
 # inputs go to $(FUZZ_DIR)/corpus-NAME, a crash to $(FUZZ_DIR)/crash-NAME-*.

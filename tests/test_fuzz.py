@@ -30,7 +30,7 @@ from yt_dlp_async import AsyncDownloadEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ_SRC = ROOT / "tests" / "fuzz"
-FUZZERS = ("http", "controlfile", "ranges")
+FUZZERS = ("http", "controlfile", "ranges", "aes")
 
 
 def _fuzz_time() -> int:
