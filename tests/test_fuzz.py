@@ -44,6 +44,15 @@ def _fuzz_time() -> int:
     return seconds
 
 
+def _fuzz_env() -> dict[str, str]:
+    """The environment for clang and the fuzzers: without the gcc sanitizer
+    runtimes that ``make sanitize`` preloads into the test run."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+    env["ASAN_OPTIONS"] = "detect_leaks=1"
+    env["UBSAN_OPTIONS"] = "print_stacktrace=1"
+    return env
+
+
 def _libfuzzer_missing() -> str | None:
     """Why the fuzzers cannot be built here, or None."""
     clang = shutil.which("clang")
@@ -56,6 +65,7 @@ def _libfuzzer_missing() -> str | None:
             [clang, "-fsanitize=fuzzer,address,undefined", str(src), "-o", str(Path(tmp) / "probe")],
             capture_output=True,
             text=True,
+            env=_fuzz_env(),
         )
     if probe.returncode != 0:
         return f"clang cannot link libFuzzer: {probe.stderr.strip()[:300]}"
@@ -73,6 +83,7 @@ def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["make", "-s", "-C", str(ROOT), "fuzz-build", f"FUZZ_DIR={out}"],
         capture_output=True,
         text=True,
+        env=_fuzz_env(),
     )
     assert build.returncode == 0, f"building the fuzzers failed:\n{build.stdout}\n{build.stderr}"
     return out
@@ -101,8 +112,7 @@ def test_fuzzer_finds_nothing(fuzz_dir: Path, name: str) -> None:
         f"-artifact_prefix={fuzz_dir}/crash-{name}-",
         "-print_final_stats=1",
     ]
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
-    run = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env, timeout=seconds + 120)
+    run = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=_fuzz_env(), timeout=seconds + 120)
     log = run.stderr
     crashes = _crash_files(fuzz_dir, name)
     if run.returncode != 0 or crashes:
@@ -130,6 +140,7 @@ def test_regression_seeds_pass(fuzz_dir: Path) -> None:
             capture_output=True,
             text=True,
             errors="replace",
+            env=_fuzz_env(),
         )
         assert run.returncode == 0, run.stderr[-4000:]
         assert run.stderr.count("Executed ") == len(seeds), run.stderr[-2000:]
