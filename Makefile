@@ -7,15 +7,17 @@
 #   make leakcheck valgrind over every engine path: "definitely lost" must be 0
 #   make bench     benchmarks against yt-dlp native, aria2c and curl
 #   make lint      mypy over the package
+#   make fuzz      libFuzzer (clang, ASan + UBSan) over the parsers of untrusted
+#                  bytes, FUZZ_TIME seconds each (docs/fuzzing.md)
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SAN_VENV ?= .venv-san
-DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg
+DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg clang
 PYTEST_ARGS ?=
 
-.PHONY: deps venv install test test-versions test-ytdlp sanitize leakcheck demo bench lint clean
+.PHONY: deps venv install test test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -91,6 +93,43 @@ bench: install
 
 lint: install
 	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py
+
+# Each harness builds the pure C files it needs, nothing else (no Python).
+FUZZ_CC ?= clang
+FUZZ_DIR ?= build/fuzz
+FUZZ_TIME ?= 30
+FUZZ_EXTRA ?=
+FUZZERS := http controlfile ranges aes
+FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Icsrc \
+  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC_http := csrc/httpparse.c
+FUZZ_SRC_controlfile := csrc/controlfile.c csrc/ranges.c
+FUZZ_SRC_ranges := csrc/ranges.c
+FUZZ_SRC_aes := csrc/aes.c
+
+.SECONDEXPANSION:
+fuzz-build: $(foreach f,$(FUZZERS),$(FUZZ_DIR)/fuzz_$(f))
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) csrc/engine.h
+	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz needs clang (apt-get install clang)"; exit 1; }
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_EXTRA) $$(pkg-config --cflags libcurl) $< $(FUZZ_SRC_$*) \
+	  -o $@ $$(pkg-config --libs libcurl libcrypto) -lm
+
+# Run each fuzzer for FUZZ_TIME seconds from the checked-in seeds; new
+# inputs go to $(FUZZ_DIR)/corpus-NAME, a crash to $(FUZZ_DIR)/crash-NAME-*.
+fuzz: fuzz-build
+	@for f in $(FUZZERS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus-$$f; \
+	  echo "fuzz_$$f: $(FUZZ_TIME) s"; \
+	  $(FUZZ_DIR)/fuzz_$$f $(FUZZ_DIR)/corpus-$$f tests/fuzz/corpus/$$f \
+	    $$([ -f tests/fuzz/$$f.dict ] && echo -dict=tests/fuzz/$$f.dict) \
+	    -max_total_time=$(FUZZ_TIME) -timeout=5 \
+	    -rss_limit_mb=1024 -artifact_prefix=$(FUZZ_DIR)/crash-$$f- \
+	    -print_final_stats=1 2>$(FUZZ_DIR)/fuzz_$$f.log \
+	  || { tail -40 $(FUZZ_DIR)/fuzz_$$f.log; exit 1; }; \
+	  grep -h "stat::number_of_executed_units" $(FUZZ_DIR)/fuzz_$$f.log; \
+	done
 
 clean:
 	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) yt_dlp_async/*.so

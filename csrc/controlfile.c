@@ -132,7 +132,10 @@ int cf_load(const char *path, struct resume_state *st)
             goto out;
         }
     }
-    if (n == 0 || st->size <= 0)
+    if (n == 0 || st->size <= 0 || st->size > CF_SIZE_MAX)
+        goto out;
+    /* a size line after the ranges must still hold every one of them */
+    if (st->done.n > 0 && st->done.v[st->done.n - 1].b > st->size)
         goto out;
     if (st->etag && !st->etag[0]) {
         free(st->etag);

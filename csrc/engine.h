@@ -126,6 +126,10 @@ struct resume_state {
     struct ranges done;
 };
 
+/* the largest size a control file may claim: offsets stay far from
+   INT64_MAX, so file position + range end cannot overflow */
+#define CF_SIZE_MAX (INT64_C(1) << 62)
+
 void cf_state_clear(struct resume_state *st);
 char *cf_render(const struct resume_state *st);
 int cf_write(const char *path, const char *text);
@@ -254,8 +258,15 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
                    int *retryable);
 void xfer_release(struct task *t);
 int xfer_prepare_retry(struct task *t);    /* 0: cannot retry */
+
+/* httpparse.c: pure parsers of what a server sends (fuzzed) */
+#define HTTP_RETRY_AFTER_MAX 86400.0   /* s; as retry_max_delay's limit */
 const char *hdr_find(const char *hdr, size_t len, const char *name,
                      size_t *vlen);
+const char *http_reason_phrase(const char *hdr, size_t hlen, size_t *len);
+int http_content_range(const char *v, size_t vlen, int64_t *s, int64_t *e,
+                       int64_t *total);              /* 0 or -1 */
+double http_retry_after(const char *v, size_t vlen, time_t now);
 
 /* ---- per-host accounting ------------------------------------------- */
 

@@ -22,31 +22,6 @@
 
 /* ---- headers of the last response ---------------------------------- */
 
-const char *hdr_find(const char *hdr, size_t len, const char *name,
-                     size_t *vlen)
-{
-    size_t nlen = strlen(name);
-    const char *p = hdr, *end = hdr + len;
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = eol ? eol : end;
-        if ((size_t)(line_end - p) > nlen && p[nlen] == ':'
-            && strncasecmp(p, name, nlen) == 0) {
-            const char *v = p + nlen + 1;
-            while (v < line_end && (*v == ' ' || *v == '\t'))
-                v++;
-            const char *ve = line_end;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '
-                              || ve[-1] == '\t'))
-                ve--;
-            *vlen = (size_t)(ve - v);
-            return v;
-        }
-        p = line_end + 1;
-    }
-    return NULL;
-}
-
 static char *hdr_dup(const struct task *t, const char *name)
 {
     size_t vlen;
@@ -100,51 +75,11 @@ static size_t xfer_on_header(char *buf, size_t size, size_t nitems,
     return len;
 }
 
-/* "bytes S-E/T" or "bytes S-E/star"; T is -1 when unknown */
-static int parse_content_range(const char *v, size_t vlen, int64_t *s,
-                               int64_t *e, int64_t *total)
-{
-    char buf[128];
-    long long a, b;
-    char tot[32];
-    if (vlen >= sizeof(buf))
-        return -1;
-    memcpy(buf, v, vlen);
-    buf[vlen] = 0;
-    if (sscanf(buf, "bytes %lld-%lld/%31s", &a, &b, tot) != 3)
-        return -1;
-    if (a < 0 || b < a)
-        return -1;
-    *s = a;
-    *e = b;
-    if (tot[0] == '*') {
-        *total = -1;
-    } else {
-        char *endp;
-        long long tv = strtoll(tot, &endp, 10);
-        if (*endp || tv <= b)
-            return -1;
-        *total = tv;
-    }
-    return 0;
-}
-
 static double parse_retry_after(const struct task *t)
 {
     size_t vlen;
-    char buf[64];
     const char *v = hdr_find(t->hdr, t->hdr_len, "retry-after", &vlen);
-    if (!v || vlen == 0 || vlen >= sizeof(buf))
-        return 0;
-    memcpy(buf, v, vlen);
-    buf[vlen] = 0;
-    if (isdigit((unsigned char)buf[0]))
-        return strtod(buf, NULL);
-    time_t when = curl_getdate(buf, NULL);
-    if (when < 0)
-        return 0;
-    double d = difftime(when, time(NULL));
-    return d > 0 ? d : 0;
+    return http_retry_after(v, vlen, time(NULL));
 }
 
 /* ---- checking a response before its body is written ----------------- */
@@ -247,7 +182,7 @@ static void xfer_check_response(struct task *t)
 
     if (cr || code == 206) {
         int64_t s, en, tot;
-        if (!cr || parse_content_range(cr, vlen, &s, &en, &tot) < 0) {
+        if (!cr || http_content_range(cr, vlen, &s, &en, &tot) < 0) {
             xfer_fail_range(t, "server answered %lld without a usable "
                             "Content-Range (asked from byte %lld)",
                             (long long)code, (long long)t->attempt_start);
@@ -581,24 +516,7 @@ static void xfer_set_error(struct task *t, enum err_kind k, const char *msg)
 
 static const char *reason_phrase(const struct task *t, size_t *len)
 {
-    /* "HTTP/1.1 404 Not Found\r\n" -> "Not Found" */
-    const char *eol, *p;
-    if (!t->hdr || t->hdr_len < 12)
-        return NULL;
-    eol = memchr(t->hdr, '\n', t->hdr_len);
-    if (!eol)
-        return NULL;
-    p = memchr(t->hdr, ' ', (size_t)(eol - t->hdr));
-    if (!p)
-        return NULL;
-    p = memchr(p + 1, ' ', (size_t)(eol - p - 1));
-    if (!p)
-        return NULL;
-    p++;
-    *len = (size_t)(eol - p);
-    while (*len && (p[*len - 1] == '\r' || p[*len - 1] == ' '))
-        (*len)--;
-    return p;
+    return http_reason_phrase(t->hdr, t->hdr_len, len);
 }
 
 /* Decide what an ended attempt means.  On return t->err is EK_NONE for

@@ -184,6 +184,7 @@ class SegmentedDownload(HttpDownload):
             self.fd.to_stderr('\n')
             self.fd.report_error('Did not get any data blocks')
             return False
+        self._drop_stale_tail(self.resume_len)
         self._report_destination()
         self.fd.try_rename(self.tmpfilename, self.filename)
         try:
@@ -193,6 +194,13 @@ class SegmentedDownload(HttpDownload):
         self._set_mtime()
         self._emit_finished(self.resume_len)
         return True
+
+    def _drop_stale_tail(self, size: int) -> None:
+        """The engine writes in place and never shortens the file: cut what an
+        older, longer .part-async held past the end (a control file that could
+        not be used, a resource that shrank since)."""
+        if os.path.getsize(self.tmpfilename) > size:
+            os.truncate(self.tmpfilename, size)
 
     def _discard_new_tmp(self) -> None:
         """Leave nothing behind a download that wrote nothing (as HttpFD,

@@ -1,0 +1,8 @@
+yt-dlp-async resume 1
+size 6291456
+etag "0-6291456-0"
+last-modified Wed, 01 Jan 2020 00:00:00 GMT
+range 0 557056
+range 1585152 2113536
+range 3153920 3686400
+range 4722688 5259264
