@@ -27,8 +27,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from faultserver import FaultServer, sha256_of
+from faultserver import FaultServer, content, sha256_of
 from fragment_streams import hls_stream
+from fragment_streams import FRAGMENT_LINE
 from ytdlp_support import ENGINE_LINE, hermetic_env
 
 KiB = 1 << 10
@@ -93,7 +94,7 @@ def classify(returncode: int | None, folder: Path, good: Sequence[str], log: str
     """EXACT, EXACT+LEFTOVERS, CLEAN-ERROR, ERROR+FILE, WRONG or HANG (``returncode`` None)."""
     files = folder_files(folder)
     final = folder / FINAL
-    engine = ENGINE_LINE in log
+    engine = ENGINE_LINE in log or FRAGMENT_LINE in log
     leftovers = [f for f in files if f != FINAL]
     if returncode is None:
         return Outcome(HANG, None, files, engine, note, log)
@@ -212,9 +213,11 @@ class FaultCase(Case):
     """A direct http URL of ``/data/SIZE`` with query parameters (the fault)."""
 
     def __init__(self, name: str, what: str, params: dict[str, Any], *, size: int = SIZE, redirect: int = 0,
-                 extra: Sequence[str] = (), changed_ok: bool = False, direct: bool = False) -> None:
+                 extra: Sequence[str] = (), changed_ok: bool = False, direct: bool = False,
+                 path: str | None = None, part: Callable[[bytes], bytes] | None = None) -> None:
         self.name, self.what, self.params, self.size = name, what, params, size
         self.redirect, self.extra, self.changed_ok, self.direct = redirect, tuple(extra), changed_ok, direct
+        self.path, self.part = path, part
         self.rows = (name,)
 
     def good(self) -> list[str]:
@@ -226,6 +229,8 @@ class FaultCase(Case):
 
     def url(self, ctx: Context, side: str) -> str:
         params = {**self.params, 'key': f'{self.name}-{side}'}
+        if self.path is not None:
+            return ctx.server.url(self.path + '&' + urllib.parse.urlencode(params))
         if not self.redirect:
             return ctx.server.data_url(self.size, 'mp4' if self.direct else 'bin', **params)
         target = ctx.server2.data_url(self.size, 'bin', **params)
@@ -235,6 +240,8 @@ class FaultCase(Case):
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         work, scratch = side_dirs(ctx, self.name, side)
         url = self.url(ctx, side)
+        if self.part is not None:  # a NAME.part left by an earlier run
+            (work / (FINAL + '.part')).write_bytes(self.part(content(self.size, int(self.params.get('seed', 0)))))
         if self.direct:  # through the generic extractor, as `yt-dlp URL` does
             cmd = [YTDLP, *COMMON, *SWITCH[side], *self.extra, url]
         else:
@@ -406,6 +413,20 @@ def fault_cases() -> list[Case]:
         FaultCase('redirect-307-cross-host-reset', '307 to another host, then a reset', {'reset_after': K},
                   redirect=307),
         FaultCase('redirect-301-cross-host-503', '301 to another host, then two 503s', {'fail': 2}, redirect=301),
+        FaultCase('redirect-loop', 'a redirect to itself, forever', {}, path='/redirect?loop=1'),
+        FaultCase('redirect-to-file', 'a redirect to file:///etc/hostname', {},
+                  path='/redirect?to=file%3A%2F%2F%2Fetc%2Fhostname'),
+        FaultCase('range-shift', 'every 206 starts 1000 bytes after the asked start (honest Content-Range)',
+                  {'range_shift': 1000}),
+        FaultCase('range-shift-reset', 'a reset, then the resume 206 starts 1000 bytes late',
+                  {'range_shift': 1000, 'reset_after': K}),
+        FaultCase('gzip-always', 'Content-Encoding: gzip whatever the client asks', {'gzip': 'always'}),
+        FaultCase('gzip-auto', 'gzip unless Accept-Encoding rules it out (none: anything goes)', {'gzip': 'auto'}),
+        FaultCase('part-prefix', 'a NAME.part with the first 1 MiB already there', {},
+                  part=lambda data: data[:MiB]),
+        FaultCase('part-complete', 'a NAME.part with the whole file already there', {}, part=lambda data: data),
+        FaultCase('part-larger', 'a NAME.part 1000 bytes longer than the file (416 on resume)', {},
+                  part=lambda data: data + b'x' * 1000),
     ]
 
 

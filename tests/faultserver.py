@@ -26,7 +26,8 @@ Routes
     A file registered with :meth:`FaultServer.add_file` (``name`` may contain
     slashes), with the same range/fault support as ``/data``.
 ``GET /redirect?to=URL&code=302``
-    Redirect to ``URL`` (may point to another host/server).
+    Redirect to ``URL`` (may point to another host/server).  ``loop=1``
+    instead redirects to the request target itself, forever.
 ``GET /headers``
     Echo the request headers as JSON ``{"headers": {...}}``.
 ``GET /page?title=T&videos=/data/1000.mp4,/data/2000.mp4``
@@ -72,6 +73,12 @@ Content options (``/data`` and ``/file``):
 ``no_length=1``       no Content-Length; ``Connection: close`` after the body.
 ``chunked=1``         ``Transfer-Encoding: chunked``.
 ``content_type=T``    override the Content-Type.
+``range_shift=K``     a ranged answer (206) starts K bytes after the asked start;
+                      its ``Content-Range`` says so honestly.
+``gzip=always``       ignore Range and send the content gzip-compressed with
+                      ``Content-Encoding: gzip`` (Content-Length: compressed);
+``gzip=auto``         the same, unless the request's ``Accept-Encoding`` rules
+                      gzip out (no header at all means any coding is fine).
 
 Body faults, applied to GET requests with ``m < times`` (``times`` defaults to
 1; a negative ``times`` means every request):
@@ -90,6 +97,7 @@ import array
 import dataclasses
 import email.utils
 import functools
+import gzip
 import hashlib
 import html
 import itertools
@@ -310,7 +318,7 @@ class _Params:
 
     INTS = (
         "seed", "fail", "fail_status", "status", "reset_after", "stall_after", "short", "times",
-        "drop_ranges_after", "etag_change", "max_conns", "skip", "code",
+        "drop_ranges_after", "etag_change", "max_conns", "skip", "code", "range_shift",
     )
     FLOATS = ("rate", "latency", "stall")
 
@@ -574,6 +582,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not to:
                 self._simple(400, b"missing to=\n")
                 return
+            if p.get_flag("loop"):
+                to = self.path
             code = p.get_int("code", 302) or 302
             entry.outcome = "redirect"
             self._simple(code, f"redirecting to {to}\n".encode(), extra=[("Location", to)])
@@ -657,8 +667,11 @@ class _Handler(BaseHTTPRequestHandler):
         etag_change = p.get_int("etag_change")
         version = 1 if (etag_change is not None and not skipped and m >= etag_change) else 0
         res = make(version)
+        gzipped = self._wants_gzip(p.get_str("gzip"))
+        if gzipped:
+            res = self._gzip_resource(res)
 
-        norange = p.get_flag("norange")
+        norange = p.get_flag("norange") or gzipped
         drop_after = p.get_int("drop_ranges_after")
         honour = not norange and not (drop_after is not None and not skipped and m >= drop_after)
         start, end, status = 0, res.size, 200
@@ -684,6 +697,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 if parsed is not None:
                     start, end = parsed
+                    start = min(end, start + (p.get_int("range_shift", 0) or 0))
                     status = 200 if p.get_flag("range200") else 206
                     content_range = f"bytes {start}-{end - 1}/{res.size}"
         length = end - start
@@ -700,6 +714,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Last-Modified", res.last_modified)
         if content_range:
             self.send_header("Content-Range", content_range)
+        if gzipped:
+            self.send_header("Content-Encoding", "gzip")
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
         elif no_length:
@@ -738,6 +754,24 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
             if stall_after is not None:
                 entry.outcome = "stall"
+
+    def _wants_gzip(self, mode: Optional[str]) -> bool:
+        """``gzip=always``, or ``gzip=auto`` and the request does not rule gzip out."""
+        if mode in (None, "", "0"):
+            return False
+        if mode != "auto":
+            return True
+        accept = self.headers.get("Accept-Encoding")
+        if accept is None:
+            return True
+        codings = {c.split(";")[0].strip().lower() for c in accept.split(",")}
+        return "gzip" in codings or "*" in codings
+
+    @staticmethod
+    def _gzip_resource(res: _Resource) -> _Resource:
+        """The same resource, gzip-compressed (a fixed mtime keeps the bytes deterministic)."""
+        data = gzip.compress(b"".join(res.chunks(0, res.size)), mtime=0)
+        return dataclasses.replace(res, size=len(data), chunks=lambda a, b: iter((data[a:b],)))
 
     def _send_body(
         self,
