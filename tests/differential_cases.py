@@ -258,31 +258,42 @@ def sent_bytes(server: FaultServer, prefix: str, key: str | None) -> int:
 
 
 class KillCase(Case):
-    """Start yt-dlp, SIGKILL it once ``at`` of the bytes went out, rerun the same command."""
+    """Start yt-dlp, SIGKILL it at a point of the transfer, rerun the same command.
 
-    def __init__(self, name: str, what: str, flavour: str, at: float) -> None:
-        self.name, self.what, self.flavour, self.at = name, what, flavour, at
+    http: once ``at`` of the bytes went out.  HLS: once half of segment
+    ``round(at * 12)`` went out (mid-segment: the same state on every run;
+    with ``boundary``, the moment that segment's last byte went out, which
+    races with the client's writes: not in the matrix, see HlsStateCase).
+    """
+
+    SEGMENTS = 12
+
+    def __init__(self, name: str, what: str, flavour: str, at: float, boundary: bool = False) -> None:
+        self.name, self.what, self.flavour, self.at, self.boundary = name, what, flavour, at, boundary
         self.rows = (name,)
 
     def prepare(self, ctx: Context, side: str, scratch: Path) -> tuple[Path, list[str], str, str | None, int, str]:
-        """(info JSON, extra args, path prefix, key, total bytes, good SHA-256)."""
+        """(info JSON, extra args, path prefix, key, bytes to kill at, good SHA-256)."""
         key = f'{self.name}-{side}'
         if self.flavour == 'hls':
-            segments = [hashlib.shake_128(f'{self.name}:{i}'.encode()).digest(60_000 + 997 * i) for i in range(12)]
+            segments = [hashlib.shake_128(f'{self.name}:{i}'.encode()).digest(60_000 + 997 * i)
+                        for i in range(self.SEGMENTS)]
             stream = hls_stream(ctx.server, key, segments, faults={i: {'rate': 150_000} for i in range(12)})
             path = scratch / 'info.json'
             path.write_text(json.dumps({**stream.info, 'ext': 'bin'}))
-            total = len(stream.expected)
-            return (path, ['--async-host-connections', '2'], f'/file/{key}/seg', None, total,
+            k = round(self.at * self.SEGMENTS)
+            before = sum(len(seg) for seg in segments[:k])
+            kill_at = before + (len(segments[k]) if self.boundary else len(segments[k]) // 2)
+            return (path, ['--async-host-connections', '2'], f'/file/{key}/seg', None, kill_at,
                     hashlib.sha256(stream.expected).hexdigest())
         size = 3 * MiB
         url = ctx.server.data_url(size, 'bin', rate=700_000, key=key)
         extra = ['--async-connections', '1'] if self.flavour == 'plain' else []
-        return info_json(scratch, url), extra, f'/data/{size}', key, size, sha256_of(size)
+        return info_json(scratch, url), extra, f'/data/{size}', key, int(self.at * size), sha256_of(size)
 
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         work, scratch = side_dirs(ctx, self.name, side)
-        info, extra, prefix, key, total, good = self.prepare(ctx, side, scratch)
+        info, extra, prefix, key, kill_at, good = self.prepare(ctx, side, scratch)
         cmd = command(side, info, extra)
         proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=hermetic_env(scratch / 'home'))
@@ -291,17 +302,42 @@ class KillCase(Case):
         try:
             while proc.poll() is None and time.monotonic() < deadline:
                 done = sent_bytes(ctx.server, prefix, key)
-                if done >= self.at * total:
+                if done >= kill_at:
                     break
-                time.sleep(0.01)
+                time.sleep(0.005)
         finally:
             finished_first = proc.poll() is not None
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
-        state = 'finished before the kill' if finished_first else f'killed at {100 * done // total}%'
+        state = 'finished before the kill' if finished_first else f'killed after {done} bytes sent'
         after_kill = folder_files(work)
         code, log = run(cmd, work, scratch)
         return [classify(code, work, [good], log, f'{state}, left {after_kill}')]
+
+
+class HlsStateCase(Case):
+    """An HLS download started over the state a SIGKILL can leave: NAME.part with 4 of 12 segments.
+
+    A kill timed to the moment a segment is appended (``kill-hls-*`` at a
+    segment boundary) lands here only some of the time; this row builds that
+    state directly, so its outcome is the same on every run.
+    """
+
+    def __init__(self, name: str, what: str, ytdl: str | None) -> None:
+        self.name, self.what, self.ytdl = name, what, ytdl
+        self.rows = (name,)
+
+    def execute(self, ctx: Context, side: str) -> list[Outcome]:
+        work, scratch = side_dirs(ctx, self.name, side)
+        segments = [hashlib.shake_128(f'{self.name}:{i}'.encode()).digest(60_000 + 997 * i) for i in range(12)]
+        stream = hls_stream(ctx.server, f'{self.name}-{side}', segments)
+        info = scratch / 'info.json'
+        info.write_text(json.dumps({**stream.info, 'ext': 'bin'}))
+        (work / (FINAL + '.part')).write_bytes(b''.join(segments[:4]))
+        if self.ytdl is not None:
+            (work / (FINAL + '.ytdl')).write_text(self.ytdl)
+        code, log = run(command(side, info), work, scratch)
+        return [classify(code, work, [hashlib.sha256(stream.expected).hexdigest()], log)]
 
 
 # ----------------------------------------------------------------- disk full
@@ -438,6 +474,12 @@ def kill_cases() -> list[Case]:
             for flavour, what in flavours for where, at in points]
 
 
+def state_cases() -> list[Case]:
+    return [HlsStateCase('hls-part-ytdl-empty', 'HLS over NAME.part (4 segments) and an empty NAME.ytdl '
+                         '(SIGKILL while it is rewritten)', ''),
+            HlsStateCase('hls-part-no-ytdl', 'HLS over NAME.part (4 segments) and no NAME.ytdl', None)]
+
+
 def disk_cases() -> list[Case]:
     return [DiskFullCase('disk-full-plain', 'http over one connection, 3 MiB into a 1 MiB tmpfs', 'plain'),
             DiskFullCase('disk-full-split', 'http, split by the plugin, 3 MiB into a 1 MiB tmpfs', 'split'),
@@ -445,7 +487,7 @@ def disk_cases() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
-    return fault_cases() + kill_cases() + disk_cases()
+    return fault_cases() + kill_cases() + state_cases() + disk_cases()
 
 
 def row_descriptions(cases: Sequence[Case]) -> dict[str, str]:
