@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -79,6 +80,9 @@ class _Table:
         TABLE_PATH.write_text('# Differential matrix (issue 9)\n\n' + text)
         terminalreporter.section('differential: native vs plugin')
         terminalreporter.write(text)
+        slowest = sorted(DURATIONS.items(), key=lambda kv: -kv[1])[:8]
+        terminalreporter.write_line('slowest runs: ' + ', '.join(f'{name}/{side} {secs:.1f}s'
+                                                                  for (name, side), secs in slowest))
         terminalreporter.write_line(f'(written to {TABLE_PATH})')
 
 
@@ -104,7 +108,7 @@ def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         ctx = dc.Context(server, server2, root)
         with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
             # the slow rows (kills, disks) first, so they overlap the many quick ones
-            jobs = {pool.submit(case.execute, ctx, side): (case, side)
+            jobs = {pool.submit(_timed, case, ctx, side): (case, side)
                     for case in sorted(cases, key=lambda c: isinstance(c, dc.FaultCase)) for side in dc.SIDES}
             for future in concurrent.futures.as_completed(jobs):
                 case, side = jobs[future]
@@ -118,6 +122,16 @@ def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 _SKIP_DISK = pytest.StashKey[str]()
+DURATIONS: dict[tuple[str, str], float] = {}
+
+
+def _timed(case: dc.Case, ctx: dc.Context, side: str) -> list[dc.Outcome]:
+    """``case.execute``, noting how long it took (printed with the table, to keep the matrix short)."""
+    start = time.monotonic()
+    try:
+        return case.execute(ctx, side)
+    finally:
+        DURATIONS[(case.name, side)] = time.monotonic() - start
 
 
 @pytest.mark.parametrize('row', [_param(row) for row in BY_ROW])
