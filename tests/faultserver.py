@@ -578,12 +578,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._serve_resource(method, p, state, entry, make_file, skipped)
             return
         if path == "/redirect":
-            to = p.get_str("to")
+            to = self.path if p.get_flag("loop") else p.get_str("to")
             if not to:
                 self._simple(400, b"missing to=\n")
                 return
-            if p.get_flag("loop"):
-                to = self.path
             code = p.get_int("code", 302) or 302
             entry.outcome = "redirect"
             self._simple(code, f"redirecting to {to}\n".encode(), extra=[("Location", to)])

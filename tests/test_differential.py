@@ -12,7 +12,11 @@ written to build/differential.md.
 from __future__ import annotations
 
 import concurrent.futures
+import gzip
+import hashlib
+import http.client
 import os
+import urllib.parse
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,7 +24,7 @@ from typing import Any, Iterator
 import pytest
 
 import differential_cases as dc
-from faultserver import FaultServer
+from faultserver import FaultServer, content
 from ytdlp_support import require_engine, require_hook
 
 # Rows where the plugin is worse than yt-dlp alone today (measured on this branch).
@@ -38,6 +42,7 @@ XFAIL: dict[str, str] = {
                            'bytes, exit 0 (native does too: yt-dlp loses data, the plugin must not)',
     'hls-part-no-ytdl': 'issue 9 case 6: HLS over a NAME.part without NAME.ytdl appends to the old bytes, exit 0 '
                         '(native does too)',
+    'redirect-loop': 'issue 9 case 8: an endless redirect loop leaves out.bin.part-async; native leaves nothing',
     'disk-full-hls-then-space': 'issue 9 case 7: HLS after ENOSPC, rerun with space: bytes missing, exit 0 '
                                 '(native too)',
 }
@@ -92,7 +97,7 @@ def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """Run every selected row, both sides, on a thread pool; {(row, side): Outcome or the exception}."""
     require_hook()
     require_engine()
-    selected = {item.callspec.params['row'] for item in request.session.items
+    selected = {item.callspec.params.get('row') for item in request.session.items
                 if item.module is request.module and hasattr(item, 'callspec')}
     cases = [case for case in CASES if any(row in selected for row in case.rows)]
     root = tmp_path_factory.mktemp('differential')
@@ -149,3 +154,80 @@ def test_plugin_never_worse(row: str, matrix: Any, request: pytest.FixtureReques
     assert verdict not in (dc.WORSE, dc.BAD), (
         f'{row} ({DESCRIPTIONS[row]}): plugin is {verdict} than native: {reason}\n'
         f'native: {native.cell()}\nplugin: {plugin.cell()}\n--- plugin log (tail)\n{plugin.log[-3000:]}')
+
+
+# ------------------------------------------------- the judge and the new faults
+def _outcome(kind: str, *leftovers: str) -> dc.Outcome:
+    return dc.Outcome(kind, None if kind == dc.HANG else (0 if kind.startswith('EXACT') else 1), list(leftovers), True)
+
+
+@pytest.mark.parametrize('native, plugin, verdict', [
+    (_outcome(dc.EXACT), _outcome(dc.EXACT), dc.SAME),
+    (_outcome(dc.EXACT), _outcome(dc.LEFTOVERS, 'out.bin.part-async.ctl'), dc.WORSE),
+    (_outcome(dc.EXACT), _outcome(dc.CLEAN_ERROR), dc.WORSE),
+    (_outcome(dc.CLEAN_ERROR), _outcome(dc.EXACT), dc.BETTER),
+    (_outcome(dc.CLEAN_ERROR, 'out.bin.part'), _outcome(dc.CLEAN_ERROR, 'out.bin.part-async', 'out.bin.part-async.ctl'),
+     dc.SAME),
+    (_outcome(dc.CLEAN_ERROR), _outcome(dc.CLEAN_ERROR, 'out.bin.part-async'), dc.WORSE),
+    (_outcome(dc.CLEAN_ERROR, 'out.bin.part'), _outcome(dc.CLEAN_ERROR, 'out.bin.part', 'stray.tmp'), dc.WORSE),
+    (_outcome(dc.CLEAN_ERROR), _outcome(dc.ERROR_FILE, 'out.bin'), dc.WORSE),
+    (_outcome(dc.CLEAN_ERROR), _outcome(dc.HANG), dc.WORSE),
+    (_outcome(dc.HANG), _outcome(dc.CLEAN_ERROR), dc.BETTER),
+    (_outcome(dc.WRONG), _outcome(dc.CLEAN_ERROR, 'out.bin.part'), dc.BETTER),
+    (_outcome(dc.WRONG), _outcome(dc.WRONG), dc.BAD),
+    (_outcome(dc.EXACT), _outcome(dc.WRONG), dc.WORSE),
+], ids=lambda v: v if isinstance(v, str) else v.kind)
+def test_compare_rules(native: dc.Outcome, plugin: dc.Outcome, verdict: str) -> None:
+    assert dc.compare(native, plugin)[0] == verdict
+
+
+def test_classify(tmp_path: Path) -> None:
+    good = [hashlib.sha256(b'right').hexdigest()]
+    assert dc.classify(None, tmp_path, good).kind == dc.HANG
+    assert dc.classify(1, tmp_path, good).kind == dc.CLEAN_ERROR
+    assert dc.classify(0, tmp_path, good).kind == dc.WRONG          # exit 0 and no file
+    (tmp_path / 'out.bin').write_bytes(b'right')
+    assert dc.classify(0, tmp_path, good).kind == dc.EXACT
+    assert dc.classify(1, tmp_path, good).kind == dc.ERROR_FILE
+    (tmp_path / 'out.bin.part').write_bytes(b'x')
+    found = dc.classify(0, tmp_path, good)
+    assert (found.kind, found.leftovers) == (dc.LEFTOVERS, ['out.bin.part'])
+    (tmp_path / 'out.bin').write_bytes(b'wrong')
+    assert dc.classify(1, tmp_path, good).kind == dc.WRONG          # a wrong final file, whatever the exit
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.putrequest('GET', parts.path + '?' + parts.query, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_server_gzip(fault_server: FaultServer) -> None:
+    status, headers, body = _get(fault_server.data_url(100_000, gzip='always'),
+                                 {'Accept-Encoding': 'identity', 'Range': 'bytes=10-'})
+    assert (status, headers['content-encoding']) == (200, 'gzip')   # Range ignored, identity ignored
+    assert int(headers['content-length']) == len(body) and 'accept-ranges' not in headers
+    assert gzip.decompress(body) == content(100_000)
+    _, headers, body = _get(fault_server.data_url(1000, gzip='auto'), {'Accept-Encoding': 'identity'})
+    assert 'content-encoding' not in headers and body == content(1000)
+    _, headers, body = _get(fault_server.data_url(1000, gzip='auto'))  # no Accept-Encoding: anything goes
+    assert headers['content-encoding'] == 'gzip' and gzip.decompress(body) == content(1000)
+
+
+def test_server_range_shift(fault_server: FaultServer) -> None:
+    status, headers, body = _get(fault_server.data_url(100_000, range_shift=1000), {'Range': 'bytes=5000-9999'})
+    assert (status, headers['content-range']) == (206, 'bytes 6000-9999/100000')
+    assert body == content(100_000)[6000:10000]
+
+
+def test_server_redirect_loop(fault_server: FaultServer) -> None:
+    status, headers, _ = _get(fault_server.url('/redirect?loop=1&key=a'))
+    assert (status, headers['location']) == (302, '/redirect?loop=1&key=a')
