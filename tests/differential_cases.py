@@ -130,6 +130,8 @@ def extra_leftovers(plugin: Outcome, native: Outcome) -> list[str]:
 def compare(native: Outcome, plugin: Outcome) -> tuple[str, str]:
     """(verdict, reason): the plugin is WORSE (or BAD: wrong bytes on both sides) than native, or not."""
     if plugin.kind == WRONG:
+        if native.kind == WRONG and native.exit != 0 and plugin.exit == 0:
+            return WORSE, f'both wrong, but native exits {native.exit} and the plugin 0 ({plugin.note})'
         return (BAD if native.kind == WRONG else WORSE), f'plugin: wrong bytes ({plugin.note})'
     if native.kind == EXACT:
         if plugin.kind == EXACT:
@@ -263,7 +265,7 @@ class KillCase(Case):
     http: once ``at`` of the bytes went out.  HLS: once half of segment
     ``round(at * 12)`` went out (mid-segment: the same state on every run;
     with ``boundary``, the moment that segment's last byte went out, which
-    races with the client's writes: not in the matrix, see HlsStateCase).
+    races with the client's writes: not in the matrix, see HlsCase).
     """
 
     SEGMENTS = 12
@@ -315,27 +317,36 @@ class KillCase(Case):
         return [classify(code, work, [good], log, f'{state}, left {after_kill}')]
 
 
-class HlsStateCase(Case):
-    """An HLS download started over the state a SIGKILL can leave: NAME.part with 4 of 12 segments.
+NO_YTDL = object()
+"""``HlsCase(ytdl=NO_YTDL)``: no NAME.ytdl beside the NAME.part."""
 
-    A kill timed to the moment a segment is appended (``kill-hls-*`` at a
-    segment boundary) lands here only some of the time; this row builds that
-    state directly, so its outcome is the same on every run.
+
+class HlsCase(Case):
+    """An HLS download of 12 segments: faults on some segments, or started over an earlier run's state.
+
+    ``part``: NAME.part holds that many segments before the run, with
+    NAME.ytdl holding ``ytdl`` (or absent).  A SIGKILL timed to the moment a
+    segment is appended can leave NAME.part ahead of NAME.ytdl (or NAME.ytdl
+    empty, killed while it is rewritten); such a kill is a race, so these
+    rows build the state directly and come out the same on every run.
     """
 
-    def __init__(self, name: str, what: str, ytdl: str | None) -> None:
-        self.name, self.what, self.ytdl = name, what, ytdl
+    def __init__(self, name: str, what: str, faults: dict[int, dict[str, Any]] | None = None,
+                 part: int = 0, ytdl: object = NO_YTDL) -> None:
+        self.name, self.what, self.faults, self.part, self.ytdl = name, what, faults or {}, part, ytdl
         self.rows = (name,)
 
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         work, scratch = side_dirs(ctx, self.name, side)
         segments = [hashlib.shake_128(f'{self.name}:{i}'.encode()).digest(60_000 + 997 * i) for i in range(12)]
-        stream = hls_stream(ctx.server, f'{self.name}-{side}', segments)
+        faults = {i: {**f, 'key': side} for i, f in self.faults.items()}
+        stream = hls_stream(ctx.server, f'{self.name}-{side}', segments, faults=faults)
         info = scratch / 'info.json'
         info.write_text(json.dumps({**stream.info, 'ext': 'bin'}))
-        (work / (FINAL + '.part')).write_bytes(b''.join(segments[:4]))
-        if self.ytdl is not None:
-            (work / (FINAL + '.ytdl')).write_text(self.ytdl)
+        if self.part:
+            (work / (FINAL + '.part')).write_bytes(b''.join(segments[:self.part]))
+            if isinstance(self.ytdl, str):
+                (work / (FINAL + '.ytdl')).write_text(self.ytdl)
         code, log = run(command(side, info), work, scratch)
         return [classify(code, work, [hashlib.sha256(stream.expected).hexdigest()], log)]
 
@@ -474,10 +485,26 @@ def kill_cases() -> list[Case]:
             for flavour, what in flavours for where, at in points]
 
 
-def state_cases() -> list[Case]:
-    return [HlsStateCase('hls-part-ytdl-empty', 'HLS over NAME.part (4 segments) and an empty NAME.ytdl '
-                         '(SIGKILL while it is rewritten)', ''),
-            HlsStateCase('hls-part-no-ytdl', 'HLS over NAME.part (4 segments) and no NAME.ytdl', None)]
+def hls_cases() -> list[Case]:
+    K = 20 * KiB
+    return [
+        HlsCase('hls-plain', 'HLS, 12 segments, no fault'),
+        HlsCase('hls-seg-reset', 'HLS, segments 3 and 7 reset after 20 KiB once',
+                {3: {'reset_after': K}, 7: {'reset_after': K}}),
+        HlsCase('hls-seg-short', 'HLS, segment 3 10 KiB short once', {3: {'short': 10 * KiB}}),
+        HlsCase('hls-seg-stall', 'HLS, segment 3 stalls after 20 KiB once (socket timeout 3 s)',
+                {3: {'stall_after': K}}),
+        HlsCase('hls-seg-503x2', 'HLS, segment 3 answers 503 twice', {3: {'fail': 2}}),
+        HlsCase('hls-seg-503x10', 'HLS, segment 3 answers 503 ten times (> --fragment-retries 3)',
+                {3: {'fail': 10}}),
+        HlsCase('hls-seg-429-retry-after', 'HLS, segment 3 answers 429 Retry-After: 1 once',
+                {3: {'fail': 1, 'fail_status': 429, 'retry_after': 1}}),
+        HlsCase('hls-seg-etag-change-reset', 'HLS, segment 3 resets, then its ETag changes',
+                {3: {'reset_after': K, 'etag_change': 1}}),
+        HlsCase('hls-part-ytdl-empty', 'HLS over NAME.part (4 segments) and an empty NAME.ytdl '
+                '(SIGKILL while it is rewritten)', part=4, ytdl=''),
+        HlsCase('hls-part-no-ytdl', 'HLS over NAME.part (4 segments) and no NAME.ytdl', part=4),
+    ]
 
 
 def disk_cases() -> list[Case]:
@@ -487,7 +514,7 @@ def disk_cases() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
-    return fault_cases() + kill_cases() + state_cases() + disk_cases()
+    return fault_cases() + hls_cases() + kill_cases() + disk_cases()
 
 
 def row_descriptions(cases: Sequence[Case]) -> dict[str, str]:
