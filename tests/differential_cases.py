@@ -474,6 +474,13 @@ def fault_cases() -> list[Case]:
         FaultCase('part-complete', 'a NAME.part with the whole file already there', {}, part=lambda data: data),
         FaultCase('part-larger', 'a NAME.part 1000 bytes longer than the file (416 on resume)', {},
                   part=lambda data: data + b'x' * 1000),
+        FaultCase('part-junk-no-continue', '--no-continue over a NAME.part of junk', {}, extra=['--no-continue'],
+                  part=lambda data: b'j' * MiB),
+        FaultCase('no-part-reset', '--no-part, RST after 256 KiB once', {'reset_after': K}, extra=['--no-part']),
+        FaultCase('http-chunk-size-reset', '--http-chunk-size 1M, RST after 256 KiB once', {'reset_after': K},
+                  extra=['--http-chunk-size', '1M']),
+        FaultCase('limit-rate-reset', '--limit-rate 4M, RST after 256 KiB once', {'reset_after': K},
+                  extra=['--limit-rate', '4M']),
     ]
 
 
