@@ -116,8 +116,8 @@ def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     """Run every selected row, both sides, on a thread pool; {(row, side): Outcome or the exception}."""
     require_hook()
     require_engine()
-    selected = {item.callspec.params.get('row') for item in request.session.items
-                if item.module is request.module and hasattr(item, 'callspec')}
+    selected = {getattr(item, 'callspec').params.get('row') for item in request.session.items
+                if getattr(item, 'module', None) is request.module and hasattr(item, 'callspec')}
     cases = [case for case in CASES if any(row in selected for row in case.rows)]
     root = tmp_path_factory.mktemp('differential')
     if any(isinstance(case, dc.DiskFullCase) for case in cases):
@@ -218,7 +218,7 @@ def test_classify(tmp_path: Path) -> None:
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     parts = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn = http.client.HTTPConnection(parts.hostname or '127.0.0.1', parts.port, timeout=10)
     try:
         conn.putrequest('GET', parts.path + '?' + parts.query, skip_accept_encoding=True)
         for name, value in (headers or {}).items():
