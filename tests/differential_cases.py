@@ -263,15 +263,15 @@ class KillCase(Case):
     """Start yt-dlp, SIGKILL it at a point of the transfer, rerun the same command.
 
     http: once ``at`` of the bytes went out.  HLS: once half of segment
-    ``round(at * 12)`` went out (mid-segment: the same state on every run;
-    with ``boundary``, the moment that segment's last byte went out, which
-    races with the client's writes: not in the matrix, see HlsCase).
+    ``round(at * 12)`` went out: mid-segment, as far from the client's writes
+    of NAME.part and NAME.ytdl as a kill can be (a kill at a segment boundary
+    races with them; HlsCase builds the states such a kill can leave).
     """
 
     SEGMENTS = 12
 
-    def __init__(self, name: str, what: str, flavour: str, at: float, boundary: bool = False) -> None:
-        self.name, self.what, self.flavour, self.at, self.boundary = name, what, flavour, at, boundary
+    def __init__(self, name: str, what: str, flavour: str, at: float) -> None:
+        self.name, self.what, self.flavour, self.at = name, what, flavour, at
         self.rows = (name,)
 
     def prepare(self, ctx: Context, side: str, scratch: Path) -> tuple[Path, list[str], str, str | None, int, str]:
@@ -285,7 +285,7 @@ class KillCase(Case):
             path.write_text(json.dumps({**stream.info, 'ext': 'bin'}))
             k = round(self.at * self.SEGMENTS)
             before = sum(len(seg) for seg in segments[:k])
-            kill_at = before + (len(segments[k]) if self.boundary else len(segments[k]) // 2)
+            kill_at = before + len(segments[k]) // 2
             return (path, ['--async-host-connections', '2'], f'/file/{key}/seg', None, kill_at,
                     hashlib.sha256(stream.expected).hexdigest())
         size = 3 * MiB
@@ -532,5 +532,3 @@ def row_descriptions(cases: Sequence[Case]) -> dict[str, str]:
             out[extra] = case.what + '; then 16 MiB, rerun'
     return out
 
-
-Runner = Callable[[Case, str], list[Outcome]]
