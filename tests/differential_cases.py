@@ -253,6 +253,20 @@ class FaultCase(Case):
 
 
 # ------------------------------------------------------------ kill -9, rerun
+def resume_state(work: Path) -> list[str]:
+    """What a rerun resumes from: NAME.part's size and the fragment index in NAME.ytdl."""
+    out = []
+    part, ytdl = work / (FINAL + '.part'), work / (FINAL + '.ytdl')
+    if part.is_file():
+        out.append(f'part={part.stat().st_size}')
+    if ytdl.is_file():
+        try:
+            out.append(f"ytdl index={json.loads(ytdl.read_text())['downloader']['current_fragment']['index']}")
+        except (ValueError, KeyError, TypeError):
+            out.append(f'ytdl unreadable ({ytdl.stat().st_size} bytes)')
+    return out
+
+
 def sent_bytes(server: FaultServer, prefix: str, key: str | None) -> int:
     """Body bytes the server has sent for paths under ``prefix`` (and with ``key=`` in the query)."""
     return sum(e.bytes_sent for e in server.log
@@ -312,7 +326,7 @@ class KillCase(Case):
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
         state = 'finished before the kill' if finished_first else f'killed after {done} bytes sent'
-        after_kill = folder_files(work)
+        after_kill = folder_files(work) + resume_state(work)
         code, log = run(cmd, work, scratch)
         return [classify(code, work, [good], log, f'{state}, left {after_kill}')]
 
@@ -445,6 +459,8 @@ def fault_cases() -> list[Case]:
         FaultCase('reset-always', f'RST after {K} bytes on every request', {'reset_after': K, 'times': -1}),
         FaultCase('reset-at-0', 'RST before any body byte, once', {'reset_after': 0}),
         FaultCase('stall-once', f'stall after {K} bytes, once (socket timeout 3 s)', {'stall_after': K}),
+        FaultCase('stall-always', f'stall after {K} bytes on every request', {'stall_after': K, 'times': -1}),
+        FaultCase('latency-over-timeout', '4 s before every response, over --socket-timeout 3', {'latency': 4000}),
         FaultCase('short-once', 'body 100 KiB short, then close, once', {'short': 100 * KiB}),
         FaultCase('short-always', 'body 100 KiB short on every request', {'short': 100 * KiB, 'times': -1}),
         FaultCase('norange-reset', 'ranges ignored and a reset: must restart', {'norange': 1, 'reset_after': K}),

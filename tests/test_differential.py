@@ -60,6 +60,9 @@ XFAIL: dict[str, Xfail] = {
     'part-junk-no-continue': Xfail(
         'issue 9 case 11: --no-continue over an old NAME.part: the file is right but the old NAME.part stays '
         '(native replaces it)'),
+    'latency-over-timeout': Xfail(
+        'issue 9 case 12: when every response comes after --socket-timeout the plugin leaves out.bin.part-async; '
+        'native leaves nothing'),
     **{f'kill-hls-{where}': Xfail(
         'issue 9 case 9 (a race, not every run): a SIGKILL while NAME.ytdl is rewritten leaves it empty and the '
         'rerun appends NAME.part again, exit 0 (native too, less often; case 6 builds that state)',
