@@ -459,7 +459,7 @@ def fault_cases() -> list[Case]:
         FaultCase('reset-always', f'RST after {K} bytes on every request', {'reset_after': K, 'times': -1}),
         FaultCase('reset-at-0', 'RST before any body byte, once', {'reset_after': 0}),
         FaultCase('stall-once', f'stall after {K} bytes, once (socket timeout 3 s)', {'stall_after': K}),
-        FaultCase('stall-always', f'stall after {K} bytes on every request', {'stall_after': K, 'times': -1}),
+        FaultCase('stall-always', 'stall after 768 KiB on every request', {'stall_after': 3 * K, 'times': -1}),
         FaultCase('latency-over-timeout', '4 s before every response, over --socket-timeout 3', {'latency': 4000}),
         FaultCase('short-once', 'body 100 KiB short, then close, once', {'short': 100 * KiB}),
         FaultCase('short-always', 'body 100 KiB short on every request', {'short': 100 * KiB, 'times': -1}),
