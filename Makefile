@@ -9,6 +9,8 @@
 #   make lint      mypy over the package
 #   make fuzz      libFuzzer (clang, ASan + UBSan) over the parsers of untrusted
 #                  bytes, FUZZ_TIME seconds each (docs/fuzzing.md)
+#   make differential  issue 9: every fault through yt-dlp alone and the plugin, the table
+#   make test-versions yt-dlp's integration tests on the other yt-dlp releases we declare
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -77,6 +79,10 @@ sanitize: deps
 	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  YTDLP_ASYNC_SANITIZED=1 YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(SAN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+
+.PHONY: differential
+differential: install
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX $(PYTEST_ARGS) test_differential.py
 
 leakcheck: install
 	@command -v valgrind >/dev/null || { echo "leakcheck needs valgrind (apt-get install valgrind)"; exit 1; }

@@ -26,7 +26,8 @@ Routes
     A file registered with :meth:`FaultServer.add_file` (``name`` may contain
     slashes), with the same range/fault support as ``/data``.
 ``GET /redirect?to=URL&code=302``
-    Redirect to ``URL`` (may point to another host/server).
+    Redirect to ``URL`` (may point to another host/server).  ``loop=1``
+    instead redirects to the request target itself, forever.
 ``GET /headers``
     Echo the request headers as JSON ``{"headers": {...}}``.
 ``GET /page?title=T&videos=/data/1000.mp4,/data/2000.mp4``
@@ -76,6 +77,11 @@ Content options (``/data`` and ``/file``):
                       ``Content-Encoding: gzip`` whatever the client asked for
                       (Content-Length, ranges and ETag are of the compressed
                       stream, as a server with pre-compressed files does).
+``gzip=always``       the same, but Range is ignored (always the whole body);
+``gzip=auto``         as ``always``, unless the request's ``Accept-Encoding``
+                      rules gzip out (no header at all means any coding is fine).
+``range_shift=K``     a ranged answer (206) starts K bytes after the asked start;
+                      its ``Content-Range`` says so honestly.
 
 Body faults, applied to GET requests with ``m < times`` (``times`` defaults to
 1; a negative ``times`` means every request):
@@ -327,7 +333,7 @@ class _Params:
 
     INTS = (
         "seed", "fail", "fail_status", "status", "reset_after", "stall_after", "short", "times",
-        "drop_ranges_after", "etag_change", "max_conns", "skip", "code",
+        "drop_ranges_after", "etag_change", "max_conns", "skip", "code", "range_shift",
     )
     FLOATS = ("rate", "latency", "stall")
 
@@ -587,7 +593,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._serve_resource(method, p, state, entry, make_file, skipped)
             return
         if path == "/redirect":
-            to = p.get_str("to")
+            to = self.path if p.get_flag("loop") else p.get_str("to")
             if not to:
                 self._simple(400, b"missing to=\n")
                 return
@@ -674,11 +680,12 @@ class _Handler(BaseHTTPRequestHandler):
         etag_change = p.get_int("etag_change")
         version = 1 if (etag_change is not None and not skipped and m >= etag_change) else 0
         res = make(version)
-        gzipped = p.get_flag("gzip")
+        gzip_mode = p.get_str("gzip")
+        gzipped = self._wants_gzip(gzip_mode)
         if gzipped:
             res = _gzip_resource(res)
 
-        norange = p.get_flag("norange")
+        norange = p.get_flag("norange") or (gzipped and gzip_mode != "1")
         drop_after = p.get_int("drop_ranges_after")
         honour = not norange and not (drop_after is not None and not skipped and m >= drop_after)
         start, end, status = 0, res.size, 200
@@ -704,6 +711,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 if parsed is not None:
                     start, end = parsed
+                    start = min(end, start + (p.get_int("range_shift", 0) or 0))
                     status = 200 if p.get_flag("range200") else 206
                     content_range = f"bytes {start}-{end - 1}/{res.size}"
         length = end - start
@@ -722,6 +730,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Last-Modified", res.last_modified)
         if content_range:
             self.send_header("Content-Range", content_range)
+        if gzipped:
+            self.send_header("Content-Encoding", "gzip")
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
         elif no_length:
@@ -760,6 +770,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
             if stall_after is not None:
                 entry.outcome = "stall"
+
+    def _wants_gzip(self, mode: Optional[str]) -> bool:
+        """``gzip=1`` or ``always``, or ``gzip=auto`` and the request does not rule gzip out."""
+        if mode in (None, "", "0"):
+            return False
+        if mode != "auto":
+            return True
+        accept = self.headers.get("Accept-Encoding")
+        if accept is None:
+            return True
+        codings = {c.split(";")[0].strip().lower() for c in accept.split(",")}
+        return "gzip" in codings or "*" in codings
 
     def _send_body(
         self,
