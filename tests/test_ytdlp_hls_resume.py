@@ -210,7 +210,7 @@ def test_dash_kill_then_resume_is_exact(tmp_path: Path, fault_server) -> None:
     directory = tmp_path / 'run'
     _kill_after(directory, stream, ENGINE, 4)
     index = _recorded_index(directory)
-    assert 4 <= index < 14
+    assert 3 <= index < 14  # the record follows the bytes: a kill between the two leaves it one behind
     fault_server.reset()
     proc = _rerun_is_exact(directory, stream)
     assert 'Invoking dashsegments downloader' in proc.stderr
