@@ -9,10 +9,11 @@ given to this class.  Resume is exact as for HLS (ExactResume, fragment_resume.p
 
 from __future__ import annotations
 
-from yt_dlp.downloader.dash import DashSegmentsFD
-
+from . import internals
 from .fragment_resume import ExactResume
 from .fragments import FragmentsViaEngine
+
+DashSegmentsFD = internals.load('yt_dlp.downloader.dash:DashSegmentsFD')
 
 
 class AsyncDashFD(FragmentsViaEngine, ExactResume, DashSegmentsFD):

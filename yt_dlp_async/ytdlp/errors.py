@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from . import internals
+
 # libcurl error codes (curl/curl.h)
 CURLE_COULDNT_RESOLVE_PROXY = 5
 CURLE_SSL_CONNECT_ERROR = 35
@@ -30,8 +32,8 @@ _PROXY_CODES = frozenset({CURLE_COULDNT_RESOLVE_PROXY, CURLE_PROXY})
 
 def http_error(url: str, status: int, headers: dict[str, str] | None, cause: BaseException | None = None) -> Exception:
     """yt-dlp's HTTPError for a status, built on a real ``yt_dlp.networking.Response``."""
-    from yt_dlp.networking import Response
-    from yt_dlp.networking.exceptions import HTTPError
+    Response = internals.load('yt_dlp.networking:Response')
+    HTTPError = internals.load('yt_dlp.networking.exceptions:HTTPError')
     response = Response(io.BytesIO(b''), url, dict(headers or {}), status)
     error = HTTPError(response)
     error.__cause__ = cause
@@ -39,21 +41,23 @@ def http_error(url: str, status: int, headers: dict[str, str] | None, cause: Bas
 
 
 def transport_error(exc: BaseException) -> Exception:
-    from yt_dlp.networking import exceptions as net
     code = getattr(exc, 'curl_code', None)
     message = str(getattr(exc, 'reason', None) or exc) or type(exc).__name__
     if code in _CERT_CODES:
-        return net.CertificateVerifyError(message, cause=exc)
-    if code in _SSL_CODES:
-        return net.SSLError(message, cause=exc)
-    if code in _PROXY_CODES:
-        return net.ProxyError(message, cause=exc)
-    return net.TransportError(message, cause=exc)
+        error_class = internals.load('yt_dlp.networking.exceptions:CertificateVerifyError')
+    elif code in _SSL_CODES:
+        error_class = internals.load('yt_dlp.networking.exceptions:SSLError')
+    elif code in _PROXY_CODES:
+        error_class = internals.load('yt_dlp.networking.exceptions:ProxyError')
+    else:
+        error_class = internals.load('yt_dlp.networking.exceptions:TransportError')
+    error: Exception = error_class(message, cause=exc)
+    return error
 
 
 def content_too_short(exc: BaseException, resume_len: int = 0, total: int | None = None) -> Exception:
     """HttpFD's message counts the whole file: bytes on disk vs the announced size."""
-    from yt_dlp.utils import ContentTooShortError
+    ContentTooShortError = internals.load('yt_dlp.utils:ContentTooShortError')
     downloaded = int(getattr(exc, 'downloaded', 0) or 0) + resume_len
     expected = int(getattr(exc, 'expected', 0) or 0) + resume_len
     if total is not None and total > expected:
@@ -77,5 +81,5 @@ def to_ytdlp(exc: BaseException, api: Any, resume_len: int = 0) -> BaseException
 
 def is_fatal_transport(error: BaseException) -> bool:
     """TLS verification failures are not retried (as in HttpFD)."""
-    from yt_dlp.networking.exceptions import CertificateVerifyError
+    CertificateVerifyError = internals.load('yt_dlp.networking.exceptions:CertificateVerifyError')
     return isinstance(error, CertificateVerifyError)

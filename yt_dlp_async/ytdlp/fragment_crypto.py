@@ -12,6 +12,8 @@ from __future__ import annotations
 import struct
 from typing import Any, Callable, Mapping
 
+from . import internals
+
 #: A key body is 16 bytes; anything bigger than this is not a key.
 MAX_KEY_BYTES = 64 << 10
 
@@ -99,5 +101,6 @@ def decrypt(data: bytes, key: bytes, iv: bytes, api: Any) -> bytes:
     """AES-128-CBC in C (padding dropped as yt-dlp does); yt-dlp's own AES for what C refuses."""
     if len(key) == 16 and len(iv) == 16 and len(data) % 16 == 0:
         return bytes(api.aes128_cbc_decrypt(data, key, iv))
-    from yt_dlp.aes import aes_cbc_decrypt_bytes, unpad_pkcs7
+    aes_cbc_decrypt_bytes = internals.load('yt_dlp.aes:aes_cbc_decrypt_bytes')
+    unpad_pkcs7 = internals.load('yt_dlp.aes:unpad_pkcs7')
     return bytes(unpad_pkcs7(aes_cbc_decrypt_bytes(data, key, iv)))

@@ -33,7 +33,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from . import cookies as cookie_lines
+from . import cookies as cookie_lines, internals
 from . import baton, errors, fragment_crypto, request_options
 
 POLL_INTERVAL = 0.1
@@ -92,7 +92,7 @@ class FragmentPipeline:
 
         headers = request_options.request_headers(info_dict)
         self.request_proxy = request_options.split_proxy_headers(headers)
-        from yt_dlp.utils import parse_http_range
+        parse_http_range = internals.load('yt_dlp.utils:parse_http_range')
         start, end, _ = parse_http_range(headers.pop('Range', None))
         self.header_range: tuple[int, int | None] | None = (
             None if start is None else (start, None if end is None else end + 1))
@@ -110,7 +110,7 @@ class FragmentPipeline:
         self.run_bytes = 0  # bytes of fragments finished in this run
         self.sizes_seen = 0
         self.sizes_total = 0
-        from yt_dlp.utils.progress import ProgressCalculator
+        ProgressCalculator = internals.load('yt_dlp.utils.progress:ProgressCalculator')
         self.progress = ProgressCalculator(self.done_bytes)
         self.last_progress = 0.0
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 import types
 from typing import Any
 
-from yt_dlp.downloader.hls import HlsFD
-
+from . import internals
 from .fragment_resume import ExactResume
 from .fragments import FragmentsViaEngine
+
+HlsFD = internals.load('yt_dlp.downloader.hls:HlsFD')
 
 
 class _AesInC:
@@ -31,7 +32,7 @@ class _AesInC:
     AES = True
 
     def __getattr__(self, name: str) -> Any:
-        from yt_dlp.dependencies import Cryptodome
+        Cryptodome = internals.load('yt_dlp.dependencies:Cryptodome')
         return getattr(Cryptodome, name)
 
 

@@ -29,7 +29,7 @@ import os
 import time
 from typing import Any, NoReturn
 
-from . import cookies as cookie_lines
+from . import cookies as cookie_lines, internals
 from . import baton, errors, partmeta
 from .http_download import POLL_INTERVAL, RETRY_AFTER_STATUSES, HttpDownload, _Abort, _Retry
 from .partmeta import SPARSE_SUFFIX, STATE_SUFFIX
@@ -95,7 +95,7 @@ class SegmentedDownload(HttpDownload):
         self.connection_retries = int(retries) if retries is not None else DEFAULT_CONNECTION_RETRIES
 
     def run(self) -> bool:
-        from yt_dlp.utils import RetryManager
+        RetryManager = internals.load('yt_dlp.utils:RetryManager')
 
         rate_limit = self.params.get('ratelimit')
         self.engine.set_rate_limit(int(rate_limit) if rate_limit else None)
