@@ -44,6 +44,7 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import sys
 import threading
 from typing import Any, Callable
 
@@ -133,6 +134,7 @@ class Worker(Runner):
         set_current_runner(self)
         if session.checker is not None:
             session.checker.install_here()
+        self.root_frame = sys._getframe()
         try:
             session.baton.wait_until_owner(self)
             self.on_resume()
@@ -256,6 +258,10 @@ class Session:
         self.archive_offset = 0
         self.board: Any = None
         self.loop_runner = LoopRunner(self)
+        self.kept: dict[str, int] = {}  # waits that kept the baton (baton.stack_is_audited), by frame
+
+    def note_kept(self, frame: str) -> None:
+        self.kept[frame] = self.kept.get(frame, 0) + 1
 
     # state changes (any thread)
     def notify(self) -> None:
@@ -425,6 +431,7 @@ class _GroupScope:
                          f'(extraction and post-processing still run one at a time)')
         ydl.__dict__[SESSION_ATTR] = session
         set_current_runner(session.loop_runner)
+        session.loop_runner.root_frame = sys._getframe(1)
         session.baton.acquire(session.loop_runner)
         if session.checker is not None:
             session.checker.install_here()
@@ -480,6 +487,10 @@ class _GroupScope:
         if checker is not None:
             summary = (f'[async] baton check: {checker.calls} yt-dlp calls checked in '
                        f'{len(checker.threads)} threads, {len(session.baton.violations)} violations\n')
+            if session.kept:
+                summary += '[async] baton kept while waiting in: ' + ', '.join(
+                    f'{frame} ({count}x)' for frame, count in sorted(session.kept.items())) + '\n'
+
             try:
                 os.write(2, summary.encode())
             except OSError:
@@ -744,62 +755,33 @@ def _make_prepare_multiline_status(original: Callable[..., Any]) -> Callable[...
     return _prepare_multiline_status
 
 
-#: yt-dlp methods that run a child process at a point where no lock is held (unlike, say,
-#: the ffmpeg version probe inside a cached_property): (module, class, method).
-CHILD_WAIT_SITES = (
-    ('yt_dlp.postprocessor.ffmpeg', 'FFmpegPostProcessor', 'real_run_ffmpeg'),
-    ('yt_dlp.postprocessor.exec', 'ExecPP', 'run'),
-    ('yt_dlp.downloader.external', 'ExternalFD', '_call_downloader'),
-    ('yt_dlp.downloader.external', 'FFmpegFD', '_call_downloader'),
-)
-_child_waits = threading.local()
-
-
-def _child_waits_allowed() -> bool:
-    return getattr(_child_waits, 'depth', 0) > 0
-
-
-def _make_child_wait_site(original: Callable[..., Any]) -> Callable[..., Any]:
-    def child_wait_site(*args: Any, **kwargs: Any) -> Any:
-        _child_waits.depth = getattr(_child_waits, 'depth', 0) + 1
-        try:
-            return original(*args, **kwargs)
-        finally:
-            _child_waits.depth -= 1
-    return child_wait_site
-
-
 def _patch_popen(popen: type) -> None:
-    """Give the baton up while waiting for a child process (ffmpeg, --exec, ...).
+    """Give the baton up while waiting for a child process (ffmpeg, --exec, ...), where that is safe.
 
-    Only inside CHILD_WAIT_SITES: elsewhere yt-dlp may wait for a child while
-    holding a lock another entry needs (a cached_property's), and giving the
-    baton up there would deadlock.
+    The release is audited (baton.released(audit=True)): a child waited for
+    while a lock may be held (the ffmpeg version probe inside a
+    cached_property) keeps the baton; see baton.py's module doc.  Either way
+    the child is killed if the entry is cancelled (Ctrl-C).
     """
-    import importlib
-    for module_name, class_name, method in CHILD_WAIT_SITES:
-        try:
-            klass = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError):
-            continue  # that wait keeps the baton: correct, only less overlap
-        if callable(klass.__dict__.get(method)):
-            _wrap(klass, method, _make_child_wait_site)
     if popen.__dict__.get(MARK):
         return
 
     def _kill(proc: subprocess.Popen[Any]) -> Callable[[], None]:
         return lambda: subprocess.Popen.kill(proc)
 
+    def nested() -> bool:  # subprocess's own call (communicate -> wait): the outer call decided
+        return sys._getframe(2).f_code.co_filename == subprocess.__file__
+
     def wait(self: subprocess.Popen[Any], timeout: float | None = None) -> int:
-        if not _child_waits_allowed():
+        if current_runner() is None or nested():
             return subprocess.Popen.wait(self, timeout)
-        with released(cancel=_kill(self)):
+        with released(cancel=_kill(self), audit=True):
             return subprocess.Popen.wait(self, timeout)
 
     def communicate(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> Any:
-        if not _child_waits_allowed():
+        if current_runner() is None or nested():
             return subprocess.Popen.communicate(self, *args, **kwargs)
-        with released(cancel=_kill(self)):
+        with released(cancel=_kill(self), audit=True):
             return subprocess.Popen.communicate(self, *args, **kwargs)
 
     if 'wait' not in popen.__dict__:
