@@ -378,6 +378,10 @@ def sequential_reason(ydl: Any, download: bool = True) -> str | None:
         return '--break-per-input counts per URL'
     if params.get('skip_playlist_after_errors'):
         return '--skip-playlist-after-errors counts failures in order'
+    if not params.get('ignoreerrors'):
+        # yt-dlp stops at the first failure: an entry after it must leave nothing behind
+        # (no file, archive line, info json, .part), which only doing them in order guarantees
+        return '--abort-on-error stops at the first failing entry'
     from . import shared_engine
     reason = shared_engine.unavailable_reason()
     if reason:

@@ -1,0 +1,66 @@
+"""Concurrent entries mean what yt-dlp alone means: each test runs the same command twice, with
+and without concurrency (``--no-async-downloads`` / ``--concurrent-downloads 1``), and compares.
+
+The playlist is the fault server's ``/page`` (generic extractor), throttled so
+that entries overlap.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any, Iterable
+
+import pytest
+
+from ytdlp_support import PYTHON, hermetic_env, output, require_engine, require_hook, run_ytdlp, sha256_file
+
+CHECK = {'YTDLP_ASYNC_BATON_CHECK': '1'}
+BASE_SIZE = 200_000
+
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    require_hook()
+    require_engine()
+
+
+def video_path(i: int, size: int | None = None, **params: Any) -> str:
+    query = urllib.parse.urlencode({'seed': i, **params})
+    return f'/data/{size or BASE_SIZE + i}.mp4?{query}'
+
+
+def page_url(server: Any, videos: Iterable[str], title: str = 'PL') -> str:
+    return server.url('/page?' + urllib.parse.urlencode({'title': title, 'videos': ','.join(videos)}))
+
+
+def run(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    cwd.mkdir(parents=True, exist_ok=True)
+    return run_ytdlp(['--retry-sleep', '0', *args], cwd, env=CHECK, timeout=90, **kwargs)
+
+
+def tree(directory: Path) -> dict[str, str]:
+    """Every file left in the folder (but the hermetic HOME), with its SHA-256."""
+    return {str(p.relative_to(directory)): sha256_file(p) for p in sorted(directory.rglob('*'))
+            if p.is_file() and '.home' not in p.relative_to(directory).parts}
+
+
+# ------------------------------------------------------------ --abort-on-error
+def test_abort_on_error_leaves_what_yt_dlp_leaves(tmp_path: Path, fault_server) -> None:
+    videos = [video_path(i, rate=2_000_000) for i in range(1, 9)]
+    videos[1] = video_path(2, status=404)  # entry 2 fails; yt-dlp never reaches 3..8
+    url = page_url(fault_server, videos)
+    common = ['--abort-on-error', '--download-archive', 'a.txt', '--write-info-json',
+              '-o', '%(playlist_index)s.%(ext)s', url]
+    native = run(['--no-async-downloads', *common], tmp_path / 'native')
+    conc = run(['-v', *common], tmp_path / 'conc')
+    assert conc.returncode == native.returncode == 1, output(conc) + output(native)
+    assert '1.mp4' in tree(tmp_path / 'native')
+    assert tree(tmp_path / 'conc').keys() == tree(tmp_path / 'native').keys(), output(conc)
+    assert (tmp_path / 'conc' / 'a.txt').read_text() == (tmp_path / 'native' / 'a.txt').read_text()
+    assert (tmp_path / 'conc' / '1.mp4').read_bytes() == (tmp_path / 'native' / '1.mp4').read_bytes()
+    assert '[debug] [async] items are processed one at a time: --abort-on-error' in conc.stderr, output(conc)
