@@ -64,3 +64,25 @@ def test_abort_on_error_leaves_what_yt_dlp_leaves(tmp_path: Path, fault_server) 
     assert (tmp_path / 'conc' / 'a.txt').read_text() == (tmp_path / 'native' / 'a.txt').read_text()
     assert (tmp_path / 'conc' / '1.mp4').read_bytes() == (tmp_path / 'native' / '1.mp4').read_bytes()
     assert '[debug] [async] items are processed one at a time: --abort-on-error' in conc.stderr, output(conc)
+
+
+# ------------------------------------------------------- the same URL twice
+@pytest.mark.parametrize('kind', ['playlist', 'video'])
+def test_same_url_twice_runs_exec_and_print_as_often(tmp_path: Path, fault_server, kind: str) -> None:
+    if kind == 'playlist':
+        url = page_url(fault_server, [video_path(i, rate=1_000_000) for i in range(1, 4)])
+    else:
+        url = fault_server.url(video_path(1, rate=1_000_000))
+    common = ['--exec', 'echo EXEC {}', '--print', 'after_move:PRINT %(filepath)s',
+              '-o', '%(playlist_index|0)s-%(id)s.%(ext)s', url, url]
+    native = run(['--no-async-downloads', *common], tmp_path / 'native')
+    conc = run(common, tmp_path / 'conc')
+    assert conc.returncode == native.returncode == 0, output(conc) + output(native)
+
+    def counted(proc: subprocess.CompletedProcess[str], directory: Path) -> list[str]:
+        return sorted(line.replace(str(directory), 'DIR') for line in proc.stdout.splitlines()
+                      if line.startswith(('EXEC ', 'PRINT ')))
+    assert counted(conc, tmp_path / 'conc') == counted(native, tmp_path / 'native'), output(conc) + output(native)
+    assert len(counted(native, tmp_path / 'native')) == (12 if kind == 'playlist' else 4)
+    assert tree(tmp_path / 'conc') == tree(tmp_path / 'native')
+    assert ', 0 violations' in conc.stderr, output(conc)

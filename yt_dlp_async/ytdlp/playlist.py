@@ -77,6 +77,33 @@ class PendingEntry(dict):  # type: ignore[type-arg]
         return self is other
 
 
+class PlaylistContext:
+    """yt-dlp's ``_playlist_level``/``_playlist_urls`` as one URL of a batch sees them.
+
+    yt-dlp alone processes the URLs of a batch one after the other, each from
+    level 0 with no playlist seen; at level 0 it forgets the playlists seen.
+    Run at once, the second URL would find the first one's playlist "already
+    downloaded" and skip it.  So each URL worker (and every worker below it)
+    swaps its own pair in at each turn (baton held).
+    """
+
+    def __init__(self) -> None:
+        self.level = 0
+        self.urls: set[Any] = set()
+        self._saved: tuple[Any, Any] | None = None
+
+    def swap_in(self, ydl: Any) -> None:
+        self._saved = (ydl._playlist_level, ydl._playlist_urls)
+        ydl._playlist_level, ydl._playlist_urls = self.level, self.urls
+
+    def swap_out(self, ydl: Any) -> None:
+        if self._saved is None:
+            return
+        self.level, self.urls = ydl._playlist_level, ydl._playlist_urls
+        ydl._playlist_level, ydl._playlist_urls = self._saved
+        self._saved = None
+
+
 class LoopRunner(Runner):
     """The thread that runs yt-dlp's top-level loop (usually the main thread)."""
 
@@ -101,15 +128,22 @@ class Worker(Runner):
         self.result: Any = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name=f'yt-dlp-async {label}', daemon=True)
+        parent = group.runner
+        self.context: PlaylistContext | None = (
+            PlaylistContext() if group.kind == 'URL' else getattr(parent, 'context', None))
 
-    # counter swap, baton held
+    # counter and playlist-state swaps, baton held
     def on_resume(self) -> None:
+        if self.context is not None:
+            self.context.swap_in(self.session.ydl)
         if self.swapping:
             self.session.swap_in(self)
 
     def on_park(self) -> None:
         if self.swapping:
             self.session.swap_out(self)
+        if self.context is not None:
+            self.context.swap_out(self.session.ydl)
 
     def become_parent(self) -> None:
         """This worker runs a nested loop: it stops counting as a download slot."""
