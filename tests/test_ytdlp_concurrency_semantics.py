@@ -86,3 +86,26 @@ def test_same_url_twice_runs_exec_and_print_as_often(tmp_path: Path, fault_serve
     assert len(counted(native, tmp_path / 'native')) == (12 if kind == 'playlist' else 4)
     assert tree(tmp_path / 'conc') == tree(tmp_path / 'native')
     assert ', 0 violations' in conc.stderr, output(conc)
+
+
+# ------------------------------------------------ child output and status lines
+@pytest.mark.parametrize('progress', ['carriage-return', 'newline'])
+def test_exec_output_starts_a_line(tmp_path: Path, fault_server, progress: str) -> None:
+    """--exec's output (the child writes to our stdout itself) never lands on a progress line."""
+    # entry 1 is slow: its progress line is being rewritten while the others' --exec children print
+    videos = [video_path(1, size=2_000_000, rate=500_000)] + [video_path(i, rate=1_000_000) for i in range(2, 7)]
+    url = page_url(fault_server, videos)
+    flags = ['--newline'] if progress == 'newline' else []
+    proc = run([*flags, '--exec', 'sleep 0.3; echo EXEC {}', '--print', 'after_move:PRINT %(filepath)s',
+                '--no-quiet', '--progress', '-o', '%(playlist_index)s.%(ext)s', url], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert ', 0 violations' in proc.stderr, output(proc)
+    lines = proc.stdout.split('\n')
+    assert sorted(line for line in lines if line.startswith('EXEC ')) == \
+        [f'EXEC {tmp_path / f"{i}.mp4"}' for i in range(1, 7)], output(proc)
+    assert sorted(line for line in lines if line.startswith('PRINT ')) == \
+        [f'PRINT {tmp_path / f"{i}.mp4"}' for i in range(1, 7)], output(proc)
+    for line in lines:  # "[Exec] Executing command: sleep 0.3; echo EXEC ..." is yt-dlp's own message
+        if re.search(r'(EXEC|PRINT) /', line) and 'Executing command' not in line:
+            assert line.startswith(('EXEC /', 'PRINT /')), repr(line)
+    assert '% of' in proc.stdout  # progress lines were printed

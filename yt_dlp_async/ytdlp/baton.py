@@ -32,6 +32,10 @@ baton is given up only where no other lock can be held:
   list does not know) and the thread keeps the baton while it waits: correct,
   only less overlap.  A wait that keeps the baton still registers its cancel
   (``task.cancel`` / ``proc.kill``), so Ctrl-C ends it.
+* A child process that writes to our stdout/stderr itself (``--exec``; any
+  child whose output is not piped) keeps the baton too, whatever the stack:
+  the status line is ended before it starts (console.py) and no other entry
+  may print a progress line in the middle of its output.
 
 Since no thread ever holds another lock while it waits for the baton, a thread
 holding the baton can always run on: every lock it wants is free or held by a
@@ -345,12 +349,8 @@ def released(cancel: Callable[[], Any] | None = None,
         yield
         return
     if audit and not stack_is_audited(runner, depth=3):
-        runner._push_cancel(cancel)  # Ctrl-C still ends the wait
-        try:
+        with kept(runner, cancel):
             yield
-        finally:
-            runner._pop_cancel(cancel)
-        runner.deliver_cancel()
         return
     baton = session.baton
     if handoff is None:
@@ -368,6 +368,20 @@ def released(cancel: Callable[[], Any] | None = None,
         runner._pop_cancel(cancel)
         baton.acquire(runner)
         runner.on_resume()
+    runner.deliver_cancel()
+
+
+@contextlib.contextmanager
+def kept(runner: Runner | None, cancel: Callable[[], Any] | None) -> Iterator[None]:
+    """Wait with the baton kept; ``cancel`` is still called if the entry is cancelled (Ctrl-C)."""
+    if runner is None:
+        yield
+        return
+    runner._push_cancel(cancel)
+    try:
+        yield
+    finally:
+        runner._pop_cancel(cancel)
     runner.deliver_cancel()
 
 

@@ -793,16 +793,25 @@ def _make_prepare_multiline_status(original: Callable[..., Any]) -> Callable[...
     return _prepare_multiline_status
 
 
+def _inherits_output(proc: subprocess.Popen[Any]) -> bool:
+    """The child writes to our stdout or stderr itself (neither is piped to us)."""
+    return proc.stdout is None or proc.stderr is None
+
+
 def _patch_popen(popen: type) -> None:
-    """Give the baton up while waiting for a child process (ffmpeg, --exec, ...), where that is safe.
+    """Give the baton up while waiting for a child process (ffmpeg, ...), where that is safe.
 
     The release is audited (baton.released(audit=True)): a child waited for
     while a lock may be held (the ffmpeg version probe inside a
-    cached_property) keeps the baton; see baton.py's module doc.  Either way
-    the child is killed if the entry is cancelled (Ctrl-C).
+    cached_property) keeps the baton; see baton.py's module doc.  A child
+    whose output is not piped (``--exec``) keeps it too, and the status line
+    is ended before it starts, so its output starts at column 0 and no other
+    entry's progress lands in it.  Either way the child is killed if the entry
+    is cancelled (Ctrl-C).
     """
     if popen.__dict__.get(MARK):
         return
+    original_init = popen.__dict__.get('__init__')
 
     def _kill(proc: subprocess.Popen[Any]) -> Callable[[], None]:
         return lambda: subprocess.Popen.kill(proc)
@@ -810,18 +819,36 @@ def _patch_popen(popen: type) -> None:
     def nested() -> bool:  # subprocess's own call (communicate -> wait): the outer call decided
         return sys._getframe(2).f_code.co_filename == subprocess.__file__
 
+    def __init__(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+        runner = current_runner()
+        board = getattr(getattr(runner, 'session', None), 'board', None)
+        if board is not None and (kwargs.get('stdout') is None or kwargs.get('stderr') is None):
+            board.suspend()  # the child may print: end the status line first
+        if original_init is not None:
+            original_init(self, *args, **kwargs)
+        else:
+            super(popen, self).__init__(*args, **kwargs)
+
+    def waiting(self: subprocess.Popen[Any]) -> Any:
+        if _inherits_output(self):
+            return baton_mod.kept(current_runner(), _kill(self))
+        return released(cancel=_kill(self), audit=True)
+
     def wait(self: subprocess.Popen[Any], timeout: float | None = None) -> int:
         if current_runner() is None or nested():
             return subprocess.Popen.wait(self, timeout)
-        with released(cancel=_kill(self), audit=True):
+        with waiting(self):
             return subprocess.Popen.wait(self, timeout)
 
     def communicate(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> Any:
         if current_runner() is None or nested():
             return subprocess.Popen.communicate(self, *args, **kwargs)
-        with released(cancel=_kill(self), audit=True):
+        with waiting(self):
             return subprocess.Popen.communicate(self, *args, **kwargs)
 
+    if original_init is not None:
+        functools.update_wrapper(__init__, original_init)
+    popen.__init__ = __init__  # type: ignore[misc]
     if 'wait' not in popen.__dict__:
         popen.wait = wait  # type: ignore[attr-defined]
     if 'communicate' not in popen.__dict__:
