@@ -109,3 +109,49 @@ def test_exec_output_starts_a_line(tmp_path: Path, fault_server, progress: str) 
         if re.search(r'(EXEC|PRINT) /', line) and 'Executing command' not in line:
             assert line.startswith(('EXEC /', 'PRINT /')), repr(line)
     assert '% of' in proc.stdout  # progress lines were printed
+
+
+# ------------------------------------------------------------------- Ctrl-C
+STUCK_HOOK_SCRIPT = '''
+import sys, threading, yt_dlp
+ready = sys.argv[2]
+def hook(d):
+    if d.get('status') == 'downloading' and d['info_dict'].get('playlist_index') == 2:
+        open(ready, 'w').close()
+        threading.Event().wait()  # a progress hook that never returns: nothing can cancel it
+params = {'async_downloads': True, 'concurrent_downloads': 4, 'ignoreerrors': 'only_download',
+          'outtmpl': '%(playlist_index)s.%(ext)s', 'progress_hooks': [hook], 'quiet': True, 'noprogress': True}
+try:
+    with yt_dlp.YoutubeDL(params) as ydl:
+        ydl.download([sys.argv[1]])
+except KeyboardInterrupt:
+    print('INTERRUPTED', flush=True)
+    sys.exit(1)
+print('FINISHED', flush=True)
+'''
+
+
+def test_two_sigints_end_the_process(tmp_path: Path, fault_server) -> None:
+    """An entry stuck where nothing can cancel it: the second Ctrl-C still ends the process."""
+    url = page_url(fault_server, [video_path(i, size=2_000_000, rate=400_000) for i in range(1, 5)])
+    ready = tmp_path / 'ready'
+    proc = subprocess.Popen([PYTHON, '-c', STUCK_HOOK_SCRIPT, url, str(ready)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=hermetic_env(tmp_path / '.home'))
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert ready.exists(), proc.communicate(timeout=30)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        assert proc.poll() is None  # the stuck entry holds the first Ctrl-C up (it is waited for)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1 and out.strip() == 'INTERRUPTED', (proc.returncode, out, err[-3000:])
+    assert not list(tmp_path.glob('*.mp4'))  # no entry was finished (renamed) on the way out

@@ -34,7 +34,8 @@ Semantics kept from sequential yt-dlp:
     so the check at the end of ``process_info`` sees the count as of its own
     entry; the loop starts no entry while the count has reached the maximum;
   * Ctrl-C cancels every transfer (and child process) at once and joins every
-    worker before yt-dlp's "Interrupted by user".
+    worker before yt-dlp's "Interrupted by user"; a second Ctrl-C stops
+    waiting for a worker that does not end within GIVE_UP_AFTER seconds.
 ``--concurrent-downloads 1``, ``--no-async-downloads`` and the cases listed in
 ``sequential_reason`` never engage: yt-dlp's code runs untouched.
 """
@@ -46,6 +47,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Callable
 
 from . import baton as baton_mod
@@ -54,6 +56,7 @@ from .baton import Baton, Checker, EntryCancelled, Runner, current_runner, relea
 MARK = '__yt_dlp_async_playlist__'
 SESSION_ATTR = '_yt_dlp_async_session'
 WAIT_SLICE = 0.25
+GIVE_UP_AFTER = 2.0  # seconds: after a second Ctrl-C, how long entries get to end
 
 #: Set by patch_youtubedl_class: None when every target exists, else why not.
 UNSUPPORTED: str | None = 'not patched yet'
@@ -249,6 +252,16 @@ class Group:
     def wait_all(self) -> None:
         while not all(w.done for w in self.workers):
             self.session.wait_for_change()
+
+    def wait_all_or_give_up(self, seconds: float) -> None:
+        """wait_all for at most ``seconds``, never waiting for the baton (a stuck worker may hold it)."""
+        session = self.session
+        if session.baton.held_by(self.runner):
+            session.baton.release(self.runner)  # not taken back: the session is ending
+        deadline = time.monotonic() + seconds
+        while not all(w.done for w in self.workers) and time.monotonic() < deadline:
+            with session.state:
+                session.state.wait(WAIT_SLICE)
 
     def cancel_from(self, index: int) -> None:
         for worker in self.workers:
@@ -492,13 +505,8 @@ class _GroupScope:
                     group.cancel_from(-1)
             # any other exception was raised by the loop itself: the entries already started
             # come before it in sequential order, so they finish
-            try:
-                group.wait_all()
-            except KeyboardInterrupt:  # a second Ctrl-C while waiting: cancel everything
-                session.cancel_all()
-                group.wait_all()
-                if exc is None:
-                    raise
+            if self._wait_for_workers(group, isinstance(exc, KeyboardInterrupt) and self.top) and exc is None:
+                raise KeyboardInterrupt
             failure = group.earliest_failure()
             if failure is not None and failure is not exc and not isinstance(exc, KeyboardInterrupt):
                 replacement = failure
@@ -510,6 +518,31 @@ class _GroupScope:
                 self._end_session(session, exc if replacement is None else replacement)
         if replacement is not None:
             raise replacement
+
+    @staticmethod
+    def _wait_for_workers(group: Group, interrupted: bool) -> bool:
+        """Wait until every worker of ``group`` has ended; True if Ctrl-C was pressed meanwhile.
+
+        A Ctrl-C cancels every entry and waits for them to end (their transfers
+        and children are cancelled at once, their files cleaned up).  Once
+        Ctrl-C has been pressed twice the wait is bounded (GIVE_UP_AFTER): an
+        entry stuck where it cannot be cancelled (a progress hook that never
+        returns) is left behind (a daemon thread), so Ctrl-C always works.
+        """
+        session = group.session
+        presses = 1 if interrupted else 0
+        caught = False
+        while True:
+            try:
+                if presses >= 2:
+                    group.wait_all_or_give_up(GIVE_UP_AFTER)
+                else:
+                    group.wait_all()
+                return caught
+            except KeyboardInterrupt:
+                session.cancel_all()
+                presses += 1
+                caught = True
 
     def _end_session(self, session: Session, exc: BaseException | None) -> None:
         ydl = self.ydl
