@@ -4,8 +4,9 @@
 async downloads on: each entry is processed by its own worker thread, but a
 single baton (baton.py) makes every thread take turns: yt-dlp's Python code
 only ever runs in the thread holding it.  A worker gives the baton up only
-while it waits (for its engine transfer, for a child process such as ffmpeg
-or ``--exec``, or for another worker), so the playlist loop goes on to extract
+while it waits (for its engine transfer, for a child process such as ffmpeg,
+or for another worker), and only where it cannot hold another lock (baton.py
+explains why this cannot deadlock), so the playlist loop goes on to extract
 the next entry while earlier ones download.
 
 Patched (class level, each feature-detected; a missing one makes the whole
@@ -22,7 +23,10 @@ feature stand aside with one ``[debug]`` line under ``-v``):
                                               no duplicate archive lines, also across processes
   YoutubeDL.to_screen / to_stderr / _write_string, FileDownloader._prepare_multiline_status
                                               entry labels and one status line per download
-  yt_dlp.utils.Popen.wait / communicate       the baton is given up while a child process runs
+  yt_dlp.utils.Popen.__init__ / wait / communicate
+                                              the baton is given up while a child process runs, if
+                                              the stack audit allows it and the child's output is
+                                              piped (baton.py); the status line is ended first
 
 Semantics kept from sequential yt-dlp:
   * yt-dlp's own loop runs unchanged (playlist items, reverse, match filters,
