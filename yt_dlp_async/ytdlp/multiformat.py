@@ -219,7 +219,7 @@ def patch_merger() -> bool:
 
     functools.update_wrapper(run, original)
     setattr(run, MARK, True)
-    FFmpegMergerPP.run = run  # type: ignore[method-assign]
+    FFmpegMergerPP.run = run
     return True
 
 

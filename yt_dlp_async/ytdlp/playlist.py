@@ -849,6 +849,7 @@ def _patch_popen(popen: type) -> None:
     if popen.__dict__.get(MARK):
         return
     original_init = popen.__dict__.get('__init__')
+    init: Callable[..., None] = original_init if callable(original_init) else subprocess.Popen.__init__
 
     def _kill(proc: subprocess.Popen[Any]) -> Callable[[], None]:
         return lambda: subprocess.Popen.kill(proc)
@@ -861,10 +862,7 @@ def _patch_popen(popen: type) -> None:
         board = getattr(getattr(runner, 'session', None), 'board', None)
         if board is not None and (kwargs.get('stdout') is None or kwargs.get('stderr') is None):
             board.suspend()  # the child may print: end the status line first
-        if original_init is not None:
-            original_init(self, *args, **kwargs)
-        else:
-            super(popen, self).__init__(*args, **kwargs)
+        init(self, *args, **kwargs)
 
     def waiting(self: subprocess.Popen[Any]) -> Any:
         if _inherits_output(self):
@@ -883,9 +881,9 @@ def _patch_popen(popen: type) -> None:
         with waiting(self):
             return subprocess.Popen.communicate(self, *args, **kwargs)
 
-    if original_init is not None:
+    if callable(original_init):  # else: no status line is ended before a child (cosmetic only)
         functools.update_wrapper(__init__, original_init)
-    popen.__init__ = __init__  # type: ignore[misc]
+        popen.__init__ = __init__  # type: ignore[misc]
     if 'wait' not in popen.__dict__:
         popen.wait = wait  # type: ignore[attr-defined]
     if 'communicate' not in popen.__dict__:
