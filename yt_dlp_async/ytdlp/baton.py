@@ -392,10 +392,18 @@ def wait_task(task: Any, timeout: float | None) -> bool:
 
 
 # ------------------------------------------------------------- debug checker
+_ytdlp_dir_cache: list[str] = []
+
+
 def _ytdlp_dir() -> str | None:
+    if _ytdlp_dir_cache:
+        return _ytdlp_dir_cache[0]
     module = sys.modules.get('yt_dlp')
     path = getattr(module, '__file__', None)
-    return os.path.dirname(os.path.abspath(path)) + os.sep if path else None
+    if not path:
+        return None
+    _ytdlp_dir_cache.append(os.path.dirname(os.path.abspath(path)) + os.sep)
+    return _ytdlp_dir_cache[0]
 
 
 class Checker:
