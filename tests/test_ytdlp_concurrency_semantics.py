@@ -155,3 +155,34 @@ def test_two_sigints_end_the_process(tmp_path: Path, fault_server) -> None:
             proc.communicate()
     assert proc.returncode == 1 and out.strip() == 'INTERRUPTED', (proc.returncode, out, err[-3000:])
     assert not list(tmp_path.glob('*.mp4'))  # no entry was finished (renamed) on the way out
+
+
+@pytest.mark.parametrize('gap', [0.0, 0.005, 0.02])
+def test_two_quick_sigints_end_as_yt_dlp_alone(tmp_path: Path, fault_server, gap: float) -> None:
+    """Two Ctrl-C in a row while entries download: "Interrupted by user", never a lock error.
+
+    yt-dlp alone exits 1 when the second one lands while it unwinds and 130
+    (-SIGINT) when it lands after its "Interrupted by user": either is fine,
+    a RuntimeError from a lock the first one interrupted is not.
+    """
+    url = page_url(fault_server, [video_path(i, size=3_000_000, rate=500_000) for i in range(1, 5)])
+    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', '--no-cache-dir', '-o', '%(playlist_index)s.%(ext)s', url],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=hermetic_env(tmp_path / '.home'))
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(list(tmp_path.glob('*.part*'))) < 4:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode in (1, -signal.SIGINT), (proc.returncode, err[-3000:])
+    assert 'release unlocked lock' not in err and 'Traceback' not in err.split('Interrupted by user')[0], err[-3000:]
+    assert err.rstrip().endswith('ERROR: Interrupted by user') or proc.returncode == -signal.SIGINT, err[-3000:]
+    assert not list(tmp_path.glob('*.mp4'))

@@ -168,25 +168,20 @@ class Baton:
         self._cond.notify_all()
 
     def acquire(self, runner: Runner) -> None:
-        with self._cond:
-            if self._owner is None and not self._queue:
-                self._grant(runner)
-                return
-            if self._owner is runner:
-                return
-            self._queue.append(runner)
-            try:
-                while self._owner is not runner:
-                    self._cond.wait()
-            except BaseException:  # KeyboardInterrupt in the main thread
+        """Wait for the baton; Ctrl-C (main thread) ends the wait with KeyboardInterrupt, without it."""
+        with GATE:
+            with self._cond:
+                if self._owner is None and not self._queue:
+                    self._grant(runner)
+                    return
                 if self._owner is runner:
-                    self._pass_on()
-                else:
-                    try:
+                    return
+                self._queue.append(runner)
+                while self._owner is not runner:
+                    if GATE.interrupted():
                         self._queue.remove(runner)
-                    except ValueError:
-                        pass
-                raise
+                        break
+                    self._cond.wait(GATE_SLICE)
 
     def release(self, runner: Runner) -> None:
         with self._cond:
@@ -220,6 +215,76 @@ class Baton:
             os.write(2, f'\n[async] BATON VIOLATION: {message}\n'.encode('utf-8', 'replace'))
         except OSError:
             pass
+
+
+# -------------------------------------------------------------------- Ctrl-C
+GATE_SLICE = 0.1
+
+
+class SigintGate:
+    """Ctrl-C in the main thread, held back while that thread is inside one of our locks.
+
+    Python raises KeyboardInterrupt between any two bytecodes, also inside
+    ``threading.Condition.wait`` while it takes its lock back: the ``with``
+    block then releases a lock it does not hold ("release unlocked lock") and
+    the session's state is left half changed.  While a session runs, the
+    SIGINT handler (installed only in place of Python's default one) records
+    a Ctrl-C that arrives inside ``with GATE:``; the block's own waits are
+    sliced and end when ``interrupted()``, and KeyboardInterrupt is raised as
+    the block is left, with every lock released.  Anywhere else Ctrl-C raises
+    at once, as before.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending = False
+        self._previous: Any = None
+        self._installed = False
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.depth:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
+
+    def install(self) -> None:
+        import signal
+        if self._installed or threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return  # the application's own handler: leave it alone
+        self._previous = signal.signal(signal.SIGINT, self._handler)
+        self._installed = True
+
+    def uninstall(self) -> None:
+        import signal
+        if not self._installed or threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) == self._handler:
+            signal.signal(signal.SIGINT, self._previous)
+        self._installed = False
+        self.depth = 0
+        self.pending = False
+
+    def interrupted(self) -> bool:
+        return self.pending and threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> SigintGate:
+        if threading.current_thread() is threading.main_thread():
+            self.depth += 1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.depth -= 1
+        if self.depth == 0 and self.pending:
+            self.pending = False
+            if exc[0] is None:
+                raise KeyboardInterrupt
+
+
+GATE = SigintGate()
 
 
 # ------------------------------------------------------------------- threads

@@ -84,6 +84,18 @@ class PendingEntry(dict):  # type: ignore[type-arg]
         return self is other
 
 
+def _gated_wait(wait: Callable[[float], bool]) -> bool:
+    """``wait(WAIT_SLICE)`` in GATE_SLICE steps, Ctrl-C held back meanwhile (baton.SigintGate)."""
+    deadline = time.monotonic() + WAIT_SLICE
+    with baton_mod.GATE:
+        while True:
+            left = deadline - time.monotonic()
+            if wait(max(0.0, min(left, baton_mod.GATE_SLICE))):
+                return True
+            if left <= baton_mod.GATE_SLICE or baton_mod.GATE.interrupted():
+                return False
+
+
 class PlaylistContext:
     """yt-dlp's ``_playlist_level``/``_playlist_urls`` as one URL of a batch sees them.
 
@@ -219,7 +231,7 @@ class Group:
         session.leaf_started()
         with released(handoff=worker):
             worker.thread.start()
-            while not worker.parked_or_done.wait(WAIT_SLICE):
+            while not _gated_wait(worker.parked_or_done.wait):
                 pass
         if worker.done:
             if worker.error is not None:
@@ -264,8 +276,7 @@ class Group:
             session.baton.release(self.runner)  # not taken back: the session is ending
         deadline = time.monotonic() + seconds
         while not all(w.done for w in self.workers) and time.monotonic() < deadline:
-            with session.state:
-                session.state.wait(WAIT_SLICE)
+            session.wait_unbatoned()
 
     def cancel_from(self, index: int) -> None:
         for worker in self.workers:
@@ -321,8 +332,14 @@ class Session:
 
     def wait_for_change(self) -> None:
         with released():
+            self.wait_unbatoned()
+
+    def wait_unbatoned(self) -> None:
+        """Wait up to WAIT_SLICE for a change of state (the baton is not touched)."""
+        def wait(timeout: float) -> bool:
             with self.state:
-                self.state.wait(WAIT_SLICE)
+                return self.state.wait(timeout)
+        _gated_wait(wait)
 
     def parked(self, runner: Runner) -> None:
         if isinstance(runner, Worker):
@@ -487,6 +504,7 @@ class _GroupScope:
         ydl.__dict__[SESSION_ATTR] = session
         set_current_runner(session.loop_runner)
         session.loop_runner.root_frame = sys._getframe(1)
+        baton_mod.GATE.install()
         session.baton.acquire(session.loop_runner)
         if session.checker is not None:
             session.checker.install_here()
@@ -559,6 +577,7 @@ class _GroupScope:
             session.baton.release(session.loop_runner)
         set_current_runner(None)
         ydl.__dict__.pop(SESSION_ATTR, None)
+        baton_mod.GATE.uninstall()
         if checker is not None:
             summary = (f'[async] baton check: {checker.calls} yt-dlp calls checked in '
                        f'{len(checker.threads)} threads, {len(session.baton.violations)} violations\n')
