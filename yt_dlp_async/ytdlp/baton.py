@@ -41,6 +41,11 @@ Since no thread ever holds another lock while it waits for the baton, a thread
 holding the baton can always run on: every lock it wants is free or held by a
 thread that is itself running, never by one parked on the baton.
 
+Ctrl-C: the main thread's waits on our own locks are sliced and hold
+KeyboardInterrupt back until the lock is released (``SigintGate``), so a
+Ctrl-C, or two, never leaves the baton or a condition half taken; a second
+Ctrl-C stops waiting for entries that do not end (playlist.py).
+
 Outside a concurrent session nothing here does anything: ``wait_task(task, t)``
 is ``task.wait(t)`` and ``released()`` is an empty context manager.  This
 module imports neither yt-dlp nor the engine.
