@@ -99,9 +99,11 @@ def run_merge(directory: Path, formats: list[dict[str, Any]], switch: str, *args
 
 
 def assert_merged_like_native(engine_dir: Path, native_dir: Path, video: bytes, audio: bytes) -> None:
-    # yt-dlp names the parts of a one-downloader merge NAME.f<id>.<merged ext> (its own rule, as for DASH)
+    # -k keeps the parts under the names yt-dlp alone gives them: NAME.f<id>.<the format's ext>
     assert (engine_dir / 'out.fv.mp4').read_bytes() == video
-    assert (engine_dir / 'out.fa.mp4').read_bytes() == audio
+    assert (engine_dir / 'out.fa.m4a').read_bytes() == audio
+    assert sorted(p.name for p in engine_dir.iterdir() if p.is_file()) == \
+        sorted(p.name for p in native_dir.iterdir() if p.is_file())
     assert sha256_file(engine_dir / 'out.mp4') == sha256_file(native_dir / 'out.mp4')
     probe = subprocess.run(['ffprobe', '-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'csv=p=0',
                             str(engine_dir / 'out.mp4')], capture_output=True, text=True, check=True)
@@ -159,7 +161,24 @@ def test_resumes_the_format_that_was_not_finished(tmp_path: Path, fault_server, 
     assert 'out.fv.mp4 has already been downloaded' in engine.stdout, output(engine)
     fault_server.wait_idle()
     assert not [e for e in fault_server.requests() if e.path == '/file/v2.mp4' and e.method == 'GET']
-    assert (directory / 'out.fa.mp4').read_bytes() == audio
+    assert (directory / 'out.fa.m4a').read_bytes() == audio
+
+
+def test_keep_into_mkv_names_the_parts_as_yt_dlp(tmp_path: Path, fault_server, video_audio) -> None:
+    """``-k --merge-output-format mkv``: yt-dlp keeps out.fv.mp4 / out.fa.m4a, not MP4 data in out.fv.mkv."""
+    video, audio = video_audio
+    formats = [http_format(fault_server, 'v4.mp4', video, VIDEO_FIELDS),
+               http_format(fault_server, 'a4.m4a', audio, AUDIO_FIELDS)]
+    engine = run_merge(tmp_path / 'engine', formats, '--async-downloads', '--merge-output-format', 'mkv')
+    native = run_merge(tmp_path / 'native', formats, '--no-async-downloads', '--merge-output-format', 'mkv')
+    assert engine.returncode == native.returncode == 0, output(engine) + output(native)
+    assert MULTI_LINE in engine.stderr, output(engine)
+    kept = sorted(p.name for p in (tmp_path / 'engine').iterdir() if p.is_file())
+    assert kept == sorted(p.name for p in (tmp_path / 'native').iterdir() if p.is_file())
+    assert kept == ['info.json', 'out.fa.m4a', 'out.fv.mp4', 'out.mkv']
+    assert (tmp_path / 'engine' / 'out.fv.mp4').read_bytes() == video
+    assert (tmp_path / 'engine' / 'out.fa.m4a').read_bytes() == audio
+    assert '[Merger] Merging formats into "out.mkv"' in engine.stdout, output(engine)
 
 
 def test_no_async_or_stdout_keeps_yt_dlp_path(tmp_path: Path, fault_server, video_audio) -> None:

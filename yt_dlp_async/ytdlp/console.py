@@ -12,6 +12,10 @@
   with other entries'), its screen and stderr messages are prefixed with its
   entry label, e.g. ``[item 3] ERROR: ...``.  stdout data (``--print``, ``-j``)
   is never prefixed.
+* Child processes: before a child that writes to the terminal itself starts
+  (``--exec``), ``suspend()`` ends the status line, so the child's output
+  starts at column 0 (playlist.py keeps the baton while it runs, so no other
+  entry's progress lands in it).
 
 All of this runs with the baton held (it is called from yt-dlp's progress
 hooks and ``_write_string``), so it needs no lock of its own beyond one that
@@ -66,6 +70,18 @@ class StatusBoard:
                 return write()
             finally:
                 self._draw()
+
+    def suspend(self) -> None:
+        """A child process may write to the terminal now: end the status line (erase the board).
+
+        The board is drawn again at the next update or message.
+        """
+        with self.lock:
+            self._erase()
+            try:
+                self.stream.flush()
+            except Exception:
+                pass
 
     def update(self, key: object, text: str) -> None:
         with self.lock:

@@ -9,6 +9,14 @@ downloaders (http/https, HLS, DASH).  yt-dlp then takes its "one downloader
 for all formats" branch: it names each format's file (``f['filepath']``),
 calls ``dl()`` once, and merges with FFmpegMergerPP as usual.
 
+That branch names every format's file with the merged extension
+(``out.fv1.mkv`` holding MP4 data); yt-dlp's format-by-format branch, the one
+it takes without us, uses each format's own (``out.fv1.mp4``, ``out.fa1.m4a``),
+and those are the names ``-k`` keeps and a later run resumes.  So
+``AsyncMultiFD`` downloads to the format-by-format names (``sequential_name``)
+and the merger, wrapped by ``patch_merger``, merges (and deletes or keeps)
+the files under those names.
+
 ``AsyncMultiFD.real_download`` runs each format's own downloader
 (AsyncFileDownloader / AsyncHlsFD / AsyncDashFD, as yt-dlp would choose it)
 on a thread of its own; those threads only wait on engine tasks.  Progress
@@ -18,6 +26,7 @@ is yt-dlp's multi-line display, one line per format (``progress_idx``).
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from types import ModuleType
 from typing import Any, Mapping
@@ -28,6 +37,17 @@ from . import fallback
 
 JOIN_INTERVAL = 0.1
 MARK = '__yt_dlp_async_wrapped__'
+
+#: yt-dlp's name for a format's file (absolute) -> the name AsyncMultiFD downloaded it to
+_renamed: dict[str, str] = {}
+_renamed_lock = threading.Lock()
+
+
+def sequential_name(given: str, merged_ext: str | None, format_ext: str | None) -> str:
+    """``out.fv1.mkv`` (yt-dlp's one-downloader name) -> ``out.fv1.mp4`` (its format-by-format name)."""
+    if not merged_ext or not format_ext or not given.endswith('.' + merged_ext):
+        return given
+    return given[:-len(merged_ext)] + format_ext
 
 
 class _Line:
@@ -106,7 +126,6 @@ class AsyncMultiFD(FileDownloader):
 
     def real_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
         from yt_dlp.downloader import get_suitable_downloader
-        from yt_dlp.utils import prepend_extension
 
         formats = info_dict['requested_formats']
         count = len(formats)
@@ -115,7 +134,9 @@ class AsyncMultiFD(FileDownloader):
         jobs: list[tuple[threading.Thread, dict[str, Any]]] = []
         for index, fmt in enumerate(formats):
             info = format_info(info_dict, fmt)
-            path = fmt.get('filepath') or prepend_extension(filename, f'f{fmt["format_id"]}', info_dict.get('ext'))
+            path = self._format_path(fmt, info, filename, info_dict.get('ext'))
+            if info.get('filepath'):
+                info['filepath'] = path  # what the fragment downloaders name their files after
             fd_class = get_suitable_downloader(info, self.params, to_stdout=False)
             child = self._child(fd_class, index, count, stop)
             self.write_debug(f'[async] format {fmt.get("format_id")}: {child.FD_NAME} downloader, at the same time')
@@ -136,6 +157,18 @@ class AsyncMultiFD(FileDownloader):
             if 'error' in outcome:
                 raise outcome['error']
         return all(outcome.get('ok') for _, outcome in jobs)
+
+    @staticmethod
+    def _format_path(fmt: dict[str, Any], info: Mapping[str, Any], filename: str, merged_ext: str | None) -> str:
+        """The format's file as yt-dlp alone names it; yt-dlp's merger is told (``_renamed``)."""
+        from yt_dlp.utils import prepend_extension
+        given = fmt.get('filepath') or prepend_extension(filename, f'f{fmt["format_id"]}', merged_ext)
+        path = sequential_name(given, merged_ext, info.get('ext'))
+        if path != given and fmt.get('filepath'):
+            fmt['filepath'] = path  # the same dict as the caller's requested_formats entry
+            with _renamed_lock:
+                _renamed[os.path.abspath(given)] = path
+        return path
 
     def _child(self, fd_class: Any, index: int, count: int, stop: threading.Event) -> Any:
         child = fd_class(self.ydl, self.params)
@@ -164,8 +197,36 @@ class AsyncMultiFD(FileDownloader):
             outcome['error'] = exc
 
 
+def patch_merger() -> bool:
+    """FFmpegMergerPP merges the files AsyncMultiFD wrote (see the module doc)."""
+    try:
+        from yt_dlp.postprocessor.ffmpeg import FFmpegMergerPP
+    except ImportError:
+        return False
+    original = FFmpegMergerPP.__dict__.get('run')
+    if not callable(original):
+        return False
+    if getattr(original, MARK, False):
+        return True
+
+    def run(self: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        files = info.get('__files_to_merge') if isinstance(info, dict) else None
+        if isinstance(files, list) and _renamed:
+            with _renamed_lock:
+                info['__files_to_merge'] = [
+                    _renamed.pop(os.path.abspath(f), f) if isinstance(f, str) else f for f in files]
+        return original(self, info, *args, **kwargs)
+
+    functools.update_wrapper(run, original)
+    setattr(run, MARK, True)
+    FFmpegMergerPP.run = run
+    return True
+
+
 def patch_module(module: ModuleType) -> bool:
     """Wrap ``get_suitable_downloader`` as ``yt_dlp.YoutubeDL`` binds it (process_info and dl)."""
+    if not patch_merger():
+        return False
     original = getattr(module, 'get_suitable_downloader', None)
     if original is None or not callable(original):
         return False

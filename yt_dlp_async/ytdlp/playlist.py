@@ -4,8 +4,9 @@
 async downloads on: each entry is processed by its own worker thread, but a
 single baton (baton.py) makes every thread take turns: yt-dlp's Python code
 only ever runs in the thread holding it.  A worker gives the baton up only
-while it waits (for its engine transfer, for a child process such as ffmpeg
-or ``--exec``, or for another worker), so the playlist loop goes on to extract
+while it waits (for its engine transfer, for a child process such as ffmpeg,
+or for another worker), and only where it cannot hold another lock (baton.py
+explains why this cannot deadlock), so the playlist loop goes on to extract
 the next entry while earlier ones download.
 
 Patched (class level, each feature-detected; a missing one makes the whole
@@ -22,7 +23,10 @@ feature stand aside with one ``[debug]`` line under ``-v``):
                                               no duplicate archive lines, also across processes
   YoutubeDL.to_screen / to_stderr / _write_string, FileDownloader._prepare_multiline_status
                                               entry labels and one status line per download
-  yt_dlp.utils.Popen.wait / communicate       the baton is given up while a child process runs
+  yt_dlp.utils.Popen.__init__ / wait / communicate
+                                              the baton is given up while a child process runs, if
+                                              the stack audit allows it and the child's output is
+                                              piped (baton.py); the status line is ended first
 
 Semantics kept from sequential yt-dlp:
   * yt-dlp's own loop runs unchanged (playlist items, reverse, match filters,
@@ -34,7 +38,8 @@ Semantics kept from sequential yt-dlp:
     so the check at the end of ``process_info`` sees the count as of its own
     entry; the loop starts no entry while the count has reached the maximum;
   * Ctrl-C cancels every transfer (and child process) at once and joins every
-    worker before yt-dlp's "Interrupted by user".
+    worker before yt-dlp's "Interrupted by user"; a second Ctrl-C stops
+    waiting for a worker that does not end within GIVE_UP_AFTER seconds.
 ``--concurrent-downloads 1``, ``--no-async-downloads`` and the cases listed in
 ``sequential_reason`` never engage: yt-dlp's code runs untouched.
 """
@@ -44,7 +49,9 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+import sys
 import threading
+import time
 from typing import Any, Callable
 
 from . import baton as baton_mod
@@ -53,6 +60,7 @@ from .baton import Baton, Checker, EntryCancelled, Runner, current_runner, relea
 MARK = '__yt_dlp_async_playlist__'
 SESSION_ATTR = '_yt_dlp_async_session'
 WAIT_SLICE = 0.25
+GIVE_UP_AFTER = 2.0  # seconds: after a second Ctrl-C, how long entries get to end
 
 #: Set by patch_youtubedl_class: None when every target exists, else why not.
 UNSUPPORTED: str | None = 'not patched yet'
@@ -74,6 +82,45 @@ class PendingEntry(dict):  # type: ignore[type-arg]
 
     def __eq__(self, other: object) -> bool:
         return self is other
+
+
+def _gated_wait(wait: Callable[[float], bool]) -> bool:
+    """``wait(WAIT_SLICE)`` in GATE_SLICE steps, Ctrl-C held back meanwhile (baton.SigintGate)."""
+    deadline = time.monotonic() + WAIT_SLICE
+    with baton_mod.GATE:
+        while True:
+            left = deadline - time.monotonic()
+            if wait(max(0.0, min(left, baton_mod.GATE_SLICE))):
+                return True
+            if left <= baton_mod.GATE_SLICE or baton_mod.GATE.interrupted():
+                return False
+
+
+class PlaylistContext:
+    """yt-dlp's ``_playlist_level``/``_playlist_urls`` as one URL of a batch sees them.
+
+    yt-dlp alone processes the URLs of a batch one after the other, each from
+    level 0 with no playlist seen; at level 0 it forgets the playlists seen.
+    Run at once, the second URL would find the first one's playlist "already
+    downloaded" and skip it.  So each URL worker (and every worker below it)
+    swaps its own pair in at each turn (baton held).
+    """
+
+    def __init__(self) -> None:
+        self.level = 0
+        self.urls: set[Any] = set()
+        self._saved: tuple[Any, Any] | None = None
+
+    def swap_in(self, ydl: Any) -> None:
+        self._saved = (ydl._playlist_level, ydl._playlist_urls)
+        ydl._playlist_level, ydl._playlist_urls = self.level, self.urls
+
+    def swap_out(self, ydl: Any) -> None:
+        if self._saved is None:
+            return
+        self.level, self.urls = ydl._playlist_level, ydl._playlist_urls
+        ydl._playlist_level, ydl._playlist_urls = self._saved
+        self._saved = None
 
 
 class LoopRunner(Runner):
@@ -100,15 +147,22 @@ class Worker(Runner):
         self.result: Any = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name=f'yt-dlp-async {label}', daemon=True)
+        parent = group.runner
+        self.context: PlaylistContext | None = (
+            PlaylistContext() if group.kind == 'URL' else getattr(parent, 'context', None))
 
-    # counter swap, baton held
+    # counter and playlist-state swaps, baton held
     def on_resume(self) -> None:
+        if self.context is not None:
+            self.context.swap_in(self.session.ydl)
         if self.swapping:
             self.session.swap_in(self)
 
     def on_park(self) -> None:
         if self.swapping:
             self.session.swap_out(self)
+        if self.context is not None:
+            self.context.swap_out(self.session.ydl)
 
     def become_parent(self) -> None:
         """This worker runs a nested loop: it stops counting as a download slot."""
@@ -133,6 +187,7 @@ class Worker(Runner):
         set_current_runner(self)
         if session.checker is not None:
             session.checker.install_here()
+        self.root_frame = sys._getframe()
         try:
             session.baton.wait_until_owner(self)
             self.on_resume()
@@ -176,7 +231,7 @@ class Group:
         session.leaf_started()
         with released(handoff=worker):
             worker.thread.start()
-            while not worker.parked_or_done.wait(WAIT_SLICE):
+            while not _gated_wait(worker.parked_or_done.wait):
                 pass
         if worker.done:
             if worker.error is not None:
@@ -213,6 +268,15 @@ class Group:
     def wait_all(self) -> None:
         while not all(w.done for w in self.workers):
             self.session.wait_for_change()
+
+    def wait_all_or_give_up(self, seconds: float) -> None:
+        """wait_all for at most ``seconds``, never waiting for the baton (a stuck worker may hold it)."""
+        session = self.session
+        if session.baton.held_by(self.runner):
+            session.baton.release(self.runner)  # not taken back: the session is ending
+        deadline = time.monotonic() + seconds
+        while not all(w.done for w in self.workers) and time.monotonic() < deadline:
+            session.wait_unbatoned()
 
     def cancel_from(self, index: int) -> None:
         for worker in self.workers:
@@ -256,6 +320,10 @@ class Session:
         self.archive_offset = 0
         self.board: Any = None
         self.loop_runner = LoopRunner(self)
+        self.kept: dict[str, int] = {}  # waits that kept the baton (baton.stack_is_audited), by frame
+
+    def note_kept(self, frame: str) -> None:
+        self.kept[frame] = self.kept.get(frame, 0) + 1
 
     # state changes (any thread)
     def notify(self) -> None:
@@ -264,8 +332,14 @@ class Session:
 
     def wait_for_change(self) -> None:
         with released():
+            self.wait_unbatoned()
+
+    def wait_unbatoned(self) -> None:
+        """Wait up to WAIT_SLICE for a change of state (the baton is not touched)."""
+        def wait(timeout: float) -> bool:
             with self.state:
-                self.state.wait(WAIT_SLICE)
+                return self.state.wait(timeout)
+        _gated_wait(wait)
 
     def parked(self, runner: Runner) -> None:
         if isinstance(runner, Worker):
@@ -376,6 +450,10 @@ def sequential_reason(ydl: Any, download: bool = True) -> str | None:
         return '--break-per-input counts per URL'
     if params.get('skip_playlist_after_errors'):
         return '--skip-playlist-after-errors counts failures in order'
+    if not params.get('ignoreerrors'):
+        # yt-dlp stops at the first failure: an entry after it must leave nothing behind
+        # (no file, archive line, info json, .part), which only doing them in order guarantees
+        return '--abort-on-error stops at the first failing entry'
     from . import shared_engine
     reason = shared_engine.unavailable_reason()
     if reason:
@@ -429,6 +507,8 @@ class _GroupScope:
                          f'(extraction and post-processing still run one at a time)')
         ydl.__dict__[SESSION_ATTR] = session
         set_current_runner(session.loop_runner)
+        session.loop_runner.root_frame = sys._getframe(1)
+        baton_mod.GATE.install()
         session.baton.acquire(session.loop_runner)
         if session.checker is not None:
             session.checker.install_here()
@@ -451,13 +531,8 @@ class _GroupScope:
                     group.cancel_from(-1)
             # any other exception was raised by the loop itself: the entries already started
             # come before it in sequential order, so they finish
-            try:
-                group.wait_all()
-            except KeyboardInterrupt:  # a second Ctrl-C while waiting: cancel everything
-                session.cancel_all()
-                group.wait_all()
-                if exc is None:
-                    raise
+            if self._wait_for_workers(group, isinstance(exc, KeyboardInterrupt) and self.top) and exc is None:
+                raise KeyboardInterrupt
             failure = group.earliest_failure()
             if failure is not None and failure is not exc and not isinstance(exc, KeyboardInterrupt):
                 replacement = failure
@@ -470,6 +545,31 @@ class _GroupScope:
         if replacement is not None:
             raise replacement
 
+    @staticmethod
+    def _wait_for_workers(group: Group, interrupted: bool) -> bool:
+        """Wait until every worker of ``group`` has ended; True if Ctrl-C was pressed meanwhile.
+
+        A Ctrl-C cancels every entry and waits for them to end (their transfers
+        and children are cancelled at once, their files cleaned up).  Once
+        Ctrl-C has been pressed twice the wait is bounded (GIVE_UP_AFTER): an
+        entry stuck where it cannot be cancelled (a progress hook that never
+        returns) is left behind (a daemon thread), so Ctrl-C always works.
+        """
+        session = group.session
+        presses = 1 if interrupted else 0
+        caught = False
+        while True:
+            try:
+                if presses >= 2:
+                    group.wait_all_or_give_up(GIVE_UP_AFTER)
+                else:
+                    group.wait_all()
+                return caught
+            except KeyboardInterrupt:
+                session.cancel_all()
+                presses += 1
+                caught = True
+
     def _end_session(self, session: Session, exc: BaseException | None) -> None:
         ydl = self.ydl
         if session.board is not None:
@@ -481,9 +581,14 @@ class _GroupScope:
             session.baton.release(session.loop_runner)
         set_current_runner(None)
         ydl.__dict__.pop(SESSION_ATTR, None)
+        baton_mod.GATE.uninstall()
         if checker is not None:
             summary = (f'[async] baton check: {checker.calls} yt-dlp calls checked in '
                        f'{len(checker.threads)} threads, {len(session.baton.violations)} violations\n')
+            if session.kept:
+                summary += '[async] baton kept while waiting in: ' + ', '.join(
+                    f'{frame} ({count}x)' for frame, count in sorted(session.kept.items())) + '\n'
+
             try:
                 os.write(2, summary.encode())
             except OSError:
@@ -748,64 +853,60 @@ def _make_prepare_multiline_status(original: Callable[..., Any]) -> Callable[...
     return _prepare_multiline_status
 
 
-#: yt-dlp methods that run a child process at a point where no lock is held (unlike, say,
-#: the ffmpeg version probe inside a cached_property): (module, class, method).
-CHILD_WAIT_SITES = (
-    ('yt_dlp.postprocessor.ffmpeg', 'FFmpegPostProcessor', 'real_run_ffmpeg'),
-    ('yt_dlp.postprocessor.exec', 'ExecPP', 'run'),
-    ('yt_dlp.downloader.external', 'ExternalFD', '_call_downloader'),
-    ('yt_dlp.downloader.external', 'FFmpegFD', '_call_downloader'),
-)
-_child_waits = threading.local()
-
-
-def _child_waits_allowed() -> bool:
-    return getattr(_child_waits, 'depth', 0) > 0
-
-
-def _make_child_wait_site(original: Callable[..., Any]) -> Callable[..., Any]:
-    def child_wait_site(*args: Any, **kwargs: Any) -> Any:
-        _child_waits.depth = getattr(_child_waits, 'depth', 0) + 1
-        try:
-            return original(*args, **kwargs)
-        finally:
-            _child_waits.depth -= 1
-    return child_wait_site
+def _inherits_output(proc: subprocess.Popen[Any]) -> bool:
+    """The child writes to our stdout or stderr itself (neither is piped to us)."""
+    return proc.stdout is None or proc.stderr is None
 
 
 def _patch_popen(popen: type) -> None:
-    """Give the baton up while waiting for a child process (ffmpeg, --exec, ...).
+    """Give the baton up while waiting for a child process (ffmpeg, ...), where that is safe.
 
-    Only inside CHILD_WAIT_SITES: elsewhere yt-dlp may wait for a child while
-    holding a lock another entry needs (a cached_property's), and giving the
-    baton up there would deadlock.
+    The release is audited (baton.released(audit=True)): a child waited for
+    while a lock may be held (the ffmpeg version probe inside a
+    cached_property) keeps the baton; see baton.py's module doc.  A child
+    whose output is not piped (``--exec``) keeps it too, and the status line
+    is ended before it starts, so its output starts at column 0 and no other
+    entry's progress lands in it.  Either way the child is killed if the entry
+    is cancelled (Ctrl-C).
     """
-    import importlib
-    for module_name, class_name, method in CHILD_WAIT_SITES:
-        try:
-            klass = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError):
-            continue  # that wait keeps the baton: correct, only less overlap
-        if callable(klass.__dict__.get(method)):
-            _wrap(klass, method, _make_child_wait_site)
     if popen.__dict__.get(MARK):
         return
+    original_init = popen.__dict__.get('__init__')
+    init: Callable[..., None] = original_init if callable(original_init) else subprocess.Popen.__init__
 
     def _kill(proc: subprocess.Popen[Any]) -> Callable[[], None]:
         return lambda: subprocess.Popen.kill(proc)
 
+    def nested() -> bool:  # subprocess's own call (communicate -> wait): the outer call decided
+        return sys._getframe(2).f_code.co_filename == subprocess.__file__
+
+    def __init__(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+        runner = current_runner()
+        board = getattr(getattr(runner, 'session', None), 'board', None)
+        if board is not None and (kwargs.get('stdout') is None or kwargs.get('stderr') is None):
+            board.suspend()  # the child may print: end the status line first
+        init(self, *args, **kwargs)
+
+    def waiting(self: subprocess.Popen[Any]) -> Any:
+        if _inherits_output(self):
+            return baton_mod.kept(current_runner(), _kill(self))
+        return released(cancel=_kill(self), audit=True)
+
     def wait(self: subprocess.Popen[Any], timeout: float | None = None) -> int:
-        if not _child_waits_allowed():
+        if current_runner() is None or nested():
             return subprocess.Popen.wait(self, timeout)
-        with released(cancel=_kill(self)):
+        with waiting(self):
             return subprocess.Popen.wait(self, timeout)
 
     def communicate(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> Any:
-        if not _child_waits_allowed():
+        if current_runner() is None or nested():
             return subprocess.Popen.communicate(self, *args, **kwargs)
-        with released(cancel=_kill(self)):
+        with waiting(self):
             return subprocess.Popen.communicate(self, *args, **kwargs)
 
+    if callable(original_init):  # else: no status line is ended before a child (cosmetic only)
+        functools.update_wrapper(__init__, original_init)
+        popen.__init__ = __init__  # type: ignore[misc]
     if 'wait' not in popen.__dict__:
         popen.wait = wait  # type: ignore[attr-defined]
     if 'communicate' not in popen.__dict__:
