@@ -27,6 +27,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
+from . import internals
+
 UP = '\033[A'
 ERASE_LINE = '\033[K'
 
@@ -43,7 +45,7 @@ class StatusBoard:
         self.lock = threading.RLock()
 
     def _write(self, text: str) -> None:
-        from yt_dlp.utils import write_string
+        write_string = internals.load('yt_dlp.utils:write_string')
         write_string(text, self.stream)
 
     # ------------------------------------------------------------- drawing
@@ -136,7 +138,8 @@ def prefix_message(label: str, message: str) -> str:
 
 def make_slot_printer(board: StatusBoard, label: str, base: Any) -> Any:
     """A MultilinePrinter stand-in for one downloader (``base``: the printer yt-dlp made)."""
-    from yt_dlp.minicurses import BreaklineStatusPrinter, MultilinePrinter
+    BreaklineStatusPrinter = internals.load('yt_dlp.minicurses:BreaklineStatusPrinter')
+    MultilinePrinter = internals.load('yt_dlp.minicurses:MultilinePrinter')
 
     class SlotPrinter(MultilinePrinter):  # type: ignore[misc]
         def __init__(self) -> None:

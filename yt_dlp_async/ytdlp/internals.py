@@ -12,6 +12,9 @@ why.  The options of the "Async Downloads" group still parse, so that a config
 file that names them keeps working.
 
 A name is ``'package.module:Attribute'`` or ``'package.module:Class.attribute'``.
+(baton.py's ``AUDITED`` list names yt-dlp frames too, by file and qualified
+name: it decides where the baton may be given up, and a frame it does not
+know only costs overlap, never correctness.)
 """
 
 from __future__ import annotations
@@ -59,8 +62,8 @@ NAMES: dict[str, str] = {
     'yt_dlp.downloader.common:FileDownloader._hook_progress': 'boundary: were bytes reported before a failure',
     'yt_dlp.downloader.common:FileDownloader._prepare_multiline_status': 'playlist: one status line per download',
     'yt_dlp.downloader.dash:DashSegmentsFD': 'dash: the fragment loop is ours',
-    'yt_dlp.downloader.external:ExternalFD._call_downloader': 'playlist: the baton around a child',
-    'yt_dlp.downloader.external:FFmpegFD._call_downloader': 'playlist: the baton around a child',
+    'yt_dlp.downloader.external:ExternalFD._call_downloader': 'baton: an audited frame (AUDITED)',
+    'yt_dlp.downloader.external:FFmpegFD._call_downloader': 'baton: an audited frame (AUDITED)',
     'yt_dlp.downloader.external:_BY_NAME': 'patches: --downloader async',
     'yt_dlp.downloader.fragment:FragmentFD._append_fragment': 'fragment_resume: bytes, then the state',
     'yt_dlp.downloader.fragment:FragmentFD._prepare_and_start_frag_download': 'hls: every fragment listed',
@@ -80,10 +83,12 @@ NAMES: dict[str, str] = {
     'yt_dlp.options:create_parser': 'patches: the option group',
     'yt_dlp.postprocessor:FFmpegMergerPP': 'multiformat: can the formats be merged',
     'yt_dlp.postprocessor.common:PostProcessor': 'the AsyncDownloads postprocessor plugin',
-    'yt_dlp.postprocessor.exec:ExecPP.run': 'playlist: the baton around a child',
-    'yt_dlp.postprocessor.ffmpeg:FFmpegPostProcessor.real_run_ffmpeg': 'playlist: the baton around a child',
+    'yt_dlp.postprocessor.exec:ExecPP.run': 'baton: an audited frame (AUDITED)',
+    'yt_dlp.postprocessor.ffmpeg:FFmpegMergerPP': 'multiformat: the merger reads our part names',
+    'yt_dlp.postprocessor.ffmpeg:FFmpegMergerPP.run': 'multiformat: the merger reads our part names',
+    'yt_dlp.postprocessor.ffmpeg:FFmpegPostProcessor.real_run_ffmpeg': 'baton: an audited frame (AUDITED)',
     'yt_dlp.utils:ContentTooShortError': 'errors: a short body',
-    'yt_dlp.utils:Popen': 'playlist: the baton around a child',
+    'yt_dlp.utils:Popen': 'baton: an audited frame (AUDITED)',
     'yt_dlp.utils:RetryManager': 'http_download, segmented_download: --retries',
     'yt_dlp.utils:SameFileError': 'playlist: two URLs to one file',
     'yt_dlp.utils:ThrottledDownload': 'http_download: --throttled-rate',

@@ -31,9 +31,9 @@ import threading
 from types import ModuleType
 from typing import Any, Mapping
 
-from yt_dlp.downloader.common import FileDownloader
+from . import fallback, internals
 
-from . import fallback
+FileDownloader = internals.load('yt_dlp.downloader.common:FileDownloader')
 
 JOIN_INTERVAL = 0.1
 MARK = '__yt_dlp_async_wrapped__'
@@ -97,7 +97,7 @@ def _merger_available(params: Mapping[str, Any]) -> bool:
         report_warning = to_screen = deprecation_warning = write_debug
 
     try:
-        from yt_dlp.postprocessor import FFmpegMergerPP
+        FFmpegMergerPP = internals.load('yt_dlp.postprocessor:FFmpegMergerPP')
         return bool(FFmpegMergerPP(_ParamsOnly()).available)
     except Exception:
         return False
@@ -110,7 +110,7 @@ def eligible(info_dict: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
         return False
     if params.get('allow_unplayable_formats') or not _merger_available(params):
         return False
-    from yt_dlp.downloader import get_suitable_downloader
+    get_suitable_downloader = internals.load('yt_dlp.downloader:get_suitable_downloader')
     classes = _engine_classes()
     for fmt in formats:
         if fmt.get('section_start') is not None or fmt.get('section_end') is not None:
@@ -121,11 +121,11 @@ def eligible(info_dict: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
     return True
 
 
-class AsyncMultiFD(FileDownloader):
+class AsyncMultiFD(FileDownloader):  # type: ignore[misc, valid-type]
     FD_NAME = 'async_multi'
 
     def real_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
-        from yt_dlp.downloader import get_suitable_downloader
+        get_suitable_downloader = internals.load('yt_dlp.downloader:get_suitable_downloader')
 
         formats = info_dict['requested_formats']
         count = len(formats)
@@ -161,7 +161,7 @@ class AsyncMultiFD(FileDownloader):
     @staticmethod
     def _format_path(fmt: dict[str, Any], info: Mapping[str, Any], filename: str, merged_ext: str | None) -> str:
         """The format's file as yt-dlp alone names it; yt-dlp's merger is told (``_renamed``)."""
-        from yt_dlp.utils import prepend_extension
+        prepend_extension = internals.load('yt_dlp.utils:prepend_extension')
         given = fmt.get('filepath') or prepend_extension(filename, f'f{fmt["format_id"]}', merged_ext)
         path = sequential_name(given, merged_ext, info.get('ext'))
         if path != given and fmt.get('filepath'):
@@ -200,7 +200,7 @@ class AsyncMultiFD(FileDownloader):
 def patch_merger() -> bool:
     """FFmpegMergerPP merges the files AsyncMultiFD wrote (see the module doc)."""
     try:
-        from yt_dlp.postprocessor.ffmpeg import FFmpegMergerPP
+        FFmpegMergerPP = internals.load('yt_dlp.postprocessor.ffmpeg:FFmpegMergerPP')
     except ImportError:
         return False
     original = FFmpegMergerPP.__dict__.get('run')

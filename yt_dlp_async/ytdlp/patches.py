@@ -85,11 +85,10 @@ def register_external_downloader() -> bool:
     """``--downloader async`` (and ``"http:async"``) validate and select AsyncFileDownloader."""
     target = 'yt_dlp.downloader.external._BY_NAME'
     try:
-        import yt_dlp.downloader.external as external
+        registry = internals.load('yt_dlp.downloader.external:_BY_NAME')
     except Exception as exc:
         _stand_aside(target, f'cannot import it ({exc})')
         return False
-    registry = getattr(external, '_BY_NAME', None)
     if not isinstance(registry, dict):
         _stand_aside(target, 'not found in this yt-dlp')
         return False
@@ -249,8 +248,7 @@ def install(import_ytdlp: bool = False) -> bool:
         hooked = False
     if import_ytdlp or not hooked:
         try:
-            import yt_dlp  # noqa: F401
-            import yt_dlp.YoutubeDL  # noqa: F401
+            internals.load('yt_dlp:YoutubeDL')  # imports yt_dlp (and yt_dlp.YoutubeDL)
         except Exception:
             return hooked
     apply_loaded()

@@ -54,7 +54,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from . import baton as baton_mod
+from . import baton as baton_mod, internals
 from .baton import Baton, Checker, EntryCancelled, Runner, current_runner, released, set_current_runner
 
 MARK = '__yt_dlp_async_playlist__'
@@ -635,8 +635,9 @@ def patch_youtubedl_class(klass: Any) -> bool:
               '_make_archive_id', 'to_screen', 'to_stderr', '_write_string', 'process_info', '_match_entry']
     missing = [name for name in needed if not callable(klass.__dict__.get(name))]
     try:
-        from yt_dlp.downloader.common import FileDownloader
-        from yt_dlp.utils import Popen, locked_file  # noqa: F401
+        FileDownloader = internals.load('yt_dlp.downloader.common:FileDownloader')
+        Popen = internals.load('yt_dlp.utils:Popen')
+        internals.load('yt_dlp.utils:locked_file')  # the archive writes need it
     except ImportError as exc:
         missing.append(f'yt_dlp.utils/downloader.common ({exc})')
         FileDownloader = Popen = None
@@ -707,7 +708,8 @@ def _make_match_entry(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _make_download(original: Callable[..., Any]) -> Callable[..., Any]:
     def download(self: Any, url_list: Any) -> Any:
-        from yt_dlp.utils import SameFileError, variadic
+        SameFileError = internals.load('yt_dlp.utils:SameFileError')
+        variadic = internals.load('yt_dlp.utils:variadic')
         urls = list(variadic(url_list))
         if len(urls) < 2 or session_of(self) is not None or current_runner() is not None:
             return original(self, url_list)
@@ -765,7 +767,7 @@ def _make_dl(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _archive_path(ydl: Any) -> str | None:
-    from yt_dlp.utils import is_path_like
+    is_path_like = internals.load('yt_dlp.utils:is_path_like')
     fn = ydl.params.get('download_archive')
     return os.fspath(fn) if fn is not None and is_path_like(fn) else None
 
@@ -792,7 +794,7 @@ def _make_record_download_archive(original: Callable[..., Any]) -> Callable[...,
         fn = _archive_path(self)
         if runner is None or fn is None:
             return original(self, info_dict)
-        from yt_dlp.utils import locked_file
+        locked_file = internals.load('yt_dlp.utils:locked_file')
         vid_id = self._make_archive_id(info_dict)
         assert vid_id
         self.write_debug(f'Adding to archive: {vid_id}')
