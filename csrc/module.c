@@ -1124,6 +1124,7 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
             || dict_set(d, "last_modified", str_or_none(lastmod));
         free(etag);
         free(lastmod);
+        etag = lastmod = NULL;
         if (rc)
             goto fail;
     }
@@ -1184,6 +1185,8 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
     }
     return d;
 fail:
+    free(etag);
+    free(lastmod);
     Py_DECREF(d);
     return NULL;
 }
