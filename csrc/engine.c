@@ -535,13 +535,14 @@ static long eng_wake_retries(struct eng *e, double now)
     return wait_ms;
 }
 
-/* Resume transfers held back by the rate limit once it allows them. */
+/* Resume transfers held back by the rate limit once it allows them (and
+   a held reply once Python released it: xfer_held). */
 static long eng_unpause(struct eng *e, double now)
 {
     int any = 0;
     if (e->rl.rate <= 0) {
         for (struct task *t = e->tasks; t; t = t->next)
-            if (t->paused && t->state == TS_ACTIVE) {
+            if (t->paused && t->state == TS_ACTIVE && !xfer_held(t)) {
                 t->paused = 0;
                 t->last_rx = eng_now();
                 curl_easy_pause(t->easy, CURLPAUSE_CONT);
@@ -550,7 +551,7 @@ static long eng_unpause(struct eng *e, double now)
     }
     rl_refill(&e->rl, now);
     for (struct task *t = e->tasks; t; t = t->next) {
-        if (!t->paused || t->state != TS_ACTIVE)
+        if (!t->paused || t->state != TS_ACTIVE || xfer_held(t))
             continue;
         if (!rl_allows(&e->rl)) {
             any = 1;

@@ -169,6 +169,10 @@ struct task_opts {
     /* a small resource (a fragment, a key) kept in memory, not a file */
     int to_memory;
     int64_t max_memory;
+    /* hold the body of a reply that starts the file, or whose validator is
+       not if_range, until Task.release(): the caller stores the reply's
+       validator beside the file before any byte of it is written */
+    int hold_new_validator;
 };
 
 int task_opts_copy(struct task_opts *dst, const struct task_opts *src);
@@ -229,6 +233,17 @@ struct task {
     enum task_state state;      /* mu */
     int cancel_requested;       /* mu */
 
+    /* the reply being written, set once its headers are accepted (before
+       its first body byte), readable while the task runs */
+    char *live_etag;            /* mu: engine thread replaces, Python reads */
+    char *live_last_modified;   /* mu */
+    /* o.hold_new_validator: the reply's body waits until Python releases
+       hold number hold_seq; the write callback pauses the transfer */
+    int held;                   /* mu */
+    int released;               /* mu: set by Task.release(hold_seq) */
+    uint64_t hold_seq;          /* mu: holds so far */
+    int64_t held_at;            /* mu: file position of its first byte */
+
     /* the body when o.to_memory: thr until finished, then Python's */
     unsigned char *mem;
     size_t mem_cap;
@@ -257,6 +272,7 @@ int xfer_start(struct eng *e, struct task *t);          /* 0 or CURLcode */
 void xfer_classify(struct eng *e, struct task *t, CURLcode res,
                    int *retryable);
 void xfer_release(struct task *t);
+int xfer_held(struct task *t);               /* body waits for release */
 int xfer_prepare_retry(struct task *t);    /* 0: cannot retry */
 
 /* httpparse.c: pure parsers of what a server sends (fuzzed) */

@@ -646,7 +646,8 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         "cookies", "proxy", "source_address", "verify", "ca_file",
         "client_cert", "client_key", "client_key_password",
         "max_filesize", "max_retries", "connections", "min_piece",
-        "max_request", "state_path", "memory", "max_memory", NULL
+        "max_request", "state_path", "memory", "max_memory",
+        "hold_new_validator", NULL
     };
     EngineObject *self = (EngineObject *)op;
     PyObject *url, *path = Py_None, *headers = Py_None, *cookies = Py_None;
@@ -654,7 +655,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     PyObject *ca = Py_None, *cert = Py_None, *key = Py_None;
     PyObject *keypw = Py_None, *result, *state_path = Py_None;
     int fileno = -1, truncate = 0, priority = 0, verify = 1;
-    int connections = 1, memory = 0;
+    int connections = 1, memory = 0, hold = 0;
     long long min_piece = 1048576, max_request = 0;
     long long max_memory = 64LL << 20;
     char err_text[256];
@@ -668,12 +669,12 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     if (!engine_usable(self, 1))
         return NULL;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "U|O$iOLLLLpOiOOOpOOOOLiiLLOpL:submit", kwlist, &url,
+            args, kw, "U|O$iOLLLLpOiOOOpOOOOLiiLLOpLp:submit", kwlist, &url,
             &path, &fileno, &headers, &range_start, &range_end, &offset,
             &expected, &truncate, &if_range, &priority, &cookies, &proxy,
             &source, &verify, &ca, &cert, &key, &keypw, &max_filesize,
             &max_retries, &connections, &min_piece, &max_request,
-            &state_path, &memory, &max_memory))
+            &state_path, &memory, &max_memory, &hold))
         return NULL;
 
     if (range_start < 0)
@@ -709,6 +710,9 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
                             "connection and max_memory >= 1");
     if (memory)
         offset = 0;
+    if (hold && (memory || connections != 1 || fileno != -1))
+        return PyErr_Format(PyExc_ValueError, "hold_new_validator is for "
+                            "one connection writing a path");
     if (connections > 1 && range_end != -1)
         return PyErr_Format(PyExc_ValueError, "several connections are for "
                             "a whole resource or its tail: give range=(start,"
@@ -764,6 +768,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
 
     o.to_memory = memory;
     o.max_memory = max_memory;
+    o.hold_new_validator = hold;
     if (!memory && open_target(path, fileno, truncate, &o, &fd) < 0)
         goto fail;
     t = task_new(&o, fd);
@@ -989,6 +994,31 @@ static PyObject *Task_cancel(PyObject *op, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* Task.release(n): the body of held reply number n may be written (its
+   validator is stored).  A stale n (the attempt ended, another reply is
+   held now) releases nothing. */
+static PyObject *Task_release(PyObject *op, PyObject *arg)
+{
+    TaskObject *self = (TaskObject *)op;
+    EngineObject *engine = (EngineObject *)self->engine;
+    struct eng *e = task_eng(self);
+    struct task *t = self->task;
+    unsigned long long n = PyLong_AsUnsignedLongLong(arg);
+    if (n == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (!engine_usable(engine, 0))
+        return NULL;
+    lock_engine(e);
+    if (t->held && t->hold_seq == n) {
+        t->released = 1;
+        /* under the lock: close() frees the multi handle after the join */
+        if (e->multi && !e->closed)
+            curl_multi_wakeup(e->multi);
+    }
+    pthread_mutex_unlock(&e->mu);
+    Py_RETURN_NONE;
+}
+
 static PyObject *Task_set_priority(PyObject *op, PyObject *arg)
 {
     TaskObject *self = (TaskObject *)op;
@@ -1034,8 +1064,12 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
     enum task_state state;
     int64_t total, size, written;
     double speed, elapsed, now = eng_now();
-    int retries, restarted;
+    int retries, restarted, held;
     long status;
+    uint64_t hold_seq;
+    int64_t held_at;
+    char *etag = NULL, *lastmod = NULL;
+    int live;
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
@@ -1048,8 +1082,19 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
     retries = t->retries;
     status = t->http_status;
     restarted = t->restarted;
+    held = t->held && !t->released && !task_finished_state(state);
+    hold_seq = t->hold_seq;
+    held_at = t->held_at;
     elapsed = (task_finished_state(state) ? t->finish_time : now)
         - t->submit_time;
+    live = !task_finished_state(state);
+    if (live) {
+        /* the reply being written: the engine thread replaces these
+           strings under the lock only, so they are copied under it */
+        etag = t->live_etag ? strdup(t->live_etag) : NULL;
+        lastmod = t->live_last_modified ? strdup(t->live_last_modified)
+                                        : NULL;
+    }
     written = task_written(t);
     if (t->seg && !task_finished_state(state)) {
         /* live: finished ranges plus what each connection has written */
@@ -1069,8 +1114,20 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
         || dict_set(d, "retries", PyLong_FromLong(retries))
         || dict_set(d, "http_status", status ? PyLong_FromLong(status)
                                              : Py_NewRef(Py_None))
-        || dict_set(d, "restarted", PyBool_FromLong(restarted)))
+        || dict_set(d, "restarted", PyBool_FromLong(restarted))
+        || dict_set(d, "hold", held ? Py_BuildValue(
+                        "(KL)", (unsigned long long)hold_seq,
+                        (long long)held_at) : Py_NewRef(Py_None)))
         goto fail;
+    if (live) {
+        int rc = dict_set(d, "etag", str_or_none(etag))
+            || dict_set(d, "last_modified", str_or_none(lastmod));
+        free(etag);
+        free(lastmod);
+        etag = lastmod = NULL;
+        if (rc)
+            goto fail;
+    }
     if (t->seg) {
         PyObject *segs = PyList_New(0);
         if (!segs || dict_set(d, "segments", segs) < 0)
@@ -1128,6 +1185,8 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
     }
     return d;
 fail:
+    free(etag);
+    free(lastmod);
     Py_DECREF(d);
     return NULL;
 }
@@ -1185,6 +1244,8 @@ static PyMethodDef Task_methods[] = {
     {"set_priority", Task_set_priority, METH_O,
      "Change the priority of a queued task (lower runs first)."},
     {"info", Task_info, METH_NOARGS, "A snapshot of the task as a dict."},
+    {"release", Task_release, METH_O,
+     "release(n): let the body of held reply n (info()['hold']) be written."},
     {"take_body", Task_take_body, METH_NOARGS,
      "The body of a finished memory=True task, as bytes (once)."},
     {NULL, NULL, 0, NULL}

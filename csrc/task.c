@@ -80,6 +80,7 @@ int task_opts_copy(struct task_opts *dst, const struct task_opts *src)
     dst->cookies = NULL;
     dst->ncookies = 0;
     dst->truncate = 0;
+    dst->hold_new_validator = 0;   /* nobody would release a child */
     if (dup_field(&dst->url, src->url) | dup_field(&dst->host_key,
                                                       src->host_key)
         | dup_field(&dst->proxy, src->proxy)
@@ -157,6 +158,8 @@ void task_decref(struct task *t)
     free(t->mem);
     free(t->etag);
     free(t->last_modified);
+    free(t->live_etag);
+    free(t->live_last_modified);
     free(t->effective_url);
     free_strv(t->out_cookies, t->nout_cookies);
     free(t);

@@ -138,6 +138,75 @@ static int validator_differs(const char *old, const char *now)
     return old && now && strcmp(old, now) != 0;
 }
 
+/* The validator an If-Range would carry for this reply (as xfer_start
+   chooses it): a strong ETag, else Last-Modified. */
+static const char *reply_validator(const struct task *t)
+{
+    if (t->etag && strncmp(t->etag, "W/", 2) != 0)
+        return t->etag;
+    return t->last_modified;
+}
+
+static int same_string(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether the body of the accepted reply waits for Task.release(): it
+   writes the file from its start, or the validator stored beside the file
+   (o.if_range) is not this reply's. */
+static int xfer_must_hold(const struct task *t)
+{
+    if (!t->o.hold_new_validator)
+        return 0;
+    return t->o.file_offset + t->written == 0
+        || !same_string(t->o.if_range, reply_validator(t));
+}
+
+/* The accepted reply becomes visible to Python (size, validators) before
+   its first body byte is written; the copies are made outside the lock. */
+static void xfer_publish_reply(struct task *t, int64_t size, int64_t total)
+{
+    struct eng *e = t->eng;
+    char *etag = t->etag ? strdup(t->etag) : NULL;
+    char *lastmod = t->last_modified ? strdup(t->last_modified) : NULL;
+    char *old_etag, *old_lastmod;
+    int hold = xfer_must_hold(t);
+
+    eng_lock(e);
+    t->resource_size = size;
+    t->total = total;
+    old_etag = t->live_etag;
+    old_lastmod = t->live_last_modified;
+    t->live_etag = etag;
+    t->live_last_modified = lastmod;
+    if (hold) {
+        t->held = 1;
+        t->released = 0;
+        t->hold_seq++;
+        t->held_at = t->o.file_offset + t->written;
+    }
+    eng_unlock(e);
+    free(old_etag);
+    free(old_lastmod);
+}
+
+/* The write callback's gate: 1 while the reply's body must wait (the
+   transfer is paused; eng_unpause tries again once released). */
+int xfer_held(struct task *t)
+{
+    struct eng *e = t->eng;
+    int wait;
+    if (!t->o.hold_new_validator)
+        return 0;
+    eng_lock(e);
+    if (t->held && t->released)
+        t->held = 0;
+    wait = t->held;
+    eng_unlock(e);
+    return wait;
+}
+
 static void xfer_check_response(struct task *t)
 {
     struct eng *e = t->eng;
@@ -267,10 +336,7 @@ static void xfer_check_response(struct task *t)
     free(t->last_modified);
     t->last_modified = lastmod;
     lastmod = NULL;
-    eng_lock(e);
-    t->resource_size = size;
-    t->total = total;
-    eng_unlock(e);
+    xfer_publish_reply(t, size, total);
     if (t->parent)
         seg_child_confirmed(t);
 out:
@@ -323,6 +389,10 @@ static size_t xfer_on_write(char *ptr, size_t size, size_t nmemb,
         return 0;
     if (t->discard)
         return n;
+    if (xfer_held(t)) {
+        t->paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
+    }
     if (e->rl.rate > 0) {
         if (!rl_allows(&e->rl)) {
             t->paused = 1;
@@ -449,6 +519,11 @@ int xfer_start(struct eng *e, struct task *t)
     t->response_checked = 0;
     t->discard = 0;
     t->paused = 0;
+    if (t->o.hold_new_validator) {
+        eng_lock(e);
+        t->held = 0;               /* a hold belongs to one reply */
+        eng_unlock(e);
+    }
     t->abort = AB_NONE;
     t->coded = 0;
     t->last_rx = eng_now();

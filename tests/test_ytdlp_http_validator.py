@@ -4,7 +4,9 @@ The in-order path keeps the ETag / Last-Modified of the bytes in ``.part``
 in the extended attribute ``user.yt-dlp-async.validator`` and sends it as
 ``If-Range`` on resume; a resource that changed meanwhile answers 200 and
 the file restarts from byte 0.  A ``.part`` left by yt-dlp alone (no
-validator) resumes as yt-dlp resumes it.
+validator) resumes as yt-dlp resumes it.  The validator is stored before
+the first byte of a reply reaches the ``.part`` (the engine holds the body
+until then), so even a SIGKILL during the first request leaves none unstored.
 """
 
 from __future__ import annotations
@@ -134,8 +136,9 @@ def test_shorter_new_resource_leaves_no_old_tail(tmp_path: Path, fault_server) -
 
 
 def test_sigkill_in_the_first_request_still_refuses_another_size(tmp_path: Path, fault_server) -> None:
-    # SIGKILL before the first request ended: no validator yet, but the resource size
-    # was stored as soon as the response came; a new file of another size restarts
+    # SIGKILL before the first request ended: the resource size was stored before the
+    # first byte; without the validator (a server that sends none: removed here), a new
+    # file of another size restarts
     url = fault_server.add_file('v.mp4', OLD, 'video/mp4') + '?rate=200000'
     info = write_info_json(tmp_path / 'i.json', url)
     part = tmp_path / 'v.mp4.part'
@@ -148,6 +151,7 @@ def test_sigkill_in_the_first_request_still_refuses_another_size(tmp_path: Path,
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert os.getxattr(part, 'user.yt-dlp-async.size') == str(SIZE).encode()
+    os.removexattr(part, XATTR)
     kept = part.stat().st_size
     longer_new = content(SIZE + 5000, seed=4)
     fault_server.add_file('v.mp4', longer_new, 'video/mp4')
@@ -156,6 +160,33 @@ def test_sigkill_in_the_first_request_still_refuses_another_size(tmp_path: Path,
     assert '[download] Unable to resume' in proc2.stdout
     ranges = [e.range for e in get_requests(fault_server, '/file/v.mp4')[-2:]]
     assert ranges == [f'bytes={kept}-', None]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['.home', 'i.json', 'v.mp4']
+
+
+def test_sigkill_in_the_first_request_then_a_same_size_change_restarts(tmp_path: Path, fault_server) -> None:
+    # the validator is stored before the first byte of the first reply reaches the
+    # .part: killed with bytes on disk, a same-size new file is refused by If-Range
+    url = fault_server.add_file('v.mp4', OLD, 'video/mp4') + '?rate=100000'
+    info = write_info_json(tmp_path / 'i.json', url)
+    part = tmp_path / 'v.mp4.part'
+    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', *IN_ORDER, '--load-info-json', str(info), '-o', 'v.mp4'],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=hermetic_env(tmp_path / '.home'))
+    deadline = time.monotonic() + 30
+    while not (part.exists() and part.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    kept = part.stat().st_size
+    assert 0 < kept < SIZE and part.read_bytes() == OLD[:kept]
+    stored = xattr_of(part)
+    assert len(get_requests(fault_server, '/file/v.mp4')) == 1     # killed during the first request
+    fault_server.add_file('v.mp4', NEW, 'video/mp4')       # same size, new ETag
+    proc2 = finish(tmp_path, str(info))
+    assert sha256_file(tmp_path / 'v.mp4') == sha(NEW), output(proc2)
+    rerun = get_requests(fault_server, '/file/v.mp4')[-1]
+    assert stored is not None and stored.startswith('"file-') and stored.endswith(f'-{SIZE}-0"')
+    assert rerun.range == f'bytes={kept}-' and rerun.header('If-Range') == stored and rerun.status == 200
     assert sorted(p.name for p in tmp_path.iterdir()) == ['.home', 'i.json', 'v.mp4']
 
 

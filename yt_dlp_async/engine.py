@@ -52,6 +52,13 @@ class DownloadProgress:
     elapsed: float
     retries: int
     http_status: int | None
+    #: validators of the reply being written, known once its headers are
+    #: accepted (before its first body byte); None when it has none
+    etag: str | None = None
+    last_modified: str | None = None
+    #: ``hold_new_validator``: (number, file position of its first byte) of
+    #: the reply whose body waits for :meth:`DownloadTask.release`, else None
+    hold: tuple[int, int] | None = None
 
     @property
     def finished(self) -> bool:
@@ -171,6 +178,12 @@ class DownloadTask:
         already written stay in the file."""
         self._task.cancel()
 
+    def release(self, hold: int) -> None:
+        """Let the body of held reply number ``hold`` (``progress().hold[0]``)
+        be written: call it once its validator is stored.  A stale number
+        (that attempt ended) releases nothing."""
+        self._task.release(hold)
+
     def set_priority(self, priority: int) -> None:
         """Move a queued task: lower values run first."""
         self._task.set_priority(priority)
@@ -217,6 +230,9 @@ class DownloadTask:
             elapsed=info["elapsed"],
             retries=info["retries"],
             http_status=info["http_status"],
+            etag=info.get("etag"),
+            last_modified=info.get("last_modified"),
+            hold=info.get("hold"),
         )
 
     def result(self, timeout: float | None = None) -> DownloadResult:
@@ -450,6 +466,7 @@ class AsyncDownloadEngine:
         state_path: str | os.PathLike[str] | None = None,
         memory: bool = False,
         max_memory: int = 64 << 20,
+        hold_new_validator: bool = False,
     ) -> DownloadTask:
         """Queue the download of ``url`` into ``path`` (or ``fileno``).
 
@@ -468,6 +485,15 @@ class AsyncDownloadEngine:
         ``memory=True`` keeps the body in memory instead (at most
         ``max_memory`` bytes; for fragments and keys): read it with
         :meth:`DownloadTask.body`.
+
+        ``hold_new_validator=True`` (one connection, a ``path``): the body
+        of a reply that writes the file from its first byte, or whose
+        validator (strong ETag, else Last-Modified) is not ``if_range``,
+        waits once its headers are accepted: ``progress().hold`` shows it
+        with the reply's ``etag``/``last_modified``, and nothing of it is
+        written until :meth:`DownloadTask.release`.  The caller stores the
+        validator beside the file first; a task never released waits
+        until cancelled.
 
         Bad input raises ValueError / OSError here, before any byte is
         written.  ``path`` is checked here but opened (created, truncated)
@@ -522,6 +548,7 @@ class AsyncDownloadEngine:
             state_path=_fspath(state_path),
             memory=memory,
             max_memory=max_memory,
+            hold_new_validator=hold_new_validator,
         )
         return DownloadTask(task, self)
 

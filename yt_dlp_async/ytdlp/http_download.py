@@ -257,6 +257,9 @@ class HttpDownload:
             return self._with_file_access_retries(
                 lambda: self.engine.submit(self.url, fileno=1, **kwargs))
         kwargs['truncate'] = truncate
+        # the engine holds the body of a reply that would write bytes under a
+        # validator not yet stored beside the .part, until _store_held released it
+        kwargs['hold_new_validator'] = not self.is_test
         return self._with_file_access_retries(lambda: self.engine.submit(self.url, self.tmpfilename, **kwargs))
 
     def _locate_stdout(self) -> None:
@@ -375,6 +378,18 @@ class HttpDownload:
         if not self.to_stdout and not self.is_test:
             partmeta.write_size(self.tmpfilename, size)
 
+    def _store_held(self, task: Any, progress: Any) -> None:
+        """The engine holds a reply before its first byte: store its validator and
+        size on the .part (bytes from its position on are of an older reply, and go),
+        then let the body be written.  A SIGKILL at any moment leaves no byte of a
+        reply whose validator is not stored."""
+        number, position = progress.hold
+        if self._bytes_on_disk() > position:
+            self._cut_after(position)
+        size = progress.resource_size if progress.resource_size is not None else self.known_size
+        partmeta.write(self.tmpfilename, partmeta.choose(progress.etag, progress.last_modified), size)
+        task.release(number)
+
     def _restart_changed(self) -> _Step:
         self.fd.write_debug(f'[async] the resource is no longer {self.known_size} bytes: '
                             'restarting from byte 0 instead of resuming')
@@ -449,6 +464,8 @@ class HttpDownload:
                 self._report_unable_to_resume()  # the server sent the whole file: rewritten from byte 0
                 self.base = 0
             self._check_size(task, start, progress.resource_size)
+            if progress.hold is not None:
+                self._store_held(task, progress)
             written = self.base + progress.downloaded_bytes
             total = self._total_for(progress.resource_size, progress.total_bytes, self.base)
             self.last_total = total if total is not None else self.last_total

@@ -21,9 +21,9 @@ import errno
 import os
 
 XATTR = 'user.yt-dlp-async.validator'
-#: the resource size, stored as soon as the response is known (the validator
-#: only when the request ends): a ``.part`` killed with SIGKILL during its
-#: first request still refuses a resource of another size
+#: the resource size, stored with the validator as soon as a response is
+#: accepted and before its first byte reaches the ``.part`` (the engine holds
+#: the body until then: ``hold_new_validator``)
 SIZE_XATTR = 'user.yt-dlp-async.size'
 #: a split download's file and control file (segmented_download.py)
 SPARSE_SUFFIX = '.part-async'
@@ -142,7 +142,7 @@ def write(path: str, validator: str | None, size: int | None = None) -> None:
 
 
 def write_size(path: str, size: int) -> None:
-    """Store only the resource size (the validator arrives when the request ends)."""
+    """Store only the resource size, keeping the stored validator."""
     write(path, read(path), size)
 
 
