@@ -47,7 +47,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from . import cookies as cookie_lines
+from . import cookies as cookie_lines, internals
 from . import baton, errors, partmeta, request_options
 
 POLL_INTERVAL = 0.1
@@ -95,7 +95,7 @@ class HttpDownload:
 
         headers = request_options.request_headers(info_dict)
         self.request_proxy = request_options.split_proxy_headers(headers)
-        from yt_dlp.utils import parse_http_range
+        parse_http_range = internals.load('yt_dlp.utils:parse_http_range')
         self.req_start, self.req_end, _ = parse_http_range(headers.pop('Range', None))
         self.headers = headers
 
@@ -134,7 +134,7 @@ class HttpDownload:
 
     # ----------------------------------------------------------------- entry
     def run(self) -> bool:
-        from yt_dlp.utils import RetryManager
+        RetryManager = internals.load('yt_dlp.utils:RetryManager')
 
         rate_limit = self.params.get('ratelimit')
         self.engine.set_rate_limit(int(rate_limit) if rate_limit else None)
@@ -290,7 +290,7 @@ class HttpDownload:
                 pass
 
     def _with_file_access_retries(self, submit: Callable[[], Any]) -> Any:
-        from yt_dlp.utils import RetryManager
+        RetryManager = internals.load('yt_dlp.utils:RetryManager')
 
         def report(err: BaseException, count: int, retries: int) -> None:
             RetryManager.report_retry(
@@ -504,7 +504,7 @@ class HttpDownload:
                 self.throttle_start = now
             elif now - self.throttle_start > THROTTLE_SECONDS:
                 self._cancel(task)
-                from yt_dlp.utils import ThrottledDownload
+                ThrottledDownload = internals.load('yt_dlp.utils:ThrottledDownload')
                 raise ThrottledDownload()
         else:
             self.throttle_start = None
@@ -524,7 +524,7 @@ class HttpDownload:
 
     def _announced_total(self, exc: Any) -> int | None:
         """The whole file's size from the failed response's headers (else the last progress)."""
-        from yt_dlp.utils import parse_http_range
+        parse_http_range = internals.load('yt_dlp.utils:parse_http_range')
         headers = {k.lower(): v for k, v in (getattr(exc, 'headers', None) or {}).items()}
         _, _, resource_size = parse_http_range(headers.get('content-range'))
         length = headers.get('content-length')
@@ -736,7 +736,7 @@ def retry_after_seconds(exc: Any, warn: Callable[[str], Any]) -> float:
 
 def _resource_size(headers: dict[str, str], status: int) -> int | None:
     """The whole resource's size from a 2xx response's headers (Content-Range, else a 200's length)."""
-    from yt_dlp.utils import parse_http_range
+    parse_http_range = internals.load('yt_dlp.utils:parse_http_range')
     _, _, total = parse_http_range(headers.get('content-range'))
     if total:
         return int(total)
