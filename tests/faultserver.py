@@ -730,8 +730,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Last-Modified", res.last_modified)
         if content_range:
             self.send_header("Content-Range", content_range)
-        if gzipped:
-            self.send_header("Content-Encoding", "gzip")
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
         elif no_length:
