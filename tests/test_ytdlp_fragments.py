@@ -301,3 +301,21 @@ def test_native_downloader_option_keeps_yt_dlp(tmp_path: Path, fault_server) -> 
     assert proc.returncode == 0, output(proc)
     assert FRAGMENT_LINE not in proc.stderr
     assert '--downloader native was given' in proc.stderr, output(proc)
+
+
+def test_a_long_wait_for_one_fragment_keeps_a_printable_speed(tmp_path: Path, fault_server) -> None:
+    """Progress is reported when bytes arrive, as yt-dlp's loop does: while one fragment waits for its
+    retries the smoothed speed must not decay below what yt-dlp's format_bytes can print (IndexError)."""
+    stream = hls_stream(fault_server, 'slowfrag', random_segments(6),
+                        faults={3: {'fail': 6, 'retry_after': 1}})
+    proc = run_one(tmp_path / 'e', stream, ENGINE, '--retries', '10', '--fragment-retries', '10', '--newline')
+    assert proc.returncode == 0, output(proc)
+    assert 'IndexError' not in proc.stderr
+    assert (tmp_path / 'e' / 'out.mp4').read_bytes() == stream.expected
+    assert len(get_requests(fault_server, '/file/slowfrag/seg3.ts')) == 7  # six 503s, then the segment
+
+
+def test_printable_speed() -> None:
+    from yt_dlp_async.ytdlp.fragment_pipeline import _printable
+    assert _printable(None) is None and _printable(1e-30) is None
+    assert _printable(0.5) == 0.5 and _printable(2e6) == 2e6

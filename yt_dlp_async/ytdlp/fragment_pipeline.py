@@ -266,8 +266,12 @@ class FragmentPipeline:
     def _unavailable(self, slot: _Slot) -> None:
         error = slot.error
         if not slot.fatal:
-            if error is not None and not slot.client_error:  # yt-dlp's HttpFD reports these
-                self.fd.to_screen(f'[download] Got error: {error}')
+            if error is not None and not slot.client_error:
+                # yt-dlp's HttpFD gives up on a fragment's 5xx or network error with an ERROR (exit 1;
+                # a DownloadError without --ignore-errors) before the fragment is skipped: so do we
+                retries = int(self.params.get('retries') or 0)
+                self.fd.report_error(f'\r[download] Got error: {error}. Giving up after {retries} retries'
+                                     if retries else f'\r[download] Got error: {error}')
             self.fd.report_skip_fragment(slot.frag_index, 'fragment not found')
             return
         self._cancel_all()
@@ -299,8 +303,10 @@ class FragmentPipeline:
                 except Exception:
                     pass
         downloaded = self.run_bytes + in_flight
-        if downloaded <= 0:
-            return
+        final = self.exhausted and not self.pending
+        if downloaded <= 0 or (downloaded == self.reported_bytes and not final):
+            return  # as yt-dlp's loop: a report when bytes arrive (no decay to a speed it cannot print)
+        self.reported_bytes = downloaded
         self.progress.update(downloaded)
         state: dict[str, Any] = {
             'status': 'downloading',
@@ -310,7 +316,7 @@ class FragmentPipeline:
             'filename': self.ctx['filename'],
             'tmpfilename': self.ctx['tmpfilename'],
             'elapsed': self.progress.elapsed,
-            'speed': self.progress.speed.smooth,
+            'speed': _printable(self.progress.speed.smooth),
             'eta': self.progress.eta.smooth,
             'max_progress': self.ctx.get('max_progress'),
             'progress_idx': self.ctx.get('progress_idx'),
@@ -321,6 +327,8 @@ class FragmentPipeline:
         self.ctx['complete_frags_downloaded_bytes'] = self.done_bytes + self.run_bytes
         self.ctx['speed'] = state['speed']
         self.fd._hook_progress(state, self.info_dict)
+
+    reported_bytes = 0
 
     # ---------------------------------------------------------------- cleanup
     def _cancel_all(self) -> None:
@@ -350,3 +358,8 @@ def _engine_retries(params: dict[str, Any]) -> int:
         return int(min(float(retries or 0), MAX_ENGINE_RETRIES))
     except (TypeError, ValueError):
         return 0
+
+
+def _printable(speed: float | None) -> float | None:
+    """A speed yt-dlp's format_bytes can print: below a millibyte a second it has no suffix (IndexError)."""
+    return None if speed is None or speed < 1e-3 else speed
