@@ -132,6 +132,8 @@ def compare(native: Outcome, plugin: Outcome) -> tuple[str, str]:
     if plugin.kind == WRONG:
         if native.kind == WRONG and native.exit != 0 and plugin.exit == 0:
             return WORSE, f'both wrong, but native exits {native.exit} and the plugin 0 ({plugin.note})'
+        if native.kind == WRONG and native.exit != 0 and plugin.exit != 0:
+            return SAME, ''  # both say they failed (yt-dlp skipped an unavailable fragment, with an ERROR)
         return (BAD if native.kind == WRONG else WORSE), f'plugin: wrong bytes ({plugin.note})'
     if native.kind == EXACT:
         if plugin.kind == EXACT:

@@ -37,36 +37,6 @@ class Xfail(NamedTuple):
 # makes a row that starts passing fail until its entry is removed.  strict=False
 # only for rows whose failure depends on where a SIGKILL lands (a race).
 XFAIL: dict[str, Xfail] = {
-    'status-500': Xfail(
-        'issue 9 case 1: after a persistent 500 the plugin leaves an empty out.bin.part-async; native leaves nothing'),
-    'fail-503x10': Xfail(
-        'issue 9 case 2: after --retries 503s the plugin leaves out.bin.part-async; native leaves nothing'),
-    'redirect-to-file': Xfail(
-        'issue 9 case 3: a refused redirect to file:// leaves out.bin.part-async; native leaves nothing'),
-    'redirect-loop': Xfail(
-        'issue 9 case 4: an endless redirect loop leaves out.bin.part-async; native leaves nothing'),
-    'gzip-always': Xfail(
-        'issue 9 case 5: a Content-Encoding: gzip body is written undecoded, exit 0 (native decodes it)'),
-    'hls-part-ytdl-empty': Xfail(
-        'issue 9 case 6: HLS over a NAME.part whose NAME.ytdl is empty appends to the old bytes, exit 0 '
-        '(native does too: yt-dlp loses data there, the plugin must not)'),
-    'hls-part-no-ytdl': Xfail(
-        'issue 9 case 7: HLS over a NAME.part without NAME.ytdl appends to the old bytes, exit 0 (native too)'),
-    'disk-full-hls-then-space': Xfail(
-        'issue 9 case 8: HLS rerun after ENOSPC with space again: bytes missing, exit 0 (native too)'),
-    'hls-seg-503x10': Xfail(
-        'issue 9 case 10: HLS with a segment that keeps answering 503: the file lacks it and the plugin exits 0 '
-        '(native writes the same bytes but exits 1)'),
-    'part-junk-no-continue': Xfail(
-        'issue 9 case 11: --no-continue over an old NAME.part: the file is right but the old NAME.part stays '
-        '(native replaces it)'),
-    'latency-over-timeout': Xfail(
-        'issue 9 case 12: when every response comes after --socket-timeout the plugin leaves out.bin.part-async; '
-        'native leaves nothing'),
-    **{f'kill-hls-{where}': Xfail(
-        'issue 9 case 9 (a race: some runs, more under load): after a SIGKILL mid-segment the rerun appends '
-        'segments that NAME.part already holds, exit 0; native was exact at the same points in every run',
-        strict=False) for where in ('early', 'middle', 'late')},
 }
 
 CASES = dc.all_cases()
@@ -196,9 +166,10 @@ def _outcome(kind: str, *leftovers: str) -> dc.Outcome:
     (_outcome(dc.CLEAN_ERROR), _outcome(dc.HANG), dc.WORSE),
     (_outcome(dc.HANG), _outcome(dc.CLEAN_ERROR), dc.BETTER),
     (_outcome(dc.WRONG), _outcome(dc.CLEAN_ERROR, 'out.bin.part'), dc.BETTER),
-    (_outcome(dc.WRONG), _outcome(dc.WRONG), dc.BAD),
+    (dc.Outcome(dc.WRONG, 0, [], True), dc.Outcome(dc.WRONG, 0, [], True), dc.BAD),  # yt-dlp loses data; we may not
     (_outcome(dc.EXACT), _outcome(dc.WRONG), dc.WORSE),
     (_outcome(dc.WRONG), dc.Outcome(dc.WRONG, 0, [], True), dc.WORSE),   # native says so (exit 1), plugin exit 0
+    (_outcome(dc.WRONG), _outcome(dc.WRONG), dc.SAME),   # the same wrong file, and both exit 1
 ], ids=lambda v: v if isinstance(v, str) else v.kind)
 def test_compare_rules(native: dc.Outcome, plugin: dc.Outcome, verdict: str) -> None:
     assert dc.compare(native, plugin)[0] == verdict

@@ -187,10 +187,15 @@ class SegmentedDownload(HttpDownload):
         self._drop_stale_tail(self.resume_len)
         self._report_destination()
         self.fd.try_rename(self.tmpfilename, self.filename)
-        try:
-            os.remove(self.state_path)
-        except OSError:
-            pass
+        stale = [self.state_path]
+        old_part = self.fd.temp_name(self.filename)
+        if not self.params.get('continuedl', True) and old_part != self.filename:
+            stale.append(old_part)  # --no-continue: HttpFD would have overwritten it
+        for path in stale:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
         self._set_mtime()
         self._emit_finished(self.resume_len)
         return True
