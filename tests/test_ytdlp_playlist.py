@@ -304,3 +304,21 @@ def test_verbose_explains_sequential(tmp_path: Path, fault_server) -> None:
     assert proc.returncode == 0, output(proc)
     assert '[async] items are processed one at a time: --skip-playlist-after-errors' in proc.stderr, output(proc)
     assert media_files(tmp_path) == ['1.mp4', '2.mp4']
+
+
+def test_hls_entries_overlap(tmp_path: Path, fault_server) -> None:
+    """HLS entries give the baton up while their fragments download (HlsFD.real_download is audited)."""
+    from fragment_streams import hls_stream, random_segments
+    streams = [hls_stream(fault_server, f'plhls{i}', random_segments(8), faults={j: {'latency': 100} for j in range(8)})
+               for i in range(3)]
+    paths = [urllib.parse.urlsplit(stream.info['url']).path for stream in streams]
+    proc = run(['-o', '%(playlist_index)s.%(ext)s', page_url(fault_server, paths)], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert_baton_checked(proc)
+    for i, stream in enumerate(streams, 1):
+        assert (tmp_path / f'{i}.mp4').read_bytes() == stream.expected
+    kept = [line for line in proc.stderr.splitlines() if 'baton kept while waiting in' in line]
+    assert not any('HlsFD.real_download' in line for line in kept), kept
+    lines = proc.stdout.splitlines()
+    first_done = next(i for i, line in enumerate(lines) if line.startswith('[download] [item 1] 100%'))
+    assert any('Downloading item 3 of 3' in line for line in lines[:first_done]), proc.stdout

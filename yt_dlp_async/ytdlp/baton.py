@@ -321,6 +321,8 @@ AUDITED: frozenset[tuple[str, str]] = frozenset({
     ('YoutubeDL.py', 'YoutubeDL.process_info'),
     ('YoutubeDL.py', 'YoutubeDL.dl'),
     ('downloader/common.py', 'FileDownloader.download'),
+    ('downloader/hls.py', 'HlsFD.real_download'),        # parses the playlist, then our fragment loop
+    ('downloader/dash.py', 'DashSegmentsFD.real_download'),
     # postprocessors that run a child process
     ('YoutubeDL.py', 'YoutubeDL.post_process'),
     ('YoutubeDL.py', 'YoutubeDL.pre_process'),
@@ -332,6 +334,8 @@ AUDITED: frozenset[tuple[str, str]] = frozenset({
     ('postprocessor/common.py', 'PostProcessorMetaClass.run_wrapper.<locals>.run'),
     ('postprocessor/common.py', 'PostProcessor._restrict_to.<locals>.decorator.<locals>.wrapper'),
     ('postprocessor/ffmpeg.py', 'FFmpegPostProcessor.real_run_ffmpeg'),
+    ('postprocessor/ffmpeg.py', 'FFmpegPostProcessor.get_metadata_object'),  # ffprobe; the probe's
+    # properties (probe_basename, check_version) have returned before the child starts
     ('postprocessor/ffmpeg.py', 'FFmpegPostProcessor.run_ffmpeg_multiple_files'),
     ('postprocessor/ffmpeg.py', 'FFmpegPostProcessor.run_ffmpeg'),
     ('postprocessor/ffmpeg.py', 'FFmpegExtractAudioPP.run_ffmpeg'),
@@ -343,6 +347,7 @@ AUDITED: frozenset[tuple[str, str]] = frozenset({
     ('postprocessor/ffmpeg.py', 'FFmpegFixupPostProcessor._fixup'),
     ('postprocessor/ffmpeg.py', 'FFmpegFixupM4aPP.run'),
     ('postprocessor/ffmpeg.py', 'FFmpegFixupM3u8PP.run'),
+    ('postprocessor/ffmpeg.py', 'FFmpegFixupM3u8PP._needs_fixup'),
     ('postprocessor/ffmpeg.py', 'FFmpegFixupStretchedPP.run'),
     ('postprocessor/ffmpeg.py', 'FFmpegFixupTimestampPP.run'),
     ('postprocessor/ffmpeg.py', 'FFmpegFixupDuplicateMoovPP.run'),
