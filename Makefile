@@ -45,8 +45,15 @@ venv: $(VENV)/.created
 install: deps venv
 	$(VENV)/bin/pip install -q --upgrade '.[test]'
 
+# Most tests wait on servers, children and timeouts rather than the CPU, so they
+# run in TEST_JOBS processes (pytest-xdist); the differential matrix runs its
+# own pool and prints its table, so it runs on its own after them.
+TEST_JOBS ?= 4
 test: install
-	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) \
+	  --ignore=test_differential.py $(PYTEST_ARGS) .
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX $(PYTEST_ARGS) \
+	  test_differential.py
 	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py
 
 # yt-dlp's integration tests against other yt-dlp releases, each in its own venv:
@@ -68,10 +75,11 @@ test-versions: deps
 	done
 
 test-ytdlp: venv
-	$(VENV)/bin/pip install -q --upgrade pytest $(YTDLP_SPEC)
+	$(VENV)/bin/pip install -q --upgrade pytest pytest-xdist $(YTDLP_SPEC)
 	$(VENV)/bin/pip install -q --no-deps --force-reinstall .
 	@echo "== yt-dlp $$($(VENV)/bin/python -m yt_dlp --version) =="
-	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) $(YTDLP_TESTS)
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) \
+	  $(PYTEST_ARGS) $(YTDLP_TESTS)
 
 sanitize: deps
 	$(MAKE) install VENV=$(SAN_VENV)
