@@ -11,13 +11,14 @@ import re
 import signal
 import subprocess
 import time
-import urllib.parse
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 
-from ytdlp_support import PYTHON, hermetic_env, output, require_engine, require_hook, run_ytdlp, sha256_file
+from ytdlp_support import (
+    PYTHON, hermetic_env, output, page_url, require_engine, require_hook, run_ytdlp, sha256_file)
+from ytdlp_support import video_path as support_video_path
 
 CHECK = {'YTDLP_ASYNC_BATON_CHECK': '1'}
 BASE_SIZE = 200_000
@@ -30,12 +31,7 @@ def _installed() -> None:
 
 
 def video_path(i: int, size: int | None = None, **params: Any) -> str:
-    query = urllib.parse.urlencode({'seed': i, **params})
-    return f'/data/{size or BASE_SIZE + i}.mp4?{query}'
-
-
-def page_url(server: Any, videos: Iterable[str], title: str = 'PL') -> str:
-    return server.url('/page?' + urllib.parse.urlencode({'title': title, 'videos': ','.join(videos)}))
+    return support_video_path(i, size or BASE_SIZE + i, **params)
 
 
 def run(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:

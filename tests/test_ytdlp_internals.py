@@ -24,8 +24,8 @@ import pytest
 from faultserver import sha256_of
 from fragment_streams import hls_stream, random_segments, write_info
 from ytdlp_support import (
-    ENGINE_LINE, NATIVE_LINE, get_requests, output, require_engine, require_hook, run_python, run_ytdlp,
-    sha256_file, write_info_json)
+    ENGINE_LINE, NATIVE_LINE, get_requests, output, page_url, require_engine, require_hook, run_python,
+    run_ytdlp, sha256_file, video_path, write_info_json)
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / 'yt_dlp_async'
@@ -129,8 +129,7 @@ def test_below_oldest_hls_is_exact(tmp_path: Path, fault_server, below_oldest: s
 
 def test_below_oldest_playlist_is_sequential_and_exact(tmp_path: Path, fault_server, below_oldest: str) -> None:
     sizes = [200_000 + i for i in range(1, 5)]
-    videos = [f'/data/{size}.mp4?seed={i}' for i, size in enumerate(sizes, 1)]
-    page = fault_server.url('/page?' + urllib.parse.urlencode({'title': 'PL', 'videos': ','.join(videos)}))
+    page = page_url(fault_server, [video_path(i, size) for i, size in enumerate(sizes, 1)])
     proc = run_ytdlp(['-v', '-o', '%(playlist_index)s.%(ext)s', page], tmp_path)
     assert proc.returncode == 0, output(proc)
     for i, size in enumerate(sizes, 1):
@@ -175,6 +174,14 @@ print(json.dumps({{'code': code, 'messages': messages}}))
 '''
 
 
+#: HttpDownload.run and SegmentedDownload.run raise (which one runs depends on the file and the server)
+BREAK_BOTH_PATHS = '''
+target.HttpDownload.run = broken
+from yt_dlp_async.ytdlp import segmented_download
+segmented_download.SegmentedDownload.run = broken
+'''
+
+
 def run_with_patch(tmp_path: Path, module: str, patch: str, exception: str = 'RuntimeError') -> dict:
     code = BOUNDARY_SCRIPT.format(module=module, exception=exception, patch=textwrap.dedent(patch))
     proc = run_python(code, tmp_path)
@@ -185,11 +192,7 @@ def run_with_patch(tmp_path: Path, module: str, patch: str, exception: str = 'Ru
 def test_a_bug_before_the_first_byte_falls_back_with_a_warning(tmp_path: Path, fault_server, supported: None) -> None:
     size = 700_000
     write_info_json(tmp_path / 'info.json', fault_server.data_url(size, 'mp4'))
-    result = run_with_patch(tmp_path, 'http_download', '''
-        target.HttpDownload.run = broken
-        from yt_dlp_async.ytdlp import segmented_download
-        segmented_download.SegmentedDownload.run = broken
-    ''')
+    result = run_with_patch(tmp_path, 'http_download', BREAK_BOTH_PATHS)
     assert result['code'] == 0, result
     assert sha256_file(tmp_path / 'out.mp4') == sha256_of(size)
     warnings = [m for m in result['messages'] if m.startswith('WARNING: [async]')]
@@ -201,11 +204,7 @@ def test_a_bug_before_the_first_byte_falls_back_with_a_warning(tmp_path: Path, f
 def test_an_oserror_before_the_first_byte_is_a_debug_line(tmp_path: Path, fault_server, supported: None) -> None:
     size = 300_000
     write_info_json(tmp_path / 'info.json', fault_server.data_url(size, 'mp4'))
-    result = run_with_patch(tmp_path, 'http_download', '''
-        target.HttpDownload.run = broken
-        from yt_dlp_async.ytdlp import segmented_download
-        segmented_download.SegmentedDownload.run = broken
-    ''', exception='PermissionError')
+    result = run_with_patch(tmp_path, 'http_download', BREAK_BOTH_PATHS, exception='PermissionError')
     assert result['code'] == 0, result
     assert sha256_file(tmp_path / 'out.mp4') == sha256_of(size)
     assert not [m for m in result['messages'] if m.startswith('WARNING')], result['messages']

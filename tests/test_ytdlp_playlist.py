@@ -14,12 +14,14 @@ import subprocess
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 
 from faultserver import sha256_of
-from ytdlp_support import PYTHON, hermetic_env, output, require_engine, require_hook, run_ytdlp, sha256_file
+from ytdlp_support import (
+    PYTHON, hermetic_env, output, page_url, require_engine, require_hook, run_ytdlp, sha256_file)
+from ytdlp_support import video_path as support_video_path
 
 CHECK = {'YTDLP_ASYNC_BATON_CHECK': '1'}
 BASE_SIZE = 300_000
@@ -32,13 +34,7 @@ def _installed() -> None:
 
 
 def video_path(i: int, size: int | None = None, **params: Any) -> str:
-    """Entry ``i`` (1-based): a distinct size and seed, so that every file is recognisable."""
-    query = urllib.parse.urlencode({'seed': i, **params})
-    return f'/data/{size or BASE_SIZE + i}.mp4?{query}'
-
-
-def page_url(server: Any, videos: Iterable[str], title: str = 'PL') -> str:
-    return server.url('/page?' + urllib.parse.urlencode({'title': title, 'videos': ','.join(videos)}))
+    return support_video_path(i, size or BASE_SIZE + i, **params)
 
 
 def expected_sha(i: int, size: int | None = None) -> str:

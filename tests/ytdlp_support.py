@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -144,3 +145,14 @@ def output(proc: subprocess.CompletedProcess[str]) -> str:
 def get_requests(server: Any, path: str) -> list[Any]:
     server.wait_idle(5.0)
     return [e for e in server.requests(path) if e.method == 'GET']
+
+
+def video_path(i: int, size: int, **params: Any) -> str:
+    """A /data resource of the fault server with a distinct size and seed, so that every file is recognisable."""
+    query = urllib.parse.urlencode({'seed': i, **params})
+    return f'/data/{size}.mp4?{query}'
+
+
+def page_url(server: Any, videos: Iterable[str], title: str = 'PL') -> str:
+    """The fault server's HTML page whose <video> tags yt-dlp's generic extractor turns into a playlist."""
+    return server.url('/page?' + urllib.parse.urlencode({'title': title, 'videos': ','.join(videos)}))

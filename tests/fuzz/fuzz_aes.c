@@ -16,15 +16,7 @@
 #include <openssl/evp.h>
 
 #include "engine.h"
-
-#define FZ_CHECK(cond)                                                   \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond,     \
-                    __FILE__, __LINE__);                                 \
-            abort();                                                     \
-        }                                                                \
-    } while (0)
+#include "fuzz.h"
 
 static void fz_encrypts_back(const unsigned char *key, const unsigned char *iv,
                              const unsigned char *plain, size_t n,

@@ -17,15 +17,7 @@
 #include <unistd.h>
 
 #include "engine.h"
-
-#define FZ_CHECK(cond)                                                   \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond,     \
-                    __FILE__, __LINE__);                                 \
-            abort();                                                     \
-        }                                                                \
-    } while (0)
+#include "fuzz.h"
 
 static int fz_fd = -1;
 static char fz_path[64];

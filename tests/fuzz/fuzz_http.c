@@ -17,17 +17,9 @@
 #include <time.h>
 
 #include "engine.h"
+#include "fuzz.h"
 
 #define FZ_NOW ((time_t)1764633600)     /* a fixed clock: reproducible */
-
-#define FZ_CHECK(cond)                                                   \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond,     \
-                    __FILE__, __LINE__);                                 \
-            abort();                                                     \
-        }                                                                \
-    } while (0)
 
 static const char *const fz_names[] = {
     "content-range", "retry-after", "etag", "last-modified",

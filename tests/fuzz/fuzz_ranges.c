@@ -14,17 +14,9 @@
 #include <string.h>
 
 #include "engine.h"
+#include "fuzz.h"
 
 #define FZ_SPAN 512                     /* offsets 0..FZ_SPAN-1 */
-
-#define FZ_CHECK(cond)                                                   \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond,     \
-                    __FILE__, __LINE__);                                 \
-            abort();                                                     \
-        }                                                                \
-    } while (0)
 
 static void fz_check_shape(const struct ranges *r, const unsigned char *bm)
 {
