@@ -124,7 +124,7 @@ FUZZ_SRC_aes := csrc/aes.c
 .SECONDEXPANSION:
 fuzz-build: $(foreach f,$(FUZZERS),$(FUZZ_DIR)/fuzz_$(f))
 
-$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) csrc/engine.h
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) csrc/engine.h tests/fuzz/fuzz.h
 	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz needs clang (apt-get install clang)"; exit 1; }
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_EXTRA) $$(pkg-config --cflags libcurl) $< $(FUZZ_SRC_$*) \
