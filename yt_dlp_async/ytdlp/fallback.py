@@ -42,7 +42,7 @@ def download_context(ydl: Any) -> Iterator[None]:
 
 
 def note(message: str, ydl: Any = None) -> None:
-    """Write ``[debug] message`` once per YoutubeDL.dl() call (with -v); a WARNING with ``warn``."""
+    """Write ``[debug] message`` once per YoutubeDL.dl() call (with -v)."""
     context = _current.get()
     if ydl is None:
         if context is None:
