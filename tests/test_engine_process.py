@@ -81,6 +81,9 @@ def test_exit_with_live_transfers_does_not_hang(fault_server: FaultServer, tmp_p
     assert time.monotonic() - t0 < 5
 
 
+@pytest.mark.skipif(bool(os.environ.get('YTDLP_ASYNC_SANITIZED')),
+                    reason="ASan's allocator has no fork handler: a child forked while the parent's engine thread "
+                           "allocates inherits its lock held and hangs in the child's first malloc (seen 1 in 3)")
 def test_forked_child_refuses_the_parents_engine(fault_server: FaultServer, tmp_path: Path) -> None:
     proc = run_script(
         """
