@@ -481,6 +481,14 @@ def test_download_convenience(fault_server: FaultServer, tmp_path: Path) -> None
     assert fault_server.max_concurrent <= 3
 
 
+def test_download_creates_its_folder(fault_server: FaultServer, tmp_path: Path) -> None:
+    """The README's one-call example names a folder that need not exist yet."""
+    target = tmp_path / "new" / "downloads"
+    results = yt_dlp_async.download([fault_server.url("/data/2048.mp4?seed=7")], target)
+    assert [r.downloaded_bytes for r in results] == [2048]
+    assert sha256_file(target / "2048.mp4") == sha256_of(2048, 7)
+
+
 def test_memory_body_with_retries(engine: AsyncDownloadEngine, fault_server: FaultServer) -> None:
     task = engine.submit(fault_server.url("/data/300000?reset_after=100000&seed=3"), memory=True)
     assert task.body(30) == content(300000, 3)

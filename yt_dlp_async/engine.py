@@ -595,12 +595,14 @@ def download(
 ) -> list[DownloadResult]:
     """Download every URL into ``directory``, ``concurrency`` at a time.
 
-    Files are named after the last part of each URL's path.  Returns the
-    results in the order of ``urls``; if any failed, the first error is
-    raised once every other download has finished.
+    Files are named after the last part of each URL's path; ``directory`` is
+    created when missing.  Returns the results in the order of ``urls``; if
+    any failed, the first error is raised once every other download has
+    finished.
     """
     url_list = list(urls)
     directory = os.fspath(directory)
+    os.makedirs(directory, exist_ok=True)
     engine_options.setdefault("max_connections", concurrency)
     engine_options.setdefault("max_host_connections", concurrency)
     with AsyncDownloadEngine(**engine_options) as engine:
