@@ -67,6 +67,18 @@ def finish(tmp_path: Path, info: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+def interrupt_when_part_exceeds(tmp_path: Path, info: Path, part: Path, min_bytes: int, sig: int) -> int:
+    """Run yt-dlp (one connection) and send ``sig`` once ``part`` holds more than ``min_bytes``; its exit code."""
+    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', *IN_ORDER, '--load-info-json', str(info), '-o', 'v.mp4'],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=hermetic_env(tmp_path / '.home'))
+    deadline = time.monotonic() + 30
+    while not (part.exists() and part.stat().st_size > min_bytes) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    return proc.wait(timeout=30)
+
+
 def test_changed_resource_restarts_instead_of_mixing(tmp_path: Path, fault_server) -> None:
     part, info = interrupt_with_reset(tmp_path, fault_server, native=False)
     stored = xattr_of(part)
@@ -107,15 +119,7 @@ def test_ctrl_c_keeps_the_validator(tmp_path: Path, fault_server) -> None:
     url = fault_server.add_file('v.mp4', OLD, 'video/mp4') + '?rate=200000'
     info = write_info_json(tmp_path / 'i.json', url)
     part = tmp_path / 'v.mp4.part'
-    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', *IN_ORDER, '--load-info-json', str(info), '-o', 'v.mp4'],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=hermetic_env(tmp_path / '.home'))
-    deadline = time.monotonic() + 30
-    while not (part.exists() and part.stat().st_size > 200_000) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=30)
-    assert proc.returncode != 0
+    assert interrupt_when_part_exceeds(tmp_path, info, part, 200_000, signal.SIGINT) != 0
     assert xattr_of(part) is not None
     fault_server.add_file('v.mp4', NEW, 'video/mp4')
     finish(tmp_path, str(info))
@@ -142,14 +146,7 @@ def test_sigkill_in_the_first_request_still_refuses_another_size(tmp_path: Path,
     url = fault_server.add_file('v.mp4', OLD, 'video/mp4') + '?rate=200000'
     info = write_info_json(tmp_path / 'i.json', url)
     part = tmp_path / 'v.mp4.part'
-    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', *IN_ORDER, '--load-info-json', str(info), '-o', 'v.mp4'],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=hermetic_env(tmp_path / '.home'))
-    deadline = time.monotonic() + 30
-    while not (part.exists() and part.stat().st_size > 200_000) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    interrupt_when_part_exceeds(tmp_path, info, part, 200_000, signal.SIGKILL)
     assert os.getxattr(part, 'user.yt-dlp-async.size') == str(SIZE).encode()
     os.removexattr(part, XATTR)
     kept = part.stat().st_size
@@ -169,14 +166,7 @@ def test_sigkill_in_the_first_request_then_a_same_size_change_restarts(tmp_path:
     url = fault_server.add_file('v.mp4', OLD, 'video/mp4') + '?rate=100000'
     info = write_info_json(tmp_path / 'i.json', url)
     part = tmp_path / 'v.mp4.part'
-    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', *IN_ORDER, '--load-info-json', str(info), '-o', 'v.mp4'],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=hermetic_env(tmp_path / '.home'))
-    deadline = time.monotonic() + 30
-    while not (part.exists() and part.stat().st_size > 0) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    interrupt_when_part_exceeds(tmp_path, info, part, 0, signal.SIGKILL)
     kept = part.stat().st_size
     assert 0 < kept < SIZE and part.read_bytes() == OLD[:kept]
     stored = xattr_of(part)
