@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 #: our key in the .ytdl JSON (yt-dlp reads only 'downloader')
 STATE_KEY = 'yt_dlp_async'
@@ -198,6 +198,39 @@ def append_and_record(fd: Any, ctx: dict[str, Any], content: bytes) -> None:
         ctx[PART_BYTES] = before
         _cut_back(stream, before)
         raise
+
+
+def append_in_c(fd: Any, ctx: dict[str, Any], frag_index: int, fragment_file: str,
+                write: Callable[[int], int]) -> int:
+    """``ExactResume._append_fragment`` for a body the engine writes itself.
+
+    ``write(fileno)`` appends the fragment to the output's descriptor in C
+    and returns the bytes appended; then (when something was appended) the
+    fragment is recorded, as ``append_and_record`` does; on any failure
+    ``.part`` is cut back to the last record.  Returns the bytes appended.
+    """
+    stream = ctx['dest_stream']
+    stream.flush()
+    fileno = stream.fileno()
+    keeps = fd._keeps_state(ctx)
+    before = os.fstat(fileno).st_size if keeps else 0
+    try:
+        appended = write(fileno)
+        if appended:
+            ctx['fragment_index'] = frag_index
+            if keeps:
+                ctx[PART_BYTES] = before + appended
+                fd._write_ytdl_file(ctx)
+    except BaseException:
+        if keeps:
+            ctx[PART_BYTES] = before
+            _cut_back(stream, before)
+        raise
+    finally:
+        if not fd.params.get('keep_fragments', False):
+            fd.try_remove(fragment_file)
+        fd.try_remove(fragment_file + '.part')  # left by yt-dlp -N when it was killed
+    return appended
 
 
 class ExactResume:
