@@ -346,6 +346,11 @@ struct eng {
 
     int plan_pending;           /* a segmented download wants planning */
 
+    /* atomics (fragstream.c): bytes of memory=True bodies allocated now,
+       and the most at any time (a fragment window's bound, for tests) */
+    int64_t body_mem;
+    int64_t body_mem_peak;
+
     uint64_t next_id;           /* mu */
     uint64_t next_seq;          /* mu */
 };
@@ -399,6 +404,9 @@ enum frag_rc {
 
 /* keep (raw) -> decrypt in place when key (16 bytes, iv 16) -> append to
    out_fd; *appended is what reached out_fd when FRAG_OK */
+/* body_mem accounting: delta > 0 when a body grows, < 0 when freed */
+void frag_mem_account(struct eng *e, int64_t delta);
+
 int frag_append(unsigned char *body, size_t n, int out_fd,
                 const unsigned char *key, const unsigned char *iv,
                 const char *keep_path, size_t *appended,

@@ -59,6 +59,20 @@ static int frag_keep(const char *path, const unsigned char *body, size_t n)
     return close(fd);
 }
 
+void frag_mem_account(struct eng *e, int64_t delta)
+{
+    int64_t now, peak;
+    if (!e || delta == 0)
+        return;
+    now = __atomic_add_fetch(&e->body_mem, delta, __ATOMIC_RELAXED);
+    peak = __atomic_load_n(&e->body_mem_peak, __ATOMIC_RELAXED);
+    while (now > peak
+           && !__atomic_compare_exchange_n(&e->body_mem_peak, &peak, now, 1,
+                                           __ATOMIC_RELAXED,
+                                           __ATOMIC_RELAXED))
+        ;
+}
+
 int frag_append(unsigned char *body, size_t n, int out_fd,
                 const unsigned char *key, const unsigned char *iv,
                 const char *keep_path, size_t *appended,

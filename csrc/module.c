@@ -417,6 +417,19 @@ static PyObject *Engine_close(PyObject *op, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* (held, peak): bytes of memory=True bodies the engine holds now and the
+   most it held at once; readable after close() */
+static PyObject *Engine_body_memory(PyObject *op, PyObject *Py_UNUSED(ig))
+{
+    EngineObject *self = (EngineObject *)op;
+    long long held = 0, peak = 0;
+    if (self->eng) {
+        held = __atomic_load_n(&self->eng->body_mem, __ATOMIC_RELAXED);
+        peak = __atomic_load_n(&self->eng->body_mem_peak, __ATOMIC_RELAXED);
+    }
+    return Py_BuildValue("(LL)", held, peak);
+}
+
 /* fd: an eventfd or a non-blocking pipe that the engine writes to each
    time a task finishes (one per waiter, e.g. per asyncio loop). */
 static PyObject *Engine_subscribe(PyObject *op, PyObject *arg)
@@ -832,6 +845,8 @@ static PyMethodDef Engine_methods[] = {
     {"submit", (PyCFunction)(void (*)(void))Engine_submit,
      METH_VARARGS | METH_KEYWORDS,
      "submit(url, path=None, *, ...) -> Task\n\nQueue a download."},
+    {"body_memory", Engine_body_memory, METH_NOARGS,
+     "(held, peak) bytes of memory=True bodies, now and at most."},
     {"close", Engine_close, METH_NOARGS,
      "Cancel live transfers and join the engine thread."},
     {"subscribe", Engine_subscribe, METH_O,
@@ -1219,6 +1234,7 @@ static PyObject *Task_take_body(PyObject *op, PyObject *Py_UNUSED(ignored))
         module_state *st = state_of_type(Py_TYPE(op));
         if (st)
             st->body_bytes_to_python += (unsigned long long)task_written(t);
+        frag_mem_account(t->eng, -(int64_t)t->mem_cap);
         free(t->mem);           /* finished: the engine no longer uses it */
         t->mem = NULL;
         t->mem_cap = 0;
@@ -1289,6 +1305,8 @@ static PyObject *Task_append_body(PyObject *op, PyObject *args, PyObject *kw)
         goto done;
     }
     mem = t->mem;               /* finished: the engine no longer uses it */
+    if (mem)
+        frag_mem_account(t->eng, -(int64_t)t->mem_cap);
     t->mem = NULL;
     t->mem_cap = 0;
     Py_BEGIN_ALLOW_THREADS
