@@ -128,6 +128,24 @@ def test_aes128_is_decrypted_in_c_only_the_key_reaches_python(tmp_path: Path, fa
     assert probe['append_calls'] == 0, probe
 
 
+def test_stdout_is_written_in_c(tmp_path: Path, fault_server) -> None:
+    """``-o -``: the fragments reach stdout from C as well, in order."""
+    stream = hls_stream(fault_server, 'outc', random_segments(8, base=9_000),
+                        faults={i: {'latency': (8 - i) * 30} for i in range(8)})
+    directory = tmp_path / 'out'
+    directory.mkdir()
+    info = write_info(directory, stream)
+    proc = subprocess.run(
+        [PYTHON, '-m', 'yt_dlp', '--no-cache-dir', '-v', *COMMON_ARGS, ENGINE, '--load-info-json', str(info),
+         '-o', '-'], cwd=directory, capture_output=True, timeout=120,
+        env=hermetic_env(tmp_path / '.home', _probe_env(tmp_path)))
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert FRAGMENT_LINE in proc.stderr.decode()
+    assert _sha(proc.stdout) == _sha(stream.expected)
+    probe = json.loads((tmp_path / 'probe.json').read_text())
+    assert probe['body_bytes'] == 0 and probe['append_calls'] == 0, probe
+
+
 def test_keep_fragments_written_in_c(tmp_path: Path, fault_server) -> None:
     """--keep-fragments: NAME.part-FragN as received (encrypted), as yt-dlp leaves them."""
     stream = hls_aes_stream(fault_server, 'keepc', random_segments(5, base=3_000), explicit_iv=True)
