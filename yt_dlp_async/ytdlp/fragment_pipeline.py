@@ -16,9 +16,10 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   Python objects: a finished fragment's body stays in the engine's memory
   until its turn, when ``DownloadTask.append_body`` writes it to the
   ``.part`` descriptor in C, decrypting AES-128 on the way
-  (csrc/fragstream.c); fragment_resume.append_in_c then records it in the
-  ``.ytdl`` file with the ``.part`` length, after its bytes (ExactResume's
-  rule).  Only what C cannot do takes the old path through Python and
+  (csrc/fragstream.c); after each turn of the loop, fragment_resume.record
+  writes the ``.ytdl`` state once for the fragments appended in that turn,
+  with the ``.part`` length, after their bytes (ExactResume's rule; one
+  atomic rename per turn, not per fragment).  Only what C cannot do takes the old path through Python and
   ``_append_fragment``: a ``pack_func`` (WebVTT), an output without a file
   descriptor, AES with a key, IV or length C refuses (yt-dlp's own AES);
 * yt-dlp's semantics: 4xx answers are retried ``--fragment-retries`` times
@@ -134,6 +135,7 @@ class FragmentPipeline:
             return False
         except BaseException:
             self._cancel_all()
+            self._record_what_is_on_disk()
             raise
         if self.finish_func is not None:
             self.ctx['dest_stream'].write(self.finish_func())
@@ -153,6 +155,7 @@ class FragmentPipeline:
             self._collect()
             while self.pending and self.pending[0].settled:
                 self._append(self.pending.popleft())
+            fragment_resume.record(self.fd, self.ctx)  # once for the fragments appended in C just now
             self._report_progress()
 
     # -------------------------------------------------------------- planning
@@ -276,6 +279,7 @@ class FragmentPipeline:
         if not content:
             self._unavailable(slot)
             return
+        fragment_resume.record(self.fd, self.ctx)  # C appends first: this append records at once
         self.ctx['fragment_index'] = slot.frag_index
         self.ctx['fragment_filename_sanitized'] = self._fragment_filename(slot.frag_index)
         self.fd._append_fragment(self.ctx, self.pack_func(content, slot.frag_index))
@@ -302,6 +306,13 @@ class FragmentPipeline:
         if not appended:
             self._unavailable(slot)
 
+    def _record_what_is_on_disk(self) -> None:
+        """After an error: the state for the fragments appended before it (best effort)."""
+        try:
+            fragment_resume.record(self.fd, self.ctx)
+        except Exception:
+            pass  # .part was cut back to the last record: the state on disk still describes it
+
     def _unavailable(self, slot: _Slot) -> None:
         error = slot.error
         if not slot.fatal:
@@ -314,6 +325,7 @@ class FragmentPipeline:
             self.fd.report_skip_fragment(slot.frag_index, 'fragment not found')
             return
         self._cancel_all()
+        self._record_what_is_on_disk()
         self.ctx['dest_stream'].close()
         if error is not None:  # raises yt-dlp's DownloadError (unless --ignore-errors)
             self.fd.report_retry(error, slot.retries, max(slot.retries - 1, 0), slot.frag_index, True)
