@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,55 @@ def test_memory_is_bounded_by_the_window_not_the_stream(tmp_path: Path, fault_se
         _exact(proc, directory, stream)
         assert probe['body_bytes'] == 0, probe
         assert 0 < probe['body_memory_peak'] <= window * size, probe
+
+
+def _fresh_download(tmp_path: Path) -> tuple[Any, dict[str, Any]]:
+    from yt_dlp import YoutubeDL
+    from yt_dlp_async.ytdlp.hls import AsyncHlsFD
+    fd = AsyncHlsFD(YoutubeDL({'quiet': True}), {'quiet': True})
+    ctx: dict[str, Any] = {'filename': str(tmp_path / 'out.mp4'), 'total_frags': 4}
+    fd._prepare_frag_download(ctx)
+    return fd, ctx
+
+
+def _on_disk(tmp_path: Path) -> tuple[bytes, int, int]:
+    state = json.loads((tmp_path / 'out.mp4.ytdl').read_text())
+    return ((tmp_path / 'out.mp4.part').read_bytes(), state['downloader']['current_fragment']['index'],
+            state['yt_dlp_async']['part_bytes'])
+
+
+def _writer(data: bytes, fail: bool = False) -> Any:
+    def write(fileno: int) -> int:
+        os.write(fileno, data)
+        if fail:
+            raise OSError(28, 'No space left on device')
+        return len(data)
+    return write
+
+
+def test_c_appends_are_recorded_together_and_a_failure_cuts_back_to_the_record(tmp_path: Path) -> None:
+    """append_in_c appends, record writes one state for all; a failed write or record cuts .part back."""
+    from yt_dlp_async.ytdlp import fragment_resume
+    fd, ctx = _fresh_download(tmp_path)
+    frag = str(tmp_path / 'out.mp4.part-Frag')
+    assert fragment_resume.append_in_c(fd, ctx, 1, frag + '1', _writer(b'a' * 10)) == 10
+    assert fragment_resume.append_in_c(fd, ctx, 2, frag + '2', _writer(b'b' * 20)) == 20
+    assert _on_disk(tmp_path)[1:] == (0, 0)  # not recorded yet: a resume would cut .part to 0
+    fragment_resume.record(fd, ctx)
+    assert _on_disk(tmp_path) == (b'a' * 10 + b'b' * 20, 2, 30)
+
+    assert fragment_resume.append_in_c(fd, ctx, 3, frag + '3', _writer(b'c' * 5)) == 5
+    with pytest.raises(OSError):  # fragment 4 half written: .part goes back to the record (fragment 2)
+        fragment_resume.append_in_c(fd, ctx, 4, frag + '4', _writer(b'd' * 7, fail=True))
+    assert _on_disk(tmp_path) == (b'a' * 10 + b'b' * 20, 2, 30)
+    assert (ctx['fragment_index'], ctx[fragment_resume.PART_BYTES]) == (2, 30)
+
+    assert fragment_resume.append_in_c(fd, ctx, 3, frag + '3', _writer(b'c' * 5)) == 5
+
+    def no_room(ctx: dict[str, Any]) -> None:
+        raise OSError(28, 'No space left on device')
+    fd._write_ytdl_file = no_room
+    with pytest.raises(OSError):  # the record fails: the bytes it would describe go too
+        fragment_resume.record(fd, ctx)
+    assert _on_disk(tmp_path) == (b'a' * 10 + b'b' * 20, 2, 30)
+    ctx['dest_stream'].close()
