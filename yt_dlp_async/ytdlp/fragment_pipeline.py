@@ -19,9 +19,10 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   (csrc/fragstream.c); after each turn of the loop, fragment_resume.record
   writes the ``.ytdl`` state once for the fragments appended in that turn,
   with the ``.part`` length, after their bytes (ExactResume's rule; one
-  atomic rename per turn, not per fragment).  Only what C cannot do takes the old path through Python and
-  ``_append_fragment``: a ``pack_func`` (WebVTT), an output without a file
-  descriptor, AES with a key, IV or length C refuses (yt-dlp's own AES);
+  atomic rename per turn, not per fragment).  Only what C cannot do takes
+  the old path through Python and ``_append_fragment``: a ``pack_func``
+  (WebVTT), an output without a file descriptor, AES with a key, IV or
+  length C refuses (yt-dlp's own AES);
 * yt-dlp's semantics: 4xx answers are retried ``--fragment-retries`` times
   (yt-dlp's "Retrying fragment N" lines); 5xx/network faults are retried by
   the engine (``--retries`` times, with backoff) and then count as
