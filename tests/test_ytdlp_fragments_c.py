@@ -255,3 +255,25 @@ def test_c_appends_are_recorded_together_and_a_failure_cuts_back_to_the_record(t
         fragment_resume.record(fd, ctx)
     assert _on_disk(tmp_path) == (b'a' * 10 + b'b' * 20, 2, 30)
     ctx['dest_stream'].close()
+
+
+def test_aes_body_c_refuses_goes_through_ytdlps_aes_like_native(tmp_path: Path, fault_server) -> None:
+    """A fragment whose encrypted length is no multiple of 16: C refuses it, yt-dlp's own AES decrypts
+    it (the old path, for that fragment only), and the file is what yt-dlp alone writes."""
+    segments = random_segments(4, base=4_000)
+    stream = hls_aes_stream(fault_server, 'odd', segments, explicit_iv=True)
+    key, iv = stream.extra['keys'][0], stream.extra['iv']
+    odd = aes_encrypt(segments[2], key, iv) + b'12345'
+    fault_server.add_file('odd/seg2.ts', odd)
+    proc, probe = _run(tmp_path, tmp_path / 'engine', stream)
+    native = subprocess.run(
+        [PYTHON, '-m', 'yt_dlp', '--no-cache-dir', *COMMON_ARGS, '--no-async-downloads', '--load-info-json',
+         str(write_info(tmp_path / 'engine', stream, 'native.json')), '-o', 'native.%(ext)s'],
+        cwd=tmp_path / 'engine', capture_output=True, text=True, timeout=120,
+        env=hermetic_env(tmp_path / '.home'))
+    assert proc.returncode == native.returncode == 0, output(proc) + output(native)
+    engine_bytes = (tmp_path / 'engine' / 'out.mp4').read_bytes()
+    assert engine_bytes == (tmp_path / 'engine' / 'native.mp4').read_bytes()
+    assert engine_bytes.startswith(segments[0] + segments[1]) and engine_bytes.endswith(segments[3])
+    assert probe['body_bytes'] == 16 + len(odd), probe  # the key, and that one fragment
+    assert probe['append_calls'] == 1, probe
