@@ -346,6 +346,11 @@ struct eng {
 
     int plan_pending;           /* a segmented download wants planning */
 
+    /* atomics (fragstream.c): bytes of memory=True bodies allocated now,
+       and the most at any time (a fragment window's bound, for tests) */
+    int64_t body_mem;
+    int64_t body_mem_peak;
+
     uint64_t next_id;           /* mu */
     uint64_t next_seq;          /* mu */
 };
@@ -387,6 +392,25 @@ int aes128_cbc_decrypt(const unsigned char *in, size_t n,
                        const unsigned char *key, const unsigned char *iv,
                        int unpad, unsigned char *out, size_t *outlen,
                        char *err, size_t errlen);
+
+/* ---- fragstream.c: a fragment's body to the output, in C ----------- */
+
+enum frag_rc {
+    FRAG_OK = 0,
+    FRAG_EKEEP = -1,    /* the --keep-fragments file: errno */
+    FRAG_EOUT = -2,     /* the output descriptor: errno (bytes may be out) */
+    FRAG_EAES = -3      /* decryption refused: err */
+};
+
+/* keep (raw) -> decrypt in place when key (16 bytes, iv 16) -> append to
+   out_fd; *appended is what reached out_fd when FRAG_OK */
+/* body_mem accounting: delta > 0 when a body grows, < 0 when freed */
+void frag_mem_account(struct eng *e, int64_t delta);
+
+int frag_append(unsigned char *body, size_t n, int out_fd,
+                const unsigned char *key, const unsigned char *iv,
+                const char *keep_path, size_t *appended,
+                char *err, size_t errlen);
 
 int eng_global_init(void);
 struct eng *eng_new(const struct eng_config *cfg, char *err, size_t errlen);

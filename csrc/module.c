@@ -24,6 +24,9 @@ typedef struct {
     PyTypeObject *engine_type;
     PyTypeObject *task_type;
     PyObject *engine_error;
+    /* body bytes Task.take_body() turned into Python bytes (a debug count:
+       fragment bodies go through Task.append_body() and never count) */
+    unsigned long long body_bytes_to_python;
 } module_state;
 
 static PyModuleDef engine_module;
@@ -412,6 +415,19 @@ static PyObject *Engine_close(PyObject *op, PyObject *Py_UNUSED(ignored))
     }
     Engine_close_impl(self);
     Py_RETURN_NONE;
+}
+
+/* (held, peak): bytes of memory=True bodies the engine holds now and the
+   most it held at once; readable after close() */
+static PyObject *Engine_body_memory(PyObject *op, PyObject *Py_UNUSED(ig))
+{
+    EngineObject *self = (EngineObject *)op;
+    long long held = 0, peak = 0;
+    if (self->eng) {
+        held = __atomic_load_n(&self->eng->body_mem, __ATOMIC_RELAXED);
+        peak = __atomic_load_n(&self->eng->body_mem_peak, __ATOMIC_RELAXED);
+    }
+    return Py_BuildValue("(LL)", held, peak);
 }
 
 /* fd: an eventfd or a non-blocking pipe that the engine writes to each
@@ -829,6 +845,8 @@ static PyMethodDef Engine_methods[] = {
     {"submit", (PyCFunction)(void (*)(void))Engine_submit,
      METH_VARARGS | METH_KEYWORDS,
      "submit(url, path=None, *, ...) -> Task\n\nQueue a download."},
+    {"body_memory", Engine_body_memory, METH_NOARGS,
+     "(held, peak) bytes of memory=True bodies, now and at most."},
     {"close", Engine_close, METH_NOARGS,
      "Cancel live transfers and join the engine thread."},
     {"subscribe", Engine_subscribe, METH_O,
@@ -1213,11 +1231,108 @@ static PyObject *Task_take_body(PyObject *op, PyObject *Py_UNUSED(ignored))
     body = PyBytes_FromStringAndSize((const char *)t->mem,
                                      (Py_ssize_t)task_written(t));
     if (body) {
+        module_state *st = state_of_type(Py_TYPE(op));
+        if (st)
+            st->body_bytes_to_python += (unsigned long long)task_written(t);
+        frag_mem_account(t->eng, -(int64_t)t->mem_cap);
         free(t->mem);           /* finished: the engine no longer uses it */
         t->mem = NULL;
         t->mem_cap = 0;
     }
     return body;
+}
+
+static int append_body_buffers(Py_buffer *key, Py_buffer *iv)
+{
+    if (!key->buf && !iv->buf)
+        return 0;
+    if (!key->buf || !iv->buf || key->len != 16 || iv->len != 16) {
+        PyErr_Format(PyExc_ValueError, "AES-128 needs a 16-byte key and a "
+                     "16-byte IV (got %zd and %zd bytes)",
+                     key->buf ? key->len : (Py_ssize_t)0,
+                     iv->buf ? iv->len : (Py_ssize_t)0);
+        return -1;
+    }
+    return 0;
+}
+
+/* Task.append_body(fileno, key=None, iv=None, keep=None): the body of a
+   finished memory=True task goes to fileno (after keep, the raw copy, and
+   AES-128 decryption when key and iv are given) without becoming a Python
+   object; the buffer is freed whatever happens.  Returns the bytes
+   appended. */
+static PyObject *Task_append_body(PyObject *op, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"fileno", "key", "iv", "keep", NULL};
+    TaskObject *self = (TaskObject *)op;
+    struct task *t = self->task;
+    struct eng *e = task_eng(self);
+    Py_buffer key = {0}, iv = {0};
+    PyObject *keep = Py_None, *keep_bytes = NULL, *out = NULL;
+    const char *keep_path = NULL;
+    enum task_state state;
+    unsigned char *mem;
+    size_t n, appended = 0;
+    char err[128] = "";
+    int fileno, rc, saved = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|z*z*O:append_body", kwlist,
+                                     &fileno, &key, &iv, &keep))
+        return NULL;
+    if (append_body_buffers(&key, &iv) < 0)
+        goto done;
+    if (keep != Py_None) {
+        if (!PyUnicode_FSConverter(keep, &keep_bytes))
+            goto done;
+        keep_path = PyBytes_AS_STRING(keep_bytes);
+    }
+    lock_engine(e);
+    state = t->state;
+    pthread_mutex_unlock(&e->mu);
+    if (!t->o.to_memory) {
+        PyErr_SetString(PyExc_ValueError, "this task writes to a file, "
+                        "not to memory");
+        goto done;
+    }
+    if (state != TS_DONE) {
+        PyErr_Format(PyExc_ValueError, "the task is %s, not done",
+                     task_state_name(state));
+        goto done;
+    }
+    n = (size_t)task_written(t);
+    if (!t->mem && n > 0) {
+        PyErr_SetString(PyExc_ValueError, "the body was already taken");
+        goto done;
+    }
+    mem = t->mem;               /* finished: the engine no longer uses it */
+    if (mem)
+        frag_mem_account(t->eng, -(int64_t)t->mem_cap);
+    t->mem = NULL;
+    t->mem_cap = 0;
+    Py_BEGIN_ALLOW_THREADS
+    rc = frag_append(mem, mem ? n : 0, fileno, key.buf, iv.buf, keep_path,
+                     &appended, err, sizeof(err));
+    saved = errno;
+    free(mem);
+    Py_END_ALLOW_THREADS
+    if (rc == FRAG_OK) {
+        out = PyLong_FromSize_t(appended);
+    } else if (rc == FRAG_EAES) {
+        PyErr_SetString(PyExc_ValueError, err);
+    } else {
+        errno = saved;
+        if (rc == FRAG_EKEEP)
+            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, keep);
+        else
+            PyErr_SetFromErrno(PyExc_OSError);
+    }
+done:
+    if (key.obj || key.buf)
+        PyBuffer_Release(&key);
+    if (iv.obj || iv.buf)
+        PyBuffer_Release(&iv);
+    Py_XDECREF(keep_bytes);
+    return out;
 }
 
 static PyObject *Task_get_id(PyObject *op, void *Py_UNUSED(c))
@@ -1248,6 +1363,10 @@ static PyMethodDef Task_methods[] = {
      "release(n): let the body of held reply n (info()['hold']) be written."},
     {"take_body", Task_take_body, METH_NOARGS,
      "The body of a finished memory=True task, as bytes (once)."},
+    {"append_body", (PyCFunction)(void (*)(void))Task_append_body,
+     METH_VARARGS | METH_KEYWORDS,
+     "append_body(fileno, key=None, iv=None, keep=None) -> int: write the "
+     "body of a finished memory=True task to fileno, in C (once)."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -1344,7 +1463,15 @@ done:
     return out;
 }
 
+static PyObject *mod_body_bytes_to_python(PyObject *m,
+                                          PyObject *Py_UNUSED(ig))
+{
+    return PyLong_FromUnsignedLongLong(get_state(m)->body_bytes_to_python);
+}
+
 static PyMethodDef module_methods[] = {
+    {"body_bytes_to_python", mod_body_bytes_to_python, METH_NOARGS,
+     "Body bytes Task.take_body() has turned into bytes objects so far."},
     {"aes128_cbc_decrypt", (PyCFunction)(void (*)(void))mod_aes128_cbc_decrypt,
      METH_VARARGS | METH_KEYWORDS,
      "aes128_cbc_decrypt(data, key, iv, unpad=True) -> bytes\n\n"

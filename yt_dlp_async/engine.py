@@ -39,6 +39,13 @@ def curl_version() -> str:
     return _engine.curl_version()
 
 
+def body_bytes_to_python() -> int:
+    """Body bytes of ``memory=True`` tasks handed to Python as ``bytes`` so far
+    (:meth:`DownloadTask.body`), in this process.  A debug count: bodies
+    appended with :meth:`DownloadTask.append_body` never reach Python."""
+    return int(_engine.body_bytes_to_python())
+
+
 @dataclass(frozen=True)
 class DownloadProgress:
     """A snapshot of one task, as :meth:`DownloadTask.progress` returns it."""
@@ -193,6 +200,19 @@ class DownloadTask:
         :meth:`result`, and hands the bytes over (call it once)."""
         self.result(timeout)
         return bytes(self._task.take_body())
+
+    def append_body(self, fileno: int, *, key: bytes | None = None, iv: bytes | None = None,
+                    keep: str | None = None, timeout: float | None = None) -> int:
+        """Append the body of a finished ``memory=True`` task to the open
+        descriptor ``fileno`` in C, without making it a Python object (call
+        it once; the buffer is freed, also on error).  ``keep``: first write
+        the body as received to that file; ``key``/``iv`` (16 bytes each):
+        AES-128-CBC-decrypt it, PKCS#7 padding removed as yt-dlp does.
+        Returns the bytes appended; raises like :meth:`result`, OSError for
+        a write error, ValueError when decryption is refused.  Waits first,
+        as :meth:`body` does."""
+        self.result(timeout)
+        return int(self._task.append_body(fileno, key=key, iv=iv, keep=keep))
 
     def segments(self) -> list[SegmentProgress]:
         """Per-connection detail of a segmented download (else [])."""
@@ -432,6 +452,13 @@ class AsyncDownloadEngine:
         """Cancel every live task and join the engine thread."""
         self._engine.close()
         _live_engines.discard(self)
+
+    def body_memory(self) -> tuple[int, int]:
+        """(held, peak): bytes the engine holds now for bodies of
+        ``memory=True`` tasks (not yet taken or appended), and the most it
+        held at once.  Readable after :meth:`close`."""
+        held, peak = self._engine.body_memory()
+        return int(held), int(peak)
 
     def set_rate_limit(self, bytes_per_second: int | None) -> None:
         """Cap the sum of all transfers (None or 0: no cap)."""
