@@ -8,6 +8,8 @@ Environment switches:
   YTDLP_ASYNC_SANITIZE=1  build with AddressSanitizer and UBSan
   YTDLP_ASYNC_DEBUG=1     -O0 -g, asserts on
   YTDLP_ASYNC_WERROR=0    do not turn warnings into errors (default: on)
+  YTDLP_ASYNC_PORTABLE=1  only POSIX.1-2008 (-DYTDLP_ASYNC_PORTABLE, no _GNU_SOURCE):
+                          a pipe instead of eventfd (docs/portability.md)
 """
 
 from __future__ import annotations
@@ -114,7 +116,11 @@ def _extension() -> Extension:
             error: libcurl {version} is too old; yt-dlp-async needs libcurl >= 7.68.0
             (curl_multi_poll and curl_multi_wakeup).  Upgrade libcurl4-openssl-dev / libcurl-devel.
         """)
-    compile_args = ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden", "-D_GNU_SOURCE"]
+    compile_args = ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"]
+    if _env_flag("YTDLP_ASYNC_PORTABLE", False):
+        compile_args += ["-DYTDLP_ASYNC_PORTABLE", "-D_POSIX_C_SOURCE=200809L"]
+    else:
+        compile_args.append("-D_GNU_SOURCE")
     link_args: list[str] = []
     if _env_flag("YTDLP_ASYNC_WERROR", True):
         compile_args.append("-Werror")
