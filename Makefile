@@ -41,9 +41,16 @@ $(VENV)/.created:
 venv: $(VENV)/.created
 
 # A real (non-editable) install: it puts yt_dlp_async.pth into site-packages
-# the way users get it, so `yt-dlp` itself picks the plugin up.
-install: deps venv
+# the way users get it, so `yt-dlp` itself picks the plugin up.  The stamp
+# $(VENV)/.installed makes a second `make demo`/`make test` skip pip when no
+# source of the package changed.
+INSTALL_SOURCES := $(wildcard csrc/*.c csrc/*.h) setup.py pyproject.toml MANIFEST.in \
+  yt_dlp_async.pth yt_dlp_async_hook.py \
+  $(shell find yt_dlp_async yt_dlp_plugins -type f ! -name '*.so' ! -name '*.pyc' 2>/dev/null)
+install: deps $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/.created $(INSTALL_SOURCES)
 	$(VENV)/bin/pip install -q --upgrade '.[test]'
+	touch $@
 
 # Most tests wait on servers, children and timeouts rather than the CPU, so they
 # run in TEST_JOBS processes (pytest-xdist); the differential matrix runs its
