@@ -11,6 +11,8 @@
 #                  bytes, FUZZ_TIME seconds each (docs/fuzzing.md)
 #   make differential  issue 9: every fault through yt-dlp alone and the plugin, the table
 #   make test-versions yt-dlp's integration tests on the other yt-dlp releases we declare
+#   make test-portable the extension built with YTDLP_ASYNC_PORTABLE=1 (no Linux-only calls,
+#                  docs/portability.md) in .venv-portable: engine tests and a few yt-dlp ones
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -95,6 +97,20 @@ sanitize: deps
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  YTDLP_ASYNC_SANITIZED=1 YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(SAN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
 
+.PHONY: test-portable
+# The portable build (docs/portability.md) in its own venv: the package is
+# installed as usual, then rebuilt with YTDLP_ASYNC_PORTABLE=1 (stamped, so a
+# second run only runs the tests).
+PORTABLE_VENV ?= .venv-portable
+PORTABLE_TESTS ?= test_portable.py test_engine.py test_summary.py test_ytdlp_download.py
+$(PORTABLE_VENV)/.portable: $(PORTABLE_VENV)/.installed
+	YTDLP_ASYNC_PORTABLE=1 $(PORTABLE_VENV)/bin/pip install -q --no-deps --force-reinstall .
+	touch $@
+test-portable: deps
+	$(MAKE) --no-print-directory install $(PORTABLE_VENV)/.portable VENV=$(PORTABLE_VENV)
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 YTDLP_ASYNC_EXPECT_PORTABLE=1 ../$(PORTABLE_VENV)/bin/python -m pytest \
+	  -q -p no:cacheprovider -n $(TEST_JOBS) $(PYTEST_ARGS) $(PORTABLE_TESTS)
+
 .PHONY: differential
 differential: install
 	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX $(PYTEST_ARGS) test_differential.py
@@ -153,4 +169,4 @@ fuzz: fuzz-build
 	done
 
 clean:
-	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) yt_dlp_async/*.so
+	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) $(PORTABLE_VENV) yt_dlp_async/*.so

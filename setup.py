@@ -23,6 +23,7 @@ import sys
 import textwrap
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 MIN_CURL = (7, 68, 0)  # curl_multi_poll + curl_multi_wakeup
@@ -155,4 +156,25 @@ class build_py_with_pth(build_py):
         return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, "yt_dlp_async.pth")]
 
 
-setup(ext_modules=[_extension()], cmdclass={"build_py": build_py_with_pth})
+class build_ext_by_flags(build_ext):
+    """Compile every file again when the flags changed (YTDLP_ASYNC_PORTABLE, _SANITIZE, _DEBUG).
+
+    setuptools only compares file times, and pip builds in the same build/
+    directory, so a switch alone would otherwise keep the old objects.
+    """
+
+    def run(self) -> None:
+        flags = "\n".join(a for e in self.extensions for a in e.extra_compile_args + e.extra_link_args)
+        stamp = os.path.join(self.build_temp, "yt_dlp_async-flags.txt")
+        try:
+            with open(stamp) as f:
+                self.force = self.force or f.read() != flags
+        except OSError:
+            self.force = True
+        super().run()
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write(flags)
+
+
+setup(ext_modules=[_extension()], cmdclass={"build_py": build_py_with_pth, "build_ext": build_ext_by_flags})
