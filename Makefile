@@ -56,10 +56,13 @@ $(VENV)/.installed: $(VENV)/.created $(INSTALL_SOURCES)
 
 # Most tests wait on servers, children and timeouts rather than the CPU, so they
 # run in TEST_JOBS processes (pytest-xdist); the differential matrix runs its
-# own pool and prints its table, so it runs on its own after them.
+# own pool and prints its table, so it runs on its own after them.  worksteal:
+# a process that runs out of tests takes queued ones from the others, so the
+# long yt-dlp tests do not end the run on one process while the rest idle.
 TEST_JOBS ?= 4
+TEST_DIST ?= --dist worksteal
 test: install
-	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) \
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) $(TEST_DIST) \
 	  --ignore=test_differential.py $(PYTEST_ARGS) .
 	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX $(PYTEST_ARGS) \
 	  test_differential.py
@@ -109,7 +112,7 @@ $(PORTABLE_VENV)/.portable: $(PORTABLE_VENV)/.installed
 test-portable: deps
 	$(MAKE) --no-print-directory install $(PORTABLE_VENV)/.portable VENV=$(PORTABLE_VENV)
 	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 YTDLP_ASYNC_EXPECT_PORTABLE=1 ../$(PORTABLE_VENV)/bin/python -m pytest \
-	  -q -p no:cacheprovider -n $(TEST_JOBS) $(PYTEST_ARGS) $(PORTABLE_TESTS)
+	  -q -p no:cacheprovider -n $(TEST_JOBS) $(TEST_DIST) $(PYTEST_ARGS) $(PORTABLE_TESTS)
 
 .PHONY: differential
 differential: install
