@@ -11,6 +11,8 @@
 #                  bytes, FUZZ_TIME seconds each (docs/fuzzing.md)
 #   make differential  issue 9: every fault through yt-dlp alone and the plugin, the table
 #   make test-versions yt-dlp's integration tests on the other yt-dlp releases we declare
+#   make test-portable the extension built with YTDLP_ASYNC_PORTABLE=1 (no Linux-only calls,
+#                  docs/portability.md) in .venv-portable: engine tests and a few yt-dlp ones
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -41,16 +43,26 @@ $(VENV)/.created:
 venv: $(VENV)/.created
 
 # A real (non-editable) install: it puts yt_dlp_async.pth into site-packages
-# the way users get it, so `yt-dlp` itself picks the plugin up.
-install: deps venv
+# the way users get it, so `yt-dlp` itself picks the plugin up.  The stamp
+# $(VENV)/.installed makes a second `make demo`/`make test` skip pip when no
+# source of the package changed.
+INSTALL_SOURCES := $(wildcard csrc/*.c csrc/*.h) setup.py pyproject.toml MANIFEST.in \
+  yt_dlp_async.pth yt_dlp_async_hook.py \
+  $(shell find yt_dlp_async yt_dlp_plugins -type f ! -name '*.so' ! -name '*.pyc' 2>/dev/null)
+install: deps $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/.created $(INSTALL_SOURCES)
 	$(VENV)/bin/pip install -q --upgrade '.[test]'
+	touch $@
 
 # Most tests wait on servers, children and timeouts rather than the CPU, so they
 # run in TEST_JOBS processes (pytest-xdist); the differential matrix runs its
-# own pool and prints its table, so it runs on its own after them.
+# own pool and prints its table, so it runs on its own after them.  worksteal:
+# a process that runs out of tests takes queued ones from the others, so the
+# long yt-dlp tests do not end the run on one process while the rest idle.
 TEST_JOBS ?= 4
+TEST_DIST ?= --dist worksteal
 test: install
-	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) \
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) $(TEST_DIST) \
 	  --ignore=test_differential.py $(PYTEST_ARGS) .
 	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX $(PYTEST_ARGS) \
 	  test_differential.py
@@ -87,6 +99,20 @@ sanitize: deps
 	cd tests && LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  YTDLP_ASYNC_SANITIZED=1 YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(SAN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+
+.PHONY: test-portable
+# The portable build (docs/portability.md) in its own venv: the package is
+# installed as usual, then rebuilt with YTDLP_ASYNC_PORTABLE=1 (stamped, so a
+# second run only runs the tests).
+PORTABLE_VENV ?= .venv-portable
+PORTABLE_TESTS ?= test_portable.py test_engine.py test_summary.py test_ytdlp_download.py
+$(PORTABLE_VENV)/.portable: $(PORTABLE_VENV)/.installed
+	YTDLP_ASYNC_PORTABLE=1 $(PORTABLE_VENV)/bin/pip install -q --no-deps --force-reinstall .
+	touch $@
+test-portable: deps
+	$(MAKE) --no-print-directory install $(PORTABLE_VENV)/.portable VENV=$(PORTABLE_VENV)
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 YTDLP_ASYNC_EXPECT_PORTABLE=1 ../$(PORTABLE_VENV)/bin/python -m pytest \
+	  -q -p no:cacheprovider -n $(TEST_JOBS) $(TEST_DIST) $(PYTEST_ARGS) $(PORTABLE_TESTS)
 
 .PHONY: differential
 differential: install
@@ -146,4 +172,4 @@ fuzz: fuzz-build
 	done
 
 clean:
-	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) yt_dlp_async/*.so
+	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) $(PORTABLE_VENV) yt_dlp_async/*.so

@@ -8,6 +8,8 @@ Environment switches:
   YTDLP_ASYNC_SANITIZE=1  build with AddressSanitizer and UBSan
   YTDLP_ASYNC_DEBUG=1     -O0 -g, asserts on
   YTDLP_ASYNC_WERROR=0    do not turn warnings into errors (default: on)
+  YTDLP_ASYNC_PORTABLE=1  only POSIX.1-2008 (-DYTDLP_ASYNC_PORTABLE, no _GNU_SOURCE):
+                          a pipe instead of eventfd (docs/portability.md)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 import textwrap
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 MIN_CURL = (7, 68, 0)  # curl_multi_poll + curl_multi_wakeup
@@ -114,7 +117,11 @@ def _extension() -> Extension:
             error: libcurl {version} is too old; yt-dlp-async needs libcurl >= 7.68.0
             (curl_multi_poll and curl_multi_wakeup).  Upgrade libcurl4-openssl-dev / libcurl-devel.
         """)
-    compile_args = ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden", "-D_GNU_SOURCE"]
+    compile_args = ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"]
+    if _env_flag("YTDLP_ASYNC_PORTABLE", False):
+        compile_args += ["-DYTDLP_ASYNC_PORTABLE", "-D_POSIX_C_SOURCE=200809L"]
+    else:
+        compile_args.append("-D_GNU_SOURCE")
     link_args: list[str] = []
     if _env_flag("YTDLP_ASYNC_WERROR", True):
         compile_args.append("-Werror")
@@ -149,4 +156,25 @@ class build_py_with_pth(build_py):
         return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, "yt_dlp_async.pth")]
 
 
-setup(ext_modules=[_extension()], cmdclass={"build_py": build_py_with_pth})
+class build_ext_by_flags(build_ext):
+    """Compile every file again when the flags changed (YTDLP_ASYNC_PORTABLE, _SANITIZE, _DEBUG).
+
+    setuptools only compares file times, and pip builds in the same build/
+    directory, so a switch alone would otherwise keep the old objects.
+    """
+
+    def run(self) -> None:
+        flags = "\n".join(a for e in self.extensions for a in e.extra_compile_args + e.extra_link_args)
+        stamp = os.path.join(self.build_temp, "yt_dlp_async-flags.txt")
+        try:
+            with open(stamp) as f:
+                self.force = self.force or f.read() != flags
+        except OSError:
+            self.force = True
+        super().run()
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write(flags)
+
+
+setup(ext_modules=[_extension()], cmdclass={"build_py": build_py_with_pth, "build_ext": build_ext_by_flags})

@@ -217,6 +217,8 @@ struct task {
     char *hdr;                  /* raw header block of the last response */
     size_t hdr_len, hdr_cap;
     double next_attempt_at;
+    int64_t stats_mark;         /* thr: written when the attempt started */
+    int stats_open;             /* thr: an attempt not yet in eng->stats */
     double speed_mark_time;
     int64_t speed_mark_bytes;
 
@@ -298,6 +300,18 @@ struct host {
 
 /* ---- the engine ----------------------------------------------------- */
 
+/* What the engine did since it was created (Engine.stats()).  Written by
+   the engine thread, read by Python, both under eng->mu. */
+struct eng_stats {
+    uint64_t files;             /* top-level tasks finished done */
+    uint64_t failures;          /* top-level tasks finished failed */
+    uint64_t bytes;             /* bytes received and written, every attempt */
+    uint64_t retries;           /* attempts retried by the engine */
+    uint64_t connections;       /* CURLINFO_NUM_CONNECTS, summed */
+    double first_start;         /* first top-level task submitted, 0: none */
+    double last_end;            /* last top-level task finished */
+};
+
 struct eng_config {
     int max_connections;
     int max_host_connections;
@@ -353,6 +367,7 @@ struct eng {
 
     uint64_t next_id;           /* mu */
     uint64_t next_seq;          /* mu */
+    struct eng_stats stats;     /* mu */
 };
 
 /* ---- segmented downloads (segment.c), engine thread ---------------- */

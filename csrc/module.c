@@ -15,6 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifndef YTDLP_ASYNC_PORTABLE
+#include <sys/eventfd.h>
+#endif
 
 #include "engine.h"
 
@@ -460,6 +463,28 @@ static PyObject *Engine_subscribe(PyObject *op, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* A copy of the engine's counters (struct eng_stats), taken under its
+   lock; they survive close(). */
+static PyObject *Engine_stats(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    EngineObject *self = (EngineObject *)op;
+    struct eng_stats s;
+    if (!engine_usable(self, 0))
+        return NULL;
+    lock_engine(self->eng);
+    s = self->eng->stats;
+    pthread_mutex_unlock(&self->eng->mu);
+    return Py_BuildValue(
+        "{s:K,s:K,s:K,s:K,s:K,s:d}",
+        "files", (unsigned long long)s.files,
+        "failures", (unsigned long long)s.failures,
+        "bytes", (unsigned long long)s.bytes,
+        "retries", (unsigned long long)s.retries,
+        "connections", (unsigned long long)s.connections,
+        "seconds", s.last_end > s.first_start && s.first_start > 0
+            ? s.last_end - s.first_start : 0.0);
+}
+
 static PyObject *Engine_unsubscribe(PyObject *op, PyObject *arg)
 {
     EngineObject *self = (EngineObject *)op;
@@ -854,6 +879,9 @@ static PyMethodDef Engine_methods[] = {
      "pipe) whenever a task finishes."},
     {"unsubscribe", Engine_unsubscribe, METH_O,
      "unsubscribe(fd): stop writing to fd; it may be closed afterwards."},
+    {"stats", Engine_stats, METH_NOARGS,
+     "A dict of the engine's counters: files, failures, bytes, retries, "
+     "connections, seconds."},
     {"set_rate_limit", Engine_set_rate_limit, METH_O,
      "Cap the sum of all transfers at this many bytes/s (0: no cap)."},
     {"__enter__", Engine_enter, METH_NOARGS, NULL},
@@ -1469,9 +1497,40 @@ static PyObject *mod_body_bytes_to_python(PyObject *m,
     return PyLong_FromUnsignedLongLong(get_state(m)->body_bytes_to_python);
 }
 
+/* The fd pair a waiter watches (read end) and subscribes (write end):
+   one eventfd on Linux, a non-blocking pipe in the portable build. */
+static PyObject *mod_wakeup_fds(PyObject *m, PyObject *Py_UNUSED(ig))
+{
+    (void)m;
+#ifndef YTDLP_ASYNC_PORTABLE
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    return Py_BuildValue("(ii)", fd, fd);
+#else
+    int p[2];
+    if (pipe(p) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    for (int i = 0; i < 2; i++) {
+        int fl = fcntl(p[i], F_GETFL);
+        if (fl < 0 || fcntl(p[i], F_SETFL, fl | O_NONBLOCK) < 0
+            || fcntl(p[i], F_SETFD, FD_CLOEXEC) < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            close(p[0]);
+            close(p[1]);
+            return NULL;
+        }
+    }
+    return Py_BuildValue("(ii)", p[0], p[1]);
+#endif
+}
+
 static PyMethodDef module_methods[] = {
     {"body_bytes_to_python", mod_body_bytes_to_python, METH_NOARGS,
      "Body bytes Task.take_body() has turned into bytes objects so far."},
+    {"wakeup_fds", mod_wakeup_fds, METH_NOARGS,
+     "wakeup_fds() -> (read_fd, write_fd): an eventfd (the same fd twice) "
+     "or, in the portable build, a non-blocking pipe."},
     {"aes128_cbc_decrypt", (PyCFunction)(void (*)(void))mod_aes128_cbc_decrypt,
      METH_VARARGS | METH_KEYWORDS,
      "aes128_cbc_decrypt(data, key, iv, unpad=True) -> bytes\n\n"
@@ -1486,6 +1545,7 @@ static PyMethodDef module_methods[] = {
 static int module_exec(PyObject *m)
 {
     module_state *st = get_state(m);
+    PyObject *features;
     if (eng_global_init() < 0) {
         PyErr_SetString(PyExc_ImportError, "curl_global_init failed");
         return -1;
@@ -1505,6 +1565,20 @@ static int module_exec(PyObject *m)
         m, &Task_spec, NULL);
     if (!st->task_type || PyModule_AddType(m, st->task_type) < 0)
         return -1;
+    features = Py_BuildValue("(ss)",
+#ifdef YTDLP_ASYNC_PORTABLE
+                             "portable", "wakeup:pipe"
+#else
+                             "linux", "wakeup:eventfd"
+#endif
+                             );
+    if (!features)
+        return -1;
+    if (PyModule_AddObjectRef(m, "BUILD_FEATURES", features) < 0) {
+        Py_DECREF(features);
+        return -1;
+    }
+    Py_DECREF(features);
     return 0;
 }
 

@@ -87,9 +87,11 @@ def test_entries_byte_identical_and_overlapping(tmp_path: Path, fault_server) ->
     for i in range(1, n + 1):
         assert sha256_file(tmp_path / f'{i}.mp4') == expected_sha(i), i
     assert overlapping_entries(fault_server) >= 3, output(proc)
-    # every entry's progress line names it, the playlist still finishes last
+    # every entry's progress line names it, the playlist still finishes last (then the run's summary)
     assert '[download] [item 6] 100% of' in proc.stdout, output(proc)
-    assert proc.stdout.rstrip().splitlines()[-1] == '[download] Finished downloading playlist: PL'
+    *_, finished, summary = proc.stdout.rstrip().splitlines()
+    assert finished == '[download] Finished downloading playlist: PL'
+    assert summary.startswith(f'[async] {n} files, '), output(proc)
 
 
 def test_url_batch_downloads_at_once(tmp_path: Path, fault_server) -> None:

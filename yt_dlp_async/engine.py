@@ -5,7 +5,9 @@ its own.  :meth:`AsyncDownloadEngine.submit` queues a download and returns a
 :class:`DownloadTask`, which can be waited for (the GIL is released while
 waiting), polled for :class:`DownloadProgress`, cancelled, or awaited from
 asyncio without a thread per task (each event loop watches an eventfd of
-its own that the engine writes to when a task finishes).
+its own that the engine writes to when a task finishes; a non-blocking pipe
+in the portable build, see docs/portability.md).  :meth:`AsyncDownloadEngine.stats`
+returns the engine's counters as :class:`EngineStats`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ __all__ = [
     "DownloadResult",
     "DownloadTask",
     "Engine",
+    "EngineStats",
     "SegmentProgress",
+    "build_features",
     "curl_version",
 ]
 
@@ -44,6 +48,39 @@ def body_bytes_to_python() -> int:
     (:meth:`DownloadTask.body`), in this process.  A debug count: bodies
     appended with :meth:`DownloadTask.append_body` never reach Python."""
     return int(_engine.body_bytes_to_python())
+def build_features() -> tuple[str, ...]:
+    """How the extension was built: ``('linux', 'wakeup:eventfd')``, or
+    ``('portable', 'wakeup:pipe')`` when built with ``YTDLP_ASYNC_PORTABLE=1``."""
+    return tuple(_engine.BUILD_FEATURES)
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """What an engine did since it was created (:meth:`AsyncDownloadEngine.stats`).
+
+    Counted by the engine thread in C: ``files`` and ``failures`` are the
+    submitted tasks that finished done / failed (cancelled ones are neither);
+    ``bytes`` are the bytes received and written by every attempt (a retry
+    that resumes does not count the bytes before it again); ``retries`` the
+    engine's own retries; ``connections`` the connections libcurl opened
+    (``CURLINFO_NUM_CONNECTS`` summed: a reused connection is not counted
+    again); ``seconds`` from the first counted task's submit to the last
+    one's end.  ``fallbacks`` is always 0 here: only yt-dlp downloads fall
+    back to yt-dlp's own downloader.
+    """
+
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    retries: int = 0
+    connections: int = 0
+    fallbacks: int = 0
+    failures: int = 0
+
+    @property
+    def speed(self) -> float | None:
+        """bytes / seconds, None when no time passed."""
+        return self.bytes / self.seconds if self.seconds > 0 else None
 
 
 @dataclass(frozen=True)
@@ -315,7 +352,8 @@ class _LoopWatcher:
     def __init__(self, loop: asyncio.AbstractEventLoop, engine: Any) -> None:
         self.loop = loop
         self.engine = engine
-        self.fd = -1
+        self.fd = -1        # read end, watched by the loop
+        self.wfd = -1       # write end, subscribed (the same fd for an eventfd)
         self.pending: dict[DownloadTask, list[asyncio.Future[None]]] = {}
 
     def add(self, task: DownloadTask) -> asyncio.Future[None]:
@@ -329,24 +367,24 @@ class _LoopWatcher:
         return fut
 
     def _watch(self) -> None:
-        fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        rfd, wfd = _engine.wakeup_fds()
         try:
-            self.engine.subscribe(fd)
+            self.engine.subscribe(wfd)
         except BaseException:
-            os.close(fd)
+            _close_pair(rfd, wfd)
             # a closed engine has finished every task: resolve them now
             self._resolve_done()
             return
-        self.fd = fd
-        self.loop.add_reader(fd, self._ready)
+        self.fd, self.wfd = rfd, wfd
+        self.loop.add_reader(rfd, self._ready)
 
     def _unwatch(self) -> None:
-        fd, self.fd = self.fd, -1
+        fd, wfd, self.fd, self.wfd = self.fd, self.wfd, -1, -1
         if fd < 0:
             return
         self.loop.remove_reader(fd)
-        self.engine.unsubscribe(fd)  # after this the engine never writes fd
-        os.close(fd)
+        self.engine.unsubscribe(wfd)  # after this the engine never writes wfd
+        _close_pair(fd, wfd)
 
     def _resolve_done(self) -> None:
         for task in [t for t in self.pending if t.done()]:
@@ -357,8 +395,8 @@ class _LoopWatcher:
     def _ready(self) -> None:
         if self.fd >= 0:
             try:
-                os.eventfd_read(self.fd)
-            except (BlockingIOError, OSError):
+                os.read(self.fd, 4096)  # an eventfd's counter, or a pipe's pending bytes
+            except OSError:  # BlockingIOError: nothing pending
                 pass
         self._resolve_done()
         if not self.pending:
@@ -373,6 +411,12 @@ class _LoopWatcher:
                 del self.pending[task]
         if not self.pending:
             self._unwatch()
+
+
+def _close_pair(rfd: int, wfd: int) -> None:
+    os.close(rfd)
+    if wfd != rfd:
+        os.close(wfd)
 
 
 _live_engines: "weakref.WeakSet[AsyncDownloadEngine]" = weakref.WeakSet()
@@ -459,6 +503,17 @@ class AsyncDownloadEngine:
         held at once.  Readable after :meth:`close`."""
         held, peak = self._engine.body_memory()
         return int(held), int(peak)
+    def stats(self) -> EngineStats:
+        """The engine's counters so far (also after :meth:`close`)."""
+        raw = self._engine.stats()
+        return EngineStats(
+            files=int(raw["files"]),
+            bytes=int(raw["bytes"]),
+            seconds=float(raw["seconds"]),
+            retries=int(raw["retries"]),
+            connections=int(raw["connections"]),
+            failures=int(raw["failures"]),
+        )
 
     def set_rate_limit(self, bytes_per_second: int | None) -> None:
         """Cap the sum of all transfers (None or 0: no cap)."""
