@@ -8,6 +8,8 @@ Environment switches:
   YTDLP_ASYNC_SANITIZE=1  build with AddressSanitizer and UBSan
   YTDLP_ASYNC_DEBUG=1     -O0 -g, asserts on
   YTDLP_ASYNC_WERROR=0    do not turn warnings into errors (default: on)
+  YTDLP_ASYNC_LIMITED_API=1  build against the limited API (Py_LIMITED_API,
+                          3.11): one cp311-abi3 wheel for every CPython >= 3.11
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 MIN_CURL = (7, 68, 0)  # curl_multi_poll + curl_multi_wakeup
+# The oldest limited API module.c builds against: "y*" (the buffer protocol)
+# joined the limited API in 3.11.
+LIMITED_API = ("0x030B0000", "cp311")
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -106,6 +111,15 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def _limited_api() -> bool:
+    return _env_flag("YTDLP_ASYNC_LIMITED_API", False) and sys.implementation.name == "cpython"
+
+
+def _options() -> dict[str, dict[str, str]]:
+    """Tag the wheel cp311-abi3 when the extension uses the limited API."""
+    return {"bdist_wheel": {"py_limited_api": LIMITED_API[1]}} if _limited_api() else {}
+
+
 def _extension() -> Extension:
     version, cflags, libs = _curl_flags()
     _check_headers(cflags)
@@ -124,11 +138,14 @@ def _extension() -> Extension:
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
         compile_args += san
         link_args += san
+    limited = _limited_api()
     return Extension(
         "yt_dlp_async._engine",
         sources=sorted(glob.glob("csrc/*.c")),
         depends=sorted(glob.glob("csrc/*.h")),
         include_dirs=["csrc"],
+        define_macros=[("Py_LIMITED_API", LIMITED_API[0])] if limited else [],
+        py_limited_api=limited,
         extra_compile_args=[f for f in cflags if not f.startswith("-I")] + compile_args,
         extra_link_args=libs + _crypto_libs() + link_args + ["-pthread"],
     )
@@ -149,4 +166,4 @@ class build_py_with_pth(build_py):
         return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, "yt_dlp_async.pth")]
 
 
-setup(ext_modules=[_extension()], cmdclass={"build_py": build_py_with_pth})
+setup(ext_modules=[_extension()], cmdclass={"build_py": build_py_with_pth}, options=_options())

@@ -1,0 +1,107 @@
+"""The installed wheel (``make test-wheel``): it carries everything, and its
+extension runs on the libcurl inside it, not on the system's.
+
+Skipped unless YTDLP_ASYNC_WHEEL_VENV names the venv the wheel was installed
+into (``make test-wheel`` sets it and runs this file with that venv's python).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from faultserver import sha256_of
+from ytdlp_support import ENGINE_LINE, hermetic_env, output, sha256_file
+
+WHEEL_VENV = os.environ.get('YTDLP_ASYNC_WHEEL_VENV', '')
+
+pytestmark = pytest.mark.skipif(not WHEEL_VENV, reason='YTDLP_ASYNC_WHEEL_VENV is not set (make test-wheel sets it)')
+
+#: what a user needs beside the package: the .pth hook, its module, yt-dlp's
+#: plugin, the stub and the typing marker
+INSTALLED_FILES = ('yt_dlp_async.pth', 'yt_dlp_async_hook.py', 'yt_dlp_plugins/postprocessor/yt_dlp_async_pp.py',
+                   'yt_dlp_async/py.typed', 'yt_dlp_async/_engine.pyi')
+
+
+def site_packages() -> Path:
+    import yt_dlp_async
+    return Path(yt_dlp_async.__file__).resolve().parent.parent
+
+
+def libs_dir() -> Path:
+    return site_packages() / 'yt_dlp_async.libs'
+
+
+def mapped_libcurl(maps: str) -> set[str]:
+    """The paths of every libcurl a /proc/PID/maps text shows mapped."""
+    paths = (line.split(None, 5)[-1] for line in maps.splitlines() if len(line.split(None, 5)) == 6)
+    return {p for p in paths if os.path.basename(p).startswith('libcurl')}
+
+
+def system_libcurls() -> list[str]:
+    found = glob.glob('/usr/lib*/libcurl.so.4') + glob.glob('/usr/lib*/*/libcurl.so.4')
+    return sorted({os.path.realpath(p) for p in found})
+
+
+def test_the_package_is_the_wheel_in_its_venv() -> None:
+    assert Path(sys.prefix).resolve() == Path(WHEEL_VENV).resolve(), 'run with the wheel venv python'
+    assert site_packages().is_relative_to(Path(WHEEL_VENV).resolve()), site_packages()
+    record = next(site_packages().glob('yt_dlp_async-*.dist-info/RECORD')).read_text()
+    assert 'yt_dlp_async.libs/libcurl-' in record  # installed from the repaired wheel, not built here
+    missing = [name for name in INSTALLED_FILES if not (site_packages() / name).is_file()]
+    assert not missing, missing
+
+
+def test_the_extension_maps_the_bundled_libcurl_and_reports_it() -> None:
+    from yt_dlp_async import engine
+    version = engine.curl_version()
+    mapped = mapped_libcurl(Path('/proc/self/maps').read_text())
+    assert mapped and all(Path(p).parent == libs_dir() for p in mapped), mapped
+    assert not mapped & set(system_libcurls())
+    bundled = ctypes.CDLL(mapped.pop())
+    bundled.curl_version.restype = ctypes.c_char_p
+    assert version == bundled.curl_version().decode() and version.startswith('libcurl/'), version
+
+
+CHILD = '''
+import json, os, runpy, sys
+report, sys.argv = sys.argv[1], ['yt_dlp'] + sys.argv[2:]
+try:
+    runpy.run_module('yt_dlp', run_name='__main__')
+finally:
+    with open('/proc/self/maps') as f, open(report, 'w') as out:
+        json.dump({'maps': f.read(), 'hidden': [os.path.getsize(p) for p in json.loads(os.environ['HIDDEN'])]}, out)
+'''
+
+
+def test_a_download_with_the_system_libcurl_hidden(tmp_path: Path, fault_server) -> None:
+    """yt-dlp in a private mount namespace where /dev/null covers the system's libcurl."""
+    hidden = system_libcurls()
+    if not hidden:
+        pytest.skip('no system libcurl to hide')
+    if shutil.which('unshare') is None or os.geteuid() != 0:
+        pytest.skip('hiding the system libcurl needs unshare and root')
+    mounts = ' && '.join(f'mount --bind /dev/null {p}' for p in hidden)
+    size = 1_500_000
+    report = tmp_path / 'report.json'
+    env = hermetic_env(tmp_path / 'home', {'HIDDEN': json.dumps(hidden)})
+    env.pop('LD_LIBRARY_PATH', None)
+    env.pop('LD_PRELOAD', None)
+    cmd = ['unshare', '--mount', 'sh', '-c', f'{mounts} && exec "$@"', 'sh', sys.executable, '-c', CHILD,
+           str(report), '-v', '-o', 'video.%(ext)s', fault_server.data_url(size, 'mp4')]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, output(proc)
+    assert ENGINE_LINE in proc.stderr, output(proc)
+    assert sha256_file(tmp_path / 'video.mp4') == sha256_of(size)
+    seen = json.loads(report.read_text())
+    assert seen['hidden'] == [0] * len(hidden)  # the bind mounts were in place
+    mapped = mapped_libcurl(seen['maps'])
+    assert mapped and all(Path(p).parent == libs_dir() for p in mapped), mapped
