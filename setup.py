@@ -8,8 +8,10 @@ Environment switches:
   YTDLP_ASYNC_SANITIZE=1  build with AddressSanitizer and UBSan
   YTDLP_ASYNC_DEBUG=1     -O0 -g, asserts on
   YTDLP_ASYNC_WERROR=0    do not turn warnings into errors (default: on)
-  YTDLP_ASYNC_LIMITED_API=1  build against the limited API (Py_LIMITED_API,
-                          3.11): one cp311-abi3 wheel for every CPython >= 3.11
+  YTDLP_ASYNC_LIMITED_API=0  build against the full C API (default on
+                          CPython >= 3.11: the limited API, Py_LIMITED_API 3.11,
+                          whose cp311-abi3 wheel serves every CPython >= 3.11;
+                          docs/wheel.md has the measurement: no cost)
 """
 
 from __future__ import annotations
@@ -112,7 +114,9 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 
 def _limited_api() -> bool:
-    return _env_flag("YTDLP_ASYNC_LIMITED_API", False) and sys.implementation.name == "cpython"
+    """The limited API where it can be had: CPython 3.11 or newer."""
+    possible = sys.implementation.name == "cpython" and sys.version_info >= (3, 11)
+    return possible and _env_flag("YTDLP_ASYNC_LIMITED_API", True)
 
 
 def _options() -> dict[str, dict[str, str]]:
