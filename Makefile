@@ -22,7 +22,7 @@ DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmp
 PYTEST_ARGS ?=
 
 .PHONY: deps venv install test test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build \
-  wheel test-wheel
+  wheel test-wheel test-wheel-abi3
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -179,6 +179,20 @@ test-wheel: wheel
 	cd tests && YTDLP_ASYNC_WHEEL_VENV="$(CURDIR)/$(WHEEL_TEST_VENV)" YTDLP_ASYNC_REQUIRE_INSTALLED=1 \
 	  ../$(WHEEL_TEST_VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) $(PYTEST_ARGS) \
 	  test_wheel.py $(YTDLP_TESTS)
+	@if [ -z "$(WHEEL_ABI3_PYTHON)" ]; then echo "no CPython >= 3.12 here: the abi3 wheel is tested on $$($(PYTHON) -V) only"; \
+	else $(MAKE) --no-print-directory test-wheel-abi3; fi
+
+# The same cp311-abi3 wheel on a newer CPython (the newest found, else none):
+# test_wheel.py there, one download through yt-dlp among its tests.
+WHEEL_ABI3_PYTHON ?= $(firstword $(foreach p,python3.14 python3.13 python3.12,$(shell $(p) -c 'import sys; print(sys.executable)' 2>/dev/null)) \
+  $(shell pyenv root 2>/dev/null | xargs -I{} sh -c 'ls -d {}/versions/3.1[2-9]*/bin/python3 2>/dev/null' | sort -V | tail -1))
+test-wheel-abi3:
+	rm -rf $(WHEEL_TEST_VENV)-abi3
+	$(WHEEL_ABI3_PYTHON) -m venv $(WHEEL_TEST_VENV)-abi3
+	$(WHEEL_TEST_VENV)-abi3/bin/pip install -q --only-binary=:all: --upgrade pip pytest yt-dlp
+	$(WHEEL_TEST_VENV)-abi3/bin/pip install -q --no-deps dist/yt_dlp_async-*.whl
+	cd tests && YTDLP_ASYNC_WHEEL_VENV="$(CURDIR)/$(WHEEL_TEST_VENV)-abi3" YTDLP_ASYNC_REQUIRE_INSTALLED=1 \
+	  ../$(WHEEL_TEST_VENV)-abi3/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) test_wheel.py
 
 clean:
-	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV) yt_dlp_async/*.so
+	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV) $(WHEEL_TEST_VENV)-abi3 yt_dlp_async/*.so
