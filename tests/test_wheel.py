@@ -60,6 +60,15 @@ def test_the_package_is_the_wheel_in_its_venv() -> None:
     assert not missing, missing
 
 
+def test_one_abi3_extension_and_its_tag() -> None:
+    from yt_dlp_async import _engine
+    assert Path(_engine.__file__).name == '_engine.abi3.so'  # the limited API build
+    assert [p.name for p in (site_packages() / 'yt_dlp_async').glob('_engine*.so')] == ['_engine.abi3.so']
+    wheel = next(site_packages().glob('yt_dlp_async-*.dist-info/WHEEL')).read_text()
+    tags = [line.split(':', 1)[1].strip() for line in wheel.splitlines() if line.startswith('Tag:')]
+    assert len(tags) == 1 and tags[0].startswith('cp311-abi3-manylinux_') and tags[0].endswith('_x86_64'), tags
+
+
 def test_the_extension_maps_the_bundled_libcurl_and_reports_it() -> None:
     from yt_dlp_async import engine
     version = engine.curl_version()
