@@ -152,7 +152,8 @@ fuzz: fuzz-build
 # from PyPI), then repaired: auditwheel copies libcurl and every library it
 # needs that is not on the manylinux whitelist into yt_dlp_async.libs/ and
 # tags the wheel with the oldest manylinux policy those libraries allow.
-# WHEEL_LIMITED_API=1 builds one cp311-abi3 wheel (docs/wheel.md says why).
+# One cp311-abi3 wheel (the limited API, docs/wheel.md); WHEEL_LIMITED_API=0
+# builds a cp3XY-cp3XY wheel for the building CPython only.
 WHEEL_VENV ?= .venv-wheel
 WHEEL_TEST_VENV ?= .venv-wheel-test
 WHEEL_LIMITED_API ?= 1
