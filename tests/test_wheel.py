@@ -1,8 +1,10 @@
 """The installed wheel (``make test-wheel``): it carries everything, and its
 extension runs on the libcurl inside it, not on the system's.
 
-Skipped unless YTDLP_ASYNC_WHEEL_VENV names the venv the wheel was installed
-into (``make test-wheel`` sets it and runs this file with that venv's python).
+The wheel tests are skipped unless YTDLP_ASYNC_WHEEL_VENV names the venv the
+wheel was installed into (``make test-wheel`` sets it and runs this file with
+that venv's python).  The CA test runs everywhere: a wheel's libcurl keeps the
+build machine's CA path, so the system store must come from Python's ssl.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from faultserver import sha256_of
-from ytdlp_support import ENGINE_LINE, hermetic_env, output, sha256_file
+from faultserver import content, sha256_of
+from ytdlp_support import ENGINE_LINE, hermetic_env, output, require_engine, require_hook, run_ytdlp, sha256_file
 
 WHEEL_VENV = os.environ.get('YTDLP_ASYNC_WHEEL_VENV', '')
 
-pytestmark = pytest.mark.skipif(not WHEEL_VENV, reason='YTDLP_ASYNC_WHEEL_VENV is not set (make test-wheel sets it)')
+needs_wheel = pytest.mark.skipif(not WHEEL_VENV, reason='YTDLP_ASYNC_WHEEL_VENV is not set (make test-wheel sets it)')
 
 #: what a user needs beside the package: the .pth hook, its module, yt-dlp's
 #: plugin, the stub and the typing marker
@@ -51,6 +53,7 @@ def system_libcurls() -> list[str]:
     return sorted({os.path.realpath(p) for p in found})
 
 
+@needs_wheel
 def test_the_package_is_the_wheel_in_its_venv() -> None:
     assert Path(sys.prefix).resolve() == Path(WHEEL_VENV).resolve(), 'run with the wheel venv python'
     assert site_packages().is_relative_to(Path(WHEEL_VENV).resolve()), site_packages()
@@ -60,6 +63,7 @@ def test_the_package_is_the_wheel_in_its_venv() -> None:
     assert not missing, missing
 
 
+@needs_wheel
 def test_one_abi3_extension_and_its_tag() -> None:
     from yt_dlp_async import _engine
     assert Path(_engine.__file__).name == '_engine.abi3.so'  # the limited API build
@@ -69,6 +73,7 @@ def test_one_abi3_extension_and_its_tag() -> None:
     assert len(tags) == 1 and tags[0].startswith('cp311-abi3-manylinux_') and tags[0].endswith('_x86_64'), tags
 
 
+@needs_wheel
 def test_the_extension_maps_the_bundled_libcurl_and_reports_it() -> None:
     from yt_dlp_async import engine
     version = engine.curl_version()
@@ -91,6 +96,7 @@ finally:
 '''
 
 
+@needs_wheel
 def test_a_download_with_the_system_libcurl_hidden(tmp_path: Path, fault_server) -> None:
     """yt-dlp in a private mount namespace where /dev/null covers the system's libcurl."""
     hidden = system_libcurls()
@@ -114,3 +120,20 @@ def test_a_download_with_the_system_libcurl_hidden(tmp_path: Path, fault_server)
     assert seen['hidden'] == [0] * len(hidden)  # the bind mounts were in place
     mapped = mapped_libcurl(seen['maps'])
     assert mapped and all(Path(p).parent == libs_dir() for p in mapped), mapped
+
+
+def test_the_system_store_is_the_one_python_reads(tmp_path: Path, nginx) -> None:
+    """No certifi: yt-dlp alone trusts the file Python's ssl reads (SSL_CERT_FILE or
+    OpenSSL's default); the engine must trust the same file, whatever CA path the
+    libcurl it runs on was built with (a wheel's is the build machine's)."""
+    require_hook()
+    require_engine()
+    size = 700_000
+    nginx.put_file('ca/video.mp4', content(size))
+    for name, disable in (('alone', True), ('plugin', False)):
+        proc = run_ytdlp(['-v', '--compat-options', 'no-certifi', '-o', f'{name}.mp4',
+                          nginx.https_url('/ca/video.mp4')], tmp_path,
+                         env={'SSL_CERT_FILE': str(nginx.ca_file)}, disable_hook=disable)
+        assert proc.returncode == 0, output(proc)
+        assert sha256_file(tmp_path / f'{name}.mp4') == sha256_of(size)
+        assert (ENGINE_LINE in proc.stderr) == (not disable), output(proc)
