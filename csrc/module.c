@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,10 +42,28 @@ static module_state *get_state(PyObject *module)
     return (module_state *)s;
 }
 
+/* Neither type allows subclasses (no Py_TPFLAGS_BASETYPE), so the type of
+   an object is the type made from our spec and PyType_GetModule (limited
+   API) finds the module as PyType_GetModuleByDef (3.13 there) would. */
 static module_state *state_of_type(PyTypeObject *tp)
 {
-    PyObject *m = PyType_GetModuleByDef(tp, &engine_module);
+    PyObject *m = PyType_GetModule(tp);
     return m ? get_state(m) : NULL;
+}
+
+/* seq as a new tuple, or TypeError(msg) when it is not iterable: what
+   PySequence_Fast does, whose GET_ macros are outside the limited API */
+static PyObject *as_tuple(PyObject *seq, const char *msg)
+{
+    PyObject *it = PyObject_GetIter(seq), *t;
+    if (!it) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError))
+            PyErr_SetString(PyExc_TypeError, msg);
+        return NULL;
+    }
+    t = PySequence_Tuple(it);
+    Py_DECREF(it);
+    return t;
 }
 
 typedef struct {
@@ -74,7 +93,7 @@ static void lock_engine(struct eng *e)
 
 static int engine_usable(EngineObject *self, int need_open)
 {
-    module_state *st = state_of_type(Py_TYPE(self));
+    module_state *st = state_of_type(Py_TYPE((PyObject *)self));
     if (!st)
         return 0;
     if (self->eng == NULL) {
@@ -109,7 +128,7 @@ static int post(EngineObject *self, enum cmd_type type, struct task *t,
     rc = eng_post(self->eng, type, t, arg);
     Py_END_ALLOW_THREADS
     if (rc < 0) {
-        module_state *st = state_of_type(Py_TYPE(self));
+        module_state *st = state_of_type(Py_TYPE((PyObject *)self));
         if (st)
             PyErr_SetString(st->engine_error, errno == ESHUTDOWN
                             ? "the engine is closed" : "out of memory");
@@ -160,24 +179,23 @@ static int build_headers(PyObject *seq, struct curl_slist **out)
     *out = NULL;
     if (seq == NULL || seq == Py_None)
         return 0;
-    fast = PySequence_Fast(seq, "headers must be a sequence of "
-                                "(name, value) pairs");
+    fast = as_tuple(seq, "headers must be a sequence of (name, value) pairs");
     if (!fast)
         return -1;
-    n = PySequence_Fast_GET_SIZE(fast);
+    n = PyTuple_Size(fast);
     for (i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
+        PyObject *item = PyTuple_GetItem(fast, i);
         const char *name, *value;
         Py_ssize_t nl, vl;
         char *line;
         struct curl_slist *l;
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+        if (!PyTuple_Check(item) || PyTuple_Size(item) != 2) {
             PyErr_SetString(PyExc_TypeError,
                             "headers must be (name, value) pairs");
             goto fail;
         }
-        name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(item, 0), &nl);
-        value = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(item, 1), &vl);
+        name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(item, 0), &nl);
+        value = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(item, 1), &vl);
         if (!name || !value)
             goto fail;
         if (nl == 0 || has_ctl(name) || has_ctl(value)
@@ -224,10 +242,10 @@ static int build_cookies(PyObject *seq, struct task_opts *o)
     Py_ssize_t i, n;
     if (seq == NULL || seq == Py_None)
         return 0;
-    fast = PySequence_Fast(seq, "cookies must be a sequence of str");
+    fast = as_tuple(seq, "cookies must be a sequence of str");
     if (!fast)
         return -1;
-    n = PySequence_Fast_GET_SIZE(fast);
+    n = PyTuple_Size(fast);
     o->cookies = calloc(n ? (size_t)n : 1, sizeof(char *));
     if (!o->cookies) {
         Py_DECREF(fast);
@@ -236,7 +254,7 @@ static int build_cookies(PyObject *seq, struct task_opts *o)
     }
     for (i = 0; i < n; i++) {
         int err = 0;
-        char *s = dup_optional(PySequence_Fast_GET_ITEM(fast, i), "a cookie",
+        char *s = dup_optional(PyTuple_GetItem(fast, i), "a cookie",
                                &err);
         if (err) {
             Py_DECREF(fast);
@@ -317,6 +335,7 @@ static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     long long rate = 0;
     char err[256];
     EngineObject *self;
+    allocfunc alloc;
     module_state *st = state_of_type(type);
 
     if (!st)
@@ -362,7 +381,8 @@ static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     cfg.stall_timeout_s = (long)stall_timeout;
     cfg.rate_limit = (double)rate;
 
-    self = (EngineObject *)type->tp_alloc(type, 0);
+    alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    self = (EngineObject *)alloc(type, 0);
     if (!self)
         return NULL;
     self->eng = eng_new(&cfg, err, sizeof(err));
@@ -405,7 +425,7 @@ static void Engine_dealloc(PyObject *op)
         eng_free(self->eng);
         self->eng = NULL;
     }
-    tp->tp_free(op);
+    ((freefunc)PyType_GetSlot(tp, Py_tp_free))(op);
     Py_DECREF(tp);
 }
 
@@ -453,7 +473,7 @@ static PyObject *Engine_subscribe(PyObject *op, PyObject *arg)
         err = errno;
     Py_END_ALLOW_THREADS
     if (rc < 0) {
-        module_state *st = state_of_type(Py_TYPE(self));
+        module_state *st = state_of_type(Py_TYPE((PyObject *)self));
         if (err == ENOMEM)
             return PyErr_NoMemory();
         if (st)
@@ -587,7 +607,7 @@ static int check_path(PyObject *path, int truncate, struct task_opts *o,
 
     if (!PyUnicode_FSConverter(path, &bytes))
         return -1;
-    p = PyBytes_AS_STRING(bytes);
+    p = PyBytes_AsString(bytes);
     Py_BEGIN_ALLOW_THREADS
     rc = stat(p, &sb);
     if (rc < 0)
@@ -799,7 +819,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         PyObject *b = NULL;
         if (!PyUnicode_FSConverter(state_path, &b))
             goto fail;
-        o.state_path = strdup(PyBytes_AS_STRING(b));
+        o.state_path = strdup(PyBytes_AsString(b));
         Py_DECREF(b);
         if (!o.state_path) {
             PyErr_NoMemory();
@@ -919,7 +939,7 @@ static PyType_Spec Engine_spec = {
 static PyObject *task_create(EngineObject *engine, struct task *t,
                              PyObject *url, PyObject *path)
 {
-    module_state *st = state_of_type(Py_TYPE(engine));
+    module_state *st = state_of_type(Py_TYPE((PyObject *)engine));
     TaskObject *self;
     if (!st)
         return NULL;
