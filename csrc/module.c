@@ -1332,7 +1332,9 @@ static PyObject *Task_append_body(PyObject *op, PyObject *args, PyObject *kw)
     if (keep != Py_None) {
         if (!PyUnicode_FSConverter(keep, &keep_bytes))
             goto done;
-        keep_path = PyBytes_AS_STRING(keep_bytes);
+        keep_path = PyBytes_AsString(keep_bytes);
+        if (keep_path == NULL)
+            goto done;
     }
     lock_engine(e);
     state = t->state;
