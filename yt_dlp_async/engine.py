@@ -124,6 +124,19 @@ def _normalise_headers(headers: HeadersArg) -> list[tuple[str, str]]:
     return out
 
 
+def _connections_arg(connections: int | str | None, plain: bool) -> int:
+    """The engine's number: 0 is auto (adaptive.c), else fixed."""
+    if connections is None:
+        return 0 if plain else 1
+    if connections == "auto":
+        return 0
+    if isinstance(connections, bool) or not isinstance(connections, int):
+        raise TypeError(f"connections must be a whole number or 'auto', not {connections!r}")
+    if connections < 1:
+        raise ValueError(f"connections must be between 1 and 64, or 'auto', not {connections}")
+    return connections
+
+
 def _fspath(path: str | os.PathLike[str] | None) -> str | None:
     return None if path is None else os.fspath(path)
 
@@ -460,7 +473,7 @@ class AsyncDownloadEngine:
         client_key_password: str | None = None,
         max_filesize: int | None = None,
         max_retries: int | None = None,
-        connections: int = 1,
+        connections: int | str | None = None,
         min_piece: int = 1 << 20,
         max_request: int | None = None,
         state_path: str | os.PathLike[str] | None = None,
@@ -475,7 +488,13 @@ class AsyncDownloadEngine:
         (default: ``start``, so resource byte i lands at position i).
         ``connections`` > 1 fetches the resource (or its tail from
         ``range[0]``) over that many connections when the server honours
-        ranges: a free connection takes the largest unfinished range and
+        ranges; ``"auto"`` (the default, also None) starts with one and adds
+        connections while each step raises the total rate, up to 16, and
+        gives them back on 429/503/403 and resets (docs/adaptive.md).  The
+        default is one connection when the download is not a plain whole
+        resource to a ``path`` (a bounded range, an ``offset``,
+        ``expected_size``, ``if_range``, ``fileno``, ``memory`` or
+        ``hold_new_validator``).  A free connection takes the largest unfinished range and
         splits it in half while both halves stay ``min_piece`` or longer;
         no request asks for more than ``max_request`` bytes.  The file may
         have holes until the task is done: ``state_path`` names a control
@@ -520,6 +539,8 @@ class AsyncDownloadEngine:
         if path is not None:
             path = os.fspath(path)
             _check_directory(path)
+        plain = (path is not None and fileno is None and not memory and not hold_new_validator
+                 and end == -1 and offset is None and expected_size is None and if_range is None)
         task = self._engine.submit(
             url,
             path,
@@ -542,7 +563,7 @@ class AsyncDownloadEngine:
             client_key_password=client_key_password,
             max_filesize=-1 if max_filesize is None else max_filesize,
             max_retries=-1 if max_retries is None else max_retries,
-            connections=connections,
+            connections=_connections_arg(connections, plain),
             min_piece=min_piece,
             max_request=max_request or 0,
             state_path=_fspath(state_path),
