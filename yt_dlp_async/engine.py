@@ -78,6 +78,18 @@ class SegmentProgress:
 
 
 @dataclass(frozen=True)
+class ConnectionReport:
+    """How many connections a split download (``connections`` > 1 or
+    ``"auto"``) used, and why (docs/adaptive.md)."""
+
+    history: tuple[int, ...]   # the targets in order, e.g. (1, 2, 4, 8, 16)
+    peak: int                  # most connections transferring at once
+    target: int                # the target now (at the end: the last one)
+    note: str                  # why: "max", "no-gain", "no-ranges", "fixed", ...
+    adaptive: bool             # "auto" (else a fixed number)
+
+
+@dataclass(frozen=True)
 class DownloadResult:
     """What a finished task returns."""
 
@@ -94,6 +106,11 @@ class DownloadResult:
     retries: int
     restarted: bool
     elapsed: float
+    #: most connections at once, the targets in order, and why (split
+    #: downloads; a plain transfer is one connection, note None)
+    connections_peak: int = 1
+    connections_history: tuple[int, ...] = (1,)
+    connections_note: str | None = None
 
 
 def _parse_headers(raw: bytes) -> dict[str, str]:
@@ -122,6 +139,29 @@ def _normalise_headers(headers: HeadersArg) -> list[tuple[str, str]]:
             raise TypeError(f"header names and values must be str, not {item!r}")
         out.append((name, value))
     return out
+
+
+def _connection_report(info: Mapping[str, Any]) -> ConnectionReport | None:
+    if "connections_history" not in info:
+        return None
+    return ConnectionReport(
+        history=tuple(int(n) for n in info["connections_history"]),
+        peak=int(info["connections_peak"]),
+        target=int(info["connections_target"]),
+        note=str(info["connections_note"]),
+        adaptive=bool(info["connections_adaptive"]),
+    )
+
+
+def _connection_fields(info: Mapping[str, Any]) -> dict[str, Any]:
+    report = _connection_report(info)
+    if report is None:
+        return {}
+    return {
+        "connections_peak": report.peak,
+        "connections_history": report.history,
+        "connections_note": report.note,
+    }
 
 
 def _connections_arg(connections: int | str | None, plain: bool) -> int:
@@ -221,6 +261,10 @@ class DownloadTask:
             for seg in self._task.info().get("segments", [])
         ]
 
+    def connections(self) -> ConnectionReport | None:
+        """The connection count of a split download (else None: one)."""
+        return _connection_report(self._task.info())
+
     @property
     def resumed_bytes(self) -> int:
         """Bytes a segmented download found done in its state file."""
@@ -289,6 +333,7 @@ class DownloadTask:
             retries=info["retries"],
             restarted=info["restarted"],
             elapsed=info["elapsed"],
+            **_connection_fields(info),
         )
 
     def __await__(self) -> Generator[Any, None, DownloadResult]:
