@@ -194,7 +194,7 @@ class SegmentedDownload(HttpDownload):
         task = self._with_file_access_retries(lambda: self.engine.submit(
             self.url, self.tmpfilename,
             headers=list(self.headers.items()), cookies=sent,
-            connections=self.connections, min_piece=self.min_piece,
+            connections='auto' if self.connections == AUTO else self.connections, min_piece=self.min_piece,
             max_request=self.chunk_size or None, state_path=self.state_path,
             max_retries=self.connection_retries, **kwargs))
         if task.resumed_bytes:
