@@ -128,10 +128,11 @@ FUZZ_SRC_aes := csrc/aes.c
 # tests/test_c_units.py runs this target, so `make test` counts them.
 CTEST_CC ?= cc
 CTEST_DIR ?= build/ctest
-CTESTS := adaptive
+CTESTS := adaptive ratelimit
 CTEST_CFLAGS := -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Icsrc -Itests/c \
   -fsanitize=address,undefined -fno-sanitize-recover=undefined
 CTEST_SRC_adaptive := csrc/adaptive.c
+CTEST_SRC_ratelimit := csrc/ratelimit.c
 
 ctest: $(foreach t,$(CTESTS),$(CTEST_DIR)/test_$(t))
 	@for t in $(CTESTS); do \

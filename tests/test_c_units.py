@@ -44,5 +44,12 @@ def test_c_unit(name: str, tmp_path: pathlib.Path) -> None:
     assert 'FAIL' not in run.stdout, report
 
 
-def test_every_c_test_is_found() -> None:
-    assert 'adaptive' in C_TESTS
+def test_every_c_test_is_in_the_makefile() -> None:
+    """Each tests/c/test_NAME.c names its sources (CTEST_SRC_NAME) and is in
+    CTESTS, so that `make ctest` runs it too."""
+    makefile = (ROOT / 'Makefile').read_text()
+    assert {'adaptive', 'ratelimit'} <= set(C_TESTS)
+    listed = next(line for line in makefile.splitlines() if line.startswith('CTESTS :=')).split()[2:]
+    assert sorted(listed) == C_TESTS
+    for name in C_TESTS:
+        assert f'CTEST_SRC_{name} :=' in makefile, name
