@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from faultserver import FaultServer, sha256_of
+from faultserver import FaultServer, content, sha256_of
 
 from yt_dlp_async import AsyncDownloadEngine
 
@@ -38,11 +38,12 @@ def concurrent_at(requests: list, when: float) -> int:
     return sum(1 for r in requests if r.started <= when and (r.finished is None or r.finished > when))
 
 
-def test_auto_climbs_on_a_per_connection_throttle(fault_server: FaultServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("latency", ["", "&latency=100"])
+def test_auto_climbs_on_a_per_connection_throttle(fault_server: FaultServer, tmp_path: Path, latency: str) -> None:
     size = 12 * MiB + 7
     out = tmp_path / "t.bin"
     with AsyncDownloadEngine() as e:
-        task = e.submit(fault_server.url(f"/data/{size}?rate=1000000"), out)   # auto: the default
+        task = e.submit(fault_server.url(f"/data/{size}?rate=1000000{latency}"), out)   # auto: the default
         res = task.result(60)
         report = task.connections()
     assert sha256_file(out) == sha256_of(size)
@@ -138,3 +139,23 @@ def test_auto_resumes_from_the_control_file(fault_server: FaultServer, tmp_path:
         res = task.result(60)
     assert sha256_file(out) == sha256_of(size) and res.downloaded_bytes == size
     assert all(r.range for r in fault_server.requests(f"/data/{size}"))   # only what was missing
+
+
+def test_a_split_download_reports_like_a_plain_one(fault_server: FaultServer, tmp_path: Path) -> None:
+    # auto made every plain download a split one: its result must say what a
+    # plain transfer's says (fixed counts had these gaps too)
+    with AsyncDownloadEngine(retry_base_delay=0.01) as e:
+        # an empty resource is complete, not "0 of 0 bytes"
+        empty = e.submit(fault_server.url("/data/0"), tmp_path / "e", connections=4).result(30)
+        assert empty.downloaded_bytes == 0 and (tmp_path / "e").stat().st_size == 0
+        # the reply's headers, and every connection's retries
+        res = e.submit(fault_server.url("/data/300000?fail=1&fail_status=500"), tmp_path / "h",
+                       connections=4).result(30)
+        assert res.headers.get("content-type") == "application/octet-stream", res.headers
+        assert res.retries == 1
+        # the resource changed under the only (open-ended) connection: restarted, new validator
+        res = e.submit(fault_server.url("/data/500000?reset_after=100000&etag_change=1"), tmp_path / "r",
+                       connections=4).result(30)
+        assert res.restarted and res.etag == '"0-500000-1"', res
+    assert sha256_file(tmp_path / "h") == sha256_of(300000)
+    assert (tmp_path / "r").read_bytes() == content(500000, 1000)
