@@ -374,6 +374,7 @@ struct seg {
     int finishing;
     int plan_me;                /* confirmed: plan in the loop */
     int coded;                  /* the first reply was content-coded */
+    int no_length;              /* the first reply had no usable length */
     int shedding;               /* thr: cancelling connections over target */
     /* how many connections (adaptive.c when o.adaptive): the engine
        thread writes, Python reads, both under mu */

@@ -1141,10 +1141,19 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
     }
     written = task_written(t);
     if (t->seg && !task_finished_state(state)) {
-        /* live: finished ranges plus what each connection has written */
+        /* live: finished ranges plus what each connection has written,
+           every connection's retries so far, and waiting for a retry
+           when every connection is */
+        int waiting = t->seg->nchildren > 0;
         written = t->seg->done_bytes;
-        for (int i = 0; i < t->seg->nchildren; i++)
-            written += task_written(t->seg->children[i]);
+        for (int i = 0; i < t->seg->nchildren; i++) {
+            const struct task *c = t->seg->children[i];
+            written += task_written(c);
+            retries += c->retries;
+            waiting = waiting && c->state == TS_RETRY_WAIT;
+        }
+        if (waiting)
+            state = TS_RETRY_WAIT;
     }
     pthread_mutex_unlock(&e->mu);
 

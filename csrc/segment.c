@@ -363,6 +363,7 @@ void seg_child_confirmed(struct task *c)
     p->etag = c->etag ? strdup(c->etag) : NULL;
     p->last_modified = c->last_modified ? strdup(c->last_modified) : NULL;
     s->coded = c->coded;
+    s->no_length = s->size <= 0;
     seg_copy_headers(p, c);
     eng_lock(p->eng);
     if (p->o.adaptive)   /* the first settle period starts with the reply */
@@ -537,6 +538,8 @@ void seg_child_finished(struct eng *e, struct task *c)
     seg_remove_child(e, s, c, !range_failure);
     eng_lock(e);
     t->retries += c->retries;        /* every connection's retries count */
+    if (c->retry_after > t->retry_after)
+        t->retry_after = c->retry_after;
     if (c->restarted)
         t->restarted = 1;            /* the resource changed under it */
     eng_unlock(e);
@@ -661,7 +664,8 @@ void seg_child_trouble(struct eng *e, struct task *c, CURLcode res)
 }
 
 /* Why the download used the connections it did, in a word Python turns
-   into the -v line (called under mu). */
+   into the -v line (called under mu; the flags it reads are set once, when
+   the first reply is confirmed or the download falls back). */
 const char *seg_note(const struct task *t)
 {
     const struct seg *s = t->seg;
@@ -669,7 +673,7 @@ const char *seg_note(const struct task *t)
         return "fell-back";
     if (s->confirmed && s->coded)
         return "coded";
-    if (s->confirmed && s->size <= 0)
+    if (s->confirmed && s->no_length)
         return "no-length";
     if (s->confirmed && !s->ranges_ok)
         return "no-ranges";

@@ -77,6 +77,12 @@ def test_the_line_says_why_a_file_is_not_split(tmp_path: Path, fault_server) -> 
     assert sha256_file(tmp_path / 'n.mp4') == sha256_of(size)
     assert '[debug] [async] n.mp4: 1 connection, peak 1; not split: the server ignores ranges' \
         in proc.stderr, output(proc)
+    info = write_info_json(tmp_path / 'l.json', fault_server.data_url(size, 'mp4', no_length=1))
+    proc = run_ytdlp(['-v', '--load-info-json', str(info), '-o', 'l.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert sha256_file(tmp_path / 'l.mp4') == sha256_of(size)
+    assert '[debug] [async] l.mp4: 1 connection, peak 1; not split: the server sent no length' \
+        in proc.stderr, output(proc)
     proc = run_ytdlp(['-v', '--async-connections', '1', '--load-info-json', str(info), '-o', 'o.mp4'], tmp_path)
     assert proc.returncode == 0, output(proc)
     assert sha256_file(tmp_path / 'o.mp4') == sha256_of(size)
