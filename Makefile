@@ -3,6 +3,7 @@
 #
 #   make demo      a real download through yt-dlp from a local server
 #   make test      build, install into .venv and run the whole test suite
+#   make ctest     the C unit tests of the pure units (tests/c), ASan + UBSan
 #   make sanitize  the same suite against an ASan + UBSan build (.venv-san)
 #   make leakcheck valgrind over every engine path: "definitely lost" must be 0
 #   make bench     benchmarks against yt-dlp native, aria2c and curl
@@ -23,7 +24,7 @@ SAN_VENV ?= .venv-san
 DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg clang
 PYTEST_ARGS ?=
 
-.PHONY: deps venv install test test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build \
+.PHONY: deps venv install test ctest test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build \
   wheel test-wheel test-wheel-abi3
 
 deps:
@@ -151,7 +152,27 @@ FUZZ_SRC_ranges := csrc/ranges.c
 FUZZ_SRC_aes := csrc/aes.c
 
 .SECONDEXPANSION:
+# C unit tests: tests/c/test_NAME.c with the pure C files it lists in
+# CTEST_SRC_NAME (no Python, no network); add a name to CTESTS for a new one.
+# tests/test_c_units.py runs this target, so `make test` counts them.
+CTEST_CC ?= cc
+CTEST_DIR ?= build/ctest
+CTESTS := adaptive ratelimit
+CTEST_CFLAGS := -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Icsrc -Itests/c \
+  -fsanitize=address,undefined -fno-sanitize-recover=undefined
+CTEST_SRC_adaptive := csrc/adaptive.c
+CTEST_SRC_ratelimit := csrc/ratelimit.c
+
+ctest: $(foreach t,$(CTESTS),$(CTEST_DIR)/test_$(t))
+	@for t in $(CTESTS); do \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(CTEST_DIR)/test_$$t || exit 1; \
+	done
+
 fuzz-build: $(foreach f,$(FUZZERS),$(FUZZ_DIR)/fuzz_$(f))
+
+$(CTEST_DIR)/test_%: tests/c/test_%.c $$(CTEST_SRC_$$*) tests/c/ctest.h $$(wildcard csrc/*.h)
+	@mkdir -p $(CTEST_DIR)
+	$(CTEST_CC) $(CTEST_CFLAGS) $$(pkg-config --cflags libcurl) $< $(CTEST_SRC_$*) -o $@ -lm
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) csrc/engine.h tests/fuzz/fuzz.h
 	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz needs clang (apt-get install clang)"; exit 1; }

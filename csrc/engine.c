@@ -399,8 +399,11 @@ static void eng_attempt_ended(struct eng *e, struct task *t, CURLcode res)
     int retryable, max;
     eng_stats_attempt(e, t);
     xfer_classify(e, t, res, &retryable);
-    if (t->host && eng_is_trouble(t, res))
+    if (t->host && eng_is_trouble(t, res)) {
         eng_host_trouble(e, t->host);
+        if (t->parent)
+            seg_child_trouble(e, t, res);
+    }
     if (t->err == EK_NONE) {
         eng_finish(e, t, TS_DONE);
         return;
@@ -559,6 +562,8 @@ static void eng_admit(struct eng *e)
         best->active++;
         eng_stats_started(e, bt);
         eng_set_state(e, bt, TS_ACTIVE);
+        if (bt->parent)
+            seg_child_active(e, bt);
     }
 }
 
@@ -624,8 +629,10 @@ static void eng_update_speeds(struct eng *e, double now)
         return;
     e->last_speed_update = now;
     for (struct task *t = e->tasks; t; t = t->next)
-        if (t->seg)
+        if (t->seg) {
             seg_refresh(e, t, now, 0);
+            seg_adapt(e, t, now);
+        }
     eng_host_grow(e, now);
     eng_lock(e);
     for (struct task *t = e->tasks; t; t = t->next) {

@@ -28,6 +28,8 @@
 
 #include <curl/curl.h>
 
+#include "adaptive.h"
+
 /* ---- task states and error kinds ---------------------------------- */
 
 enum task_state {
@@ -162,7 +164,8 @@ struct task_opts {
     int max_retries;           /* -1: the engine's */
     int priority;
     /* segmented downloads: more than one connection for one resource */
-    int connections;           /* 1: a plain transfer */
+    int connections;           /* 1: a plain transfer; adaptive: the most */
+    int adaptive;              /* the count follows adaptive.c, from 1 */
     int64_t min_piece;         /* never split below this */
     int64_t max_request;       /* cap on one request's range, 0: none */
     char *state_path;          /* resume control file, or NULL */
@@ -390,7 +393,17 @@ struct seg {
     char *saved;                /* the control file's last contents */
     int finishing;
     int plan_me;                /* confirmed: plan in the loop */
+    int coded;                  /* the first reply was content-coded */
+    int no_length;              /* the first reply had no usable length */
+    int shedding;               /* thr: cancelling connections over target */
+    /* how many connections (adaptive.c when o.adaptive): the engine
+       thread writes, Python reads, both under mu */
+    struct adaptive ctl;        /* mu */
+    int peak;                   /* mu: most connections transferring at once */
 };
+
+/* why a split download used the connections it did (Task.info) */
+const char *seg_note(const struct task *t);   /* under mu */
 
 int seg_init(struct task *t, char *err, size_t errlen);
 void seg_free(struct task *t);
@@ -400,6 +413,9 @@ void seg_child_confirmed(struct task *child);
 void seg_plan(struct eng *e, struct task *t);
 void seg_refresh(struct eng *e, struct task *t, double now, int force);
 void seg_cancel_children(struct eng *e, struct task *t);
+void seg_adapt(struct eng *e, struct task *t, double now);
+void seg_child_active(struct eng *e, struct task *child);
+void seg_child_trouble(struct eng *e, struct task *child, CURLcode res);
 
 /* ---- aes.c --------------------------------------------------------------- */
 

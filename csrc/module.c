@@ -716,7 +716,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     PyObject *ca = Py_None, *cert = Py_None, *key = Py_None;
     PyObject *keypw = Py_None, *result, *state_path = Py_None;
     int fileno = -1, truncate = 0, priority = 0, verify = 1;
-    int connections = 1, memory = 0, hold = 0;
+    int connections = 1, memory = 0, hold = 0, adaptive = 0;
     long long min_piece = 1048576, max_request = 0;
     long long max_memory = 64LL << 20;
     char err_text[256];
@@ -756,10 +756,16 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     if (max_retries > 1000000)
         return PyErr_Format(PyExc_ValueError, "max_retries must be at most "
                             "1000000, not %d", max_retries);
-    if (connections < 1 || connections > SEG_MAX_CONNECTIONS)
+    if (connections < 0 || connections > SEG_MAX_CONNECTIONS)
         return PyErr_Format(PyExc_ValueError, "connections must be between "
-                            "1 and %d, not %d", SEG_MAX_CONNECTIONS,
-                            connections);
+                            "1 and %d, or 0 (auto), not %d",
+                            SEG_MAX_CONNECTIONS, connections);
+    if (connections == 0) {
+        /* auto: up to ADAPTIVE_MAX for a whole file (or its tail) written
+           to a path or fd; anything else is one connection */
+        adaptive = !memory && !hold && range_end == -1;
+        connections = adaptive ? ADAPTIVE_MAX : 1;
+    }
     if (min_piece < 16384 || max_request < 0)
         return PyErr_Format(PyExc_ValueError, "min_piece must be at least "
                             "16384 bytes and max_request 0 (no cap) or "
@@ -813,6 +819,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     o.max_retries = max_retries;
     o.priority = priority;
     o.connections = connections;
+    o.adaptive = adaptive;
     o.min_piece = min_piece;
     o.max_request = max_request;
     if (state_path != Py_None) {
@@ -1121,6 +1128,43 @@ static PyObject *int_or_none(int64_t v)
     return v >= 0 ? PyLong_FromLongLong(v) : Py_NewRef(Py_None);
 }
 
+/* How many connections a split download used: the most at once, the
+   targets in order, the current target and why (segment.c seg_note). */
+static int Task_info_connections(PyObject *d, struct task *t, struct eng *e)
+{
+    int hist[ADAPTIVE_HIST], nhist, peak, target;
+    char note[32];
+    PyObject *list;
+
+    lock_engine(e);
+    nhist = t->seg->ctl.nhist;
+    memcpy(hist, t->seg->ctl.hist, sizeof(hist));
+    peak = t->seg->peak;
+    target = t->seg->ctl.target;
+    snprintf(note, sizeof(note), "%s", seg_note(t));
+    pthread_mutex_unlock(&e->mu);
+
+    list = PyList_New(nhist);
+    if (!list)
+        return -1;
+    for (int i = 0; i < nhist; i++) {
+        PyObject *n = PyLong_FromLong(hist[i]);
+        if (!n) {
+            Py_DECREF(list);
+            return -1;
+        }
+        PyList_SET_ITEM(list, i, n);
+    }
+    if (dict_set(d, "connections_history", list)
+        || dict_set(d, "connections_peak", PyLong_FromLong(peak))
+        || dict_set(d, "connections_target", PyLong_FromLong(target))
+        || dict_set(d, "connections_note", PyUnicode_FromString(note))
+        || dict_set(d, "connections_adaptive",
+                    PyBool_FromLong(t->o.adaptive)))
+        return -1;
+    return 0;
+}
+
 /* A snapshot of the task; the outcome fields once it has finished. */
 static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
@@ -1163,10 +1207,19 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
     }
     written = task_written(t);
     if (t->seg && !task_finished_state(state)) {
-        /* live: finished ranges plus what each connection has written */
+        /* live: finished ranges plus what each connection has written,
+           every connection's retries so far, and waiting for a retry
+           when every connection is */
+        int waiting = t->seg->nchildren > 0;
         written = t->seg->done_bytes;
-        for (int i = 0; i < t->seg->nchildren; i++)
-            written += task_written(t->seg->children[i]);
+        for (int i = 0; i < t->seg->nchildren; i++) {
+            const struct task *c = t->seg->children[i];
+            written += task_written(c);
+            retries += c->retries;
+            waiting = waiting && c->state == TS_RETRY_WAIT;
+        }
+        if (waiting)
+            state = TS_RETRY_WAIT;
     }
     pthread_mutex_unlock(&e->mu);
 
@@ -1200,6 +1253,8 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
             goto fail;
         if (dict_set(d, "resumed_bytes", PyLong_FromLongLong(
                          t->seg->resumed)) < 0)
+            goto fail;
+        if (Task_info_connections(d, t, e) < 0)
             goto fail;
         lock_engine(e);
         for (int i = 0; i < t->seg->nchildren; i++) {

@@ -42,7 +42,7 @@ class Engine:
         client_key_password: str | None = ...,
         max_filesize: int = ...,
         max_retries: int = ...,
-        connections: int = ...,
+        connections: int = ...,  # 0: auto
         min_piece: int = ...,
         max_request: int = ...,
         state_path: str | None = ...,

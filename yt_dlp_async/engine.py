@@ -122,6 +122,18 @@ class SegmentProgress:
 
 
 @dataclass(frozen=True)
+class ConnectionReport:
+    """How many connections a split download (``connections`` > 1 or
+    ``"auto"``) used, and why (docs/adaptive.md)."""
+
+    history: tuple[int, ...]   # the targets in order, e.g. (1, 2, 4, 8, 16)
+    peak: int                  # most connections transferring at once
+    target: int                # the target now (at the end: the last one)
+    note: str                  # why: "max", "no-gain", "no-ranges", "fixed", ...
+    adaptive: bool             # "auto" (else a fixed number)
+
+
+@dataclass(frozen=True)
 class DownloadResult:
     """What a finished task returns."""
 
@@ -138,6 +150,11 @@ class DownloadResult:
     retries: int
     restarted: bool
     elapsed: float
+    #: most connections at once, the targets in order, and why (split
+    #: downloads; a plain transfer is one connection, note None)
+    connections_peak: int = 1
+    connections_history: tuple[int, ...] = (1,)
+    connections_note: str | None = None
 
 
 def _parse_headers(raw: bytes) -> dict[str, str]:
@@ -166,6 +183,42 @@ def _normalise_headers(headers: HeadersArg) -> list[tuple[str, str]]:
             raise TypeError(f"header names and values must be str, not {item!r}")
         out.append((name, value))
     return out
+
+
+def _connection_report(info: Mapping[str, Any]) -> ConnectionReport | None:
+    if "connections_history" not in info:
+        return None
+    return ConnectionReport(
+        history=tuple(int(n) for n in info["connections_history"]),
+        peak=int(info["connections_peak"]),
+        target=int(info["connections_target"]),
+        note=str(info["connections_note"]),
+        adaptive=bool(info["connections_adaptive"]),
+    )
+
+
+def _connection_fields(info: Mapping[str, Any]) -> dict[str, Any]:
+    report = _connection_report(info)
+    if report is None:
+        return {}
+    return {
+        "connections_peak": report.peak,
+        "connections_history": report.history,
+        "connections_note": report.note,
+    }
+
+
+def _connections_arg(connections: int | str | None, plain: bool) -> int:
+    """The engine's number: 0 is auto (adaptive.c), else fixed."""
+    if connections is None:
+        return 0 if plain else 1
+    if connections == "auto":
+        return 0
+    if isinstance(connections, bool) or not isinstance(connections, int):
+        raise TypeError(f"connections must be a whole number or 'auto', not {connections!r}")
+    if connections < 1:
+        raise ValueError(f"connections must be between 1 and 64, or 'auto', not {connections}")
+    return connections
 
 
 def _fspath(path: str | os.PathLike[str] | None) -> str | None:
@@ -265,6 +318,10 @@ class DownloadTask:
             for seg in self._task.info().get("segments", [])
         ]
 
+    def connections(self) -> ConnectionReport | None:
+        """The connection count of a split download (else None: one)."""
+        return _connection_report(self._task.info())
+
     @property
     def resumed_bytes(self) -> int:
         """Bytes a segmented download found done in its state file."""
@@ -333,6 +390,7 @@ class DownloadTask:
             retries=info["retries"],
             restarted=info["restarted"],
             elapsed=info["elapsed"],
+            **_connection_fields(info),
         )
 
     def __await__(self) -> Generator[Any, None, DownloadResult]:
@@ -542,7 +600,7 @@ class AsyncDownloadEngine:
         client_key_password: str | None = None,
         max_filesize: int | None = None,
         max_retries: int | None = None,
-        connections: int = 1,
+        connections: int | str | None = None,
         min_piece: int = 1 << 20,
         max_request: int | None = None,
         state_path: str | os.PathLike[str] | None = None,
@@ -557,7 +615,13 @@ class AsyncDownloadEngine:
         (default: ``start``, so resource byte i lands at position i).
         ``connections`` > 1 fetches the resource (or its tail from
         ``range[0]``) over that many connections when the server honours
-        ranges: a free connection takes the largest unfinished range and
+        ranges; ``"auto"`` (the default, also None) starts with one and adds
+        connections while each step raises the total rate, up to 16, and
+        gives them back on 429/503/403 and resets (docs/adaptive.md).  The
+        default is one connection when the download is not a plain whole
+        resource to a ``path`` (a bounded range, an ``offset``,
+        ``expected_size``, ``if_range``, ``fileno``, ``memory`` or
+        ``hold_new_validator``).  A free connection takes the largest unfinished range and
         splits it in half while both halves stay ``min_piece`` or longer;
         no request asks for more than ``max_request`` bytes.  The file may
         have holes until the task is done: ``state_path`` names a control
@@ -602,6 +666,8 @@ class AsyncDownloadEngine:
         if path is not None:
             path = os.fspath(path)
             _check_directory(path)
+        plain = (path is not None and fileno is None and not memory and not hold_new_validator
+                 and end == -1 and offset is None and expected_size is None and if_range is None)
         task = self._engine.submit(
             url,
             path,
@@ -624,7 +690,7 @@ class AsyncDownloadEngine:
             client_key_password=client_key_password,
             max_filesize=-1 if max_filesize is None else max_filesize,
             max_retries=-1 if max_retries is None else max_retries,
-            connections=connections,
+            connections=_connections_arg(connections, plain),
             min_piece=min_piece,
             max_request=max_request or 0,
             state_path=_fspath(state_path),

@@ -73,6 +73,11 @@ def _store(convert: Callable[[str], Any], check: Callable[[Any], bool], expected
     return callback
 
 
+def _connections(value: str) -> int | str:
+    """``auto`` or a whole number (checked by the caller)."""
+    return 'auto' if value.strip().lower() == 'auto' else int(value)
+
+
 def _finite_float(value: str) -> float:
     number = float(value)
     if number != number or number in (float('inf'), float('-inf')):
@@ -104,9 +109,12 @@ def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
         '--async-connections',
         metavar='N', dest='async_connections', default=DEFAULTS['async_connections'],
         type='str', action='callback',
-        callback=_store(int, lambda n: 1 <= n <= 64, 'a whole number from 1 to 64'),
-        help='Connections per file when the server honours ranges (default is 8, or -N when given); '
-             '1 fetches every file in order over one connection')
+        callback=_store(_connections, lambda n: n == 'auto' or 1 <= n <= 64,
+                        'auto, or a whole number from 1 to 64'),
+        help='Connections per file when the server honours ranges: auto (the default unless -N is '
+             'given) starts with one and adds more while each step raises the speed, up to 16, and '
+             'gives them back when the server pushes back; a number fixes it, and 1 fetches every '
+             'file in order over one connection')
     group.add_option(
         '--async-host-connections',
         metavar='N', dest='async_host_connections', default=DEFAULTS['async_host_connections'],
