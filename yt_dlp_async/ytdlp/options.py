@@ -111,10 +111,10 @@ def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
         type='str', action='callback',
         callback=_store(_connections, lambda n: n == 'auto' or 1 <= n <= 64,
                         'auto, or a whole number from 1 to 64'),
-        help='Connections per file when the server honours ranges: auto (the default unless -N is '
-             'given) starts with one and adds more while each step raises the speed, up to 16, and '
-             'gives them back when the server pushes back; a number fixes it, and 1 fetches every '
-             'file in order over one connection')
+        help='Connections per file when the server honours ranges: auto starts with one and adds '
+             'more while each step raises the speed, up to 16, and gives them back when the server '
+             'pushes back; a number fixes it, and 1 fetches every file in order over one connection '
+             '(default is auto, unless -N is given)')
     group.add_option(
         '--async-host-connections',
         metavar='N', dest='async_host_connections', default=DEFAULTS['async_host_connections'],
