@@ -135,20 +135,24 @@ def _in_archive(ydl: Any, info: dict[str, Any]) -> bool:
 
 
 def build_jobs(ydl: Any, urls: Iterable[str], base: dict[str, Any],
-               on_error: Callable[[str], None]) -> tuple[list[dict[str, Any]], int]:
-    """Jobs for every URL; a URL whose extraction fails counts one failure (reported by yt-dlp)."""
+               on_error: Callable[[str], None]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Jobs for every URL, and the error text of each URL whose extraction failed."""
     DownloadError = internals.load('yt_dlp.utils:DownloadError')
     jobs: list[dict[str, Any]] = []
-    failures = 0
+    failures: list[str] = []
     for number, url in enumerate(urls, 1):
         try:
             jobs.extend(entry_jobs(ydl, url, number, base))
-        except DownloadError:
-            failures += 1  # yt-dlp printed the ERROR line
+        except DownloadError as exc:
+            failures.append(_strip_error(str(exc)))  # yt-dlp printed the ERROR line
         except Exception as exc:
             on_error(f'{url}: {type(exc).__name__}: {exc}')
-            failures += 1
+            failures.append(f'{url}: {type(exc).__name__}: {exc}')
     return jobs, failures
+
+
+def _strip_error(text: str) -> str:
+    return text[len('ERROR: '):] if text.startswith('ERROR: ') else text
 
 
 def prepare_archive(ydl: Any, client: Any) -> str | None:
@@ -217,7 +221,10 @@ def download(ydl: Any, url_list: Any) -> int:
 
 
 def submit_jobs(urls: Iterable[str], ydl_opts: dict[str, Any], broker_url: str) -> list[dict[str, Any]]:
-    """The Python API's extraction: one job per entry, carrying ``ydl_opts`` (JSON) instead of argv."""
+    """The Python API's extraction: one job per entry, carrying ``ydl_opts`` (JSON) instead of argv.
+
+    A URL whose extraction fails raises EntryError with yt-dlp's text before anything is sent.
+    """
     import json
     from . import submit_module as submit
     client = submit.ping(broker_url)
@@ -230,10 +237,10 @@ def submit_jobs(urls: Iterable[str], ydl_opts: dict[str, Any], broker_url: str) 
     with YoutubeDL({**ydl_opts, 'quiet': True, 'noprogress': True}) as ydl:
         name = prepare_archive(ydl, client)
         base = {'argv': None, 'ydl_opts': opts, 'archive': name, 'versions': versions()}
-        errors: list[str] = []
-        jobs, failures = build_jobs(ydl, internals.load('yt_dlp.utils:variadic')(urls), base, errors.append)
+        jobs, failures = build_jobs(ydl, internals.load('yt_dlp.utils:variadic')(urls), base, lambda text: None)
     if failures:
-        raise RuntimeError('extraction failed: ' + '; '.join(errors or ['see the ERROR lines']))
+        from .errors import EntryError
+        raise EntryError('; '.join(failures))
     return jobs
 
 
@@ -277,7 +284,7 @@ def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any]) -> dict[str, Any]:
             info = ydl.process_ie_result(dict(job['entry']), download=True, extra_info=dict(job['extra_info']))
     except DownloadError as exc:
         text = str(exc)
-        raise EntryError(text[len('ERROR: '):] if text.startswith('ERROR: ') else text) from None
+        raise EntryError(_strip_error(text)) from None
     files = []
     for item in (info or {}).get('requested_downloads') or []:
         path = item.get('filepath') or item.get('_filename')
