@@ -84,6 +84,9 @@ def test_playlist_over_two_workers_exact_once_and_rerun_submits_nothing(
         f'yt-dlp-async:archive:{submitter / "a.txt"}')) == sorted(lines)
     for i in range(1, 7):  # one progress line per state change, the last one names the file
         assert f'[queue] item {i}: finished {size(i) / 1024:.2f}KiB on w' in proc.stdout, output(proc)
+        states = [line.split(':')[1].split()[0] for line in proc.stdout.splitlines()
+                  if line.startswith(f'[queue] item {i}:')]
+        assert len(states) == len(set(states)) and states[-1] == 'finished', (i, states)
     assert len([e for e in data_gets(fault_server) if e.bytes_sent]) >= 6
 
     local = tmp_path / 'local'
@@ -150,6 +153,56 @@ def _kill_when_half_done(redis_url: str, worker: Any, name: str, big: int) -> li
             return [f'{big + int(os.path.basename(m["filename"]).split("-")[0])}.mp4' for m in mine]
         time.sleep(0.1)
     raise AssertionError('worker w1 never got 40 % into a download')
+
+
+def test_progress_lines_update_in_place_on_a_terminal(tmp_path: Path, fault_server, celery_workers: Workers) -> None:
+    import pty
+    celery_workers.start('w1', concurrency=2)
+    urls = [fault_server.url(video_path(i, 600_000 + i, rate=300_000)) for i in (1, 2)]
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [PYTHON, '-m', 'yt_dlp', '--no-cache-dir', '--async-queue', celery_workers.redis.url, '--async-connections', '1',
+         '-o', str(tmp_path / 'v%(autonumber)s.%(ext)s'), *urls],
+        cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
+        env=hermetic_env(tmp_path / '.home'))
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(60)
+    os.close(master)
+    screen = b''.join(chunks).decode(errors='replace')
+    assert proc.returncode == 0, screen + proc.stderr.read().decode(errors='replace')
+    # two lines, redrawn in place: cursor up 2, then each line cleared and written again
+    assert screen.count('\x1b[2A') >= 2, repr(screen[-2000:])
+    assert '\r\x1b[K[queue] URL 1: downloading' in screen, repr(screen[-2000:])
+    last = screen.rsplit('\x1b[2A', 1)[1]
+    assert '[queue] URL 1: finished 585.94KiB on w1@' in last and '[queue] URL 2: finished 585.94KiB on w1@' in last
+    for i in (1, 2):
+        assert sha256_file(tmp_path / f'v0000{i}.mp4') == sha256_of(600_000 + i, i)
+
+
+def test_entries_with_one_name_are_written_one_after_the_other(
+        tmp_path: Path, fault_server, celery_workers: Workers) -> None:
+    """yt-dlp alone writes the first and finds the file there for the others; never a mixed file."""
+    celery_workers.start('w1', concurrency=2)
+    celery_workers.start('w2', concurrency=2)
+    n, big = 4, 800_000
+    url = page_url(fault_server, [video_path(i, big, rate=400_000) for i in range(1, n + 1)])
+    proc = run_ytdlp(['--async-queue', celery_workers.redis.url, '--async-connections', '2',
+                      '-o', str(tmp_path / '%(playlist_title)s.%(ext)s'), url], tmp_path, timeout=120)
+    assert proc.returncode == 0, output(proc) + celery_workers.logs()
+    assert media(tmp_path) == ['PL.mp4']
+    assert sha256_file(tmp_path / 'PL.mp4') in {sha256_of(big, i) for i in range(1, n + 1)}
+    assert [p.name for p in tmp_path.iterdir() if '.part' in p.name] == []
+    downloaded = {e.query.get('seed') for e in data_gets(fault_server) if e.bytes_sent}
+    assert len(downloaded) == 1, downloaded  # the others found the file complete
 
 
 # ------------------------------------------------------------------ errors

@@ -16,7 +16,11 @@ Worker (tasks.py): ``worker_opts`` parses the same command line with yt-dlp's ow
 ``parse_options``; relative -o/-P/--cookies paths are resolved against the worker's folder;
 ``run_entry`` gives the entry to ``YoutubeDL.process_ie_result(entry, download=True,
 extra_info=playlist fields)``, which extracts a URL entry (``extract_info``) or downloads a
-resolved one, so output templates name files as they would locally.
+resolved one, so output templates name files as they would locally (``%(autonumber)s``
+too: ``autonumber_start`` moves by the entry's number in the run).  The instance's
+``YoutubeDL.dl`` waits for a claim on the file's absolute path first, so two entries with
+one name are written one after the other, as in one process (the output folder must be
+mounted at the same path on every worker for this to hold across machines).
 """
 
 from __future__ import annotations
@@ -87,12 +91,12 @@ def worker_argv(argv: list[str]) -> list[str]:
         trial = argv[:index] + argv[index + 1:]
         if len(parser.parse_args(trial)[1]) == len(positional) - 1:  # it was a URL, not an option's value
             argv, positional = trial, parser.parse_args(trial)[1]
-    return argv
+    return [str(arg) for arg in argv]
 
 
 # ------------------------------------------------------------------ submitter
 def _archive_name(path: Any) -> str:
-    return os.path.abspath(os.fspath(path))
+    return str(os.path.abspath(os.fspath(path)))
 
 
 def entry_jobs(ydl: Any, url: str, number: int, base: dict[str, Any]) -> list[dict[str, Any]]:
@@ -148,6 +152,8 @@ def build_jobs(ydl: Any, urls: Iterable[str], base: dict[str, Any],
         except Exception as exc:
             on_error(f'{url}: {type(exc).__name__}: {exc}')
             failures.append(f'{url}: {type(exc).__name__}: {exc}')
+    for number, job in enumerate(jobs, 1):
+        job['number'] = number  # the entry's place among this run's downloads: %(autonumber)s
     return jobs, failures
 
 
@@ -267,12 +273,31 @@ def worker_opts(job: dict[str, Any], workdir: str) -> dict[str, Any]:
         opts['paths'] = paths
     if opts.get('cookiefile'):
         opts['cookiefile'] = _resolve(opts['cookiefile'], workdir)
+    # %(autonumber)s counts the run's downloads: the entry's number, as in one process
+    opts['autonumber_start'] = int(opts.get('autonumber_start') or 1) + int(job.get('number') or 1) - 1
     opts.update(ignoreerrors=False, noprogress=True, download_archive=None, async_queue=None)
     opts.pop('async_queue_argv', None)
     return opts
 
 
-def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any]) -> dict[str, Any]:
+def _guard_files(ydl: Any, claim_file: Callable[[str], None]) -> None:
+    """Before a file is written, wait for its claim: two workers never write one file at once.
+
+    The second one then finds the file complete and says it has already been downloaded,
+    as yt-dlp does when two entries of one run have the same name.
+    """
+    dl = ydl.dl
+
+    def guarded_dl(name: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(name, str) and name != '-':
+            claim_file(os.path.abspath(name))
+        return dl(name, info, *args, **kwargs)
+
+    ydl.dl = guarded_dl
+
+
+def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any],
+              claim_file: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Download one entry; returns its files.  yt-dlp's failure raises EntryError with its text."""
     from ..ytdlp import install
     from .errors import EntryError
@@ -281,6 +306,8 @@ def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any]) -> dict[str, Any]:
     DownloadError = internals.load('yt_dlp.utils:DownloadError')
     try:
         with YoutubeDL(ydl_opts) as ydl:
+            if claim_file is not None:
+                _guard_files(ydl, claim_file)
             info = ydl.process_ie_result(dict(job['entry']), download=True, extra_info=dict(job['extra_info']))
     except DownloadError as exc:
         text = str(exc)
