@@ -66,14 +66,15 @@ def test_playlist_over_two_workers_exact_once_and_rerun_submits_nothing(
     url = page_url(fault_server, [video_path(i, size(i), rate=400_000) for i in range(1, 7)])
     submitter = tmp_path / 'submitter'
     submitter.mkdir()
-    args = ['--async-queue', celery_workers.redis.url, '--download-archive', 'a.txt', '-o', TEMPLATE, url]
+    template = '%(playlist_index)s-%(playlist_autonumber)s-%(n_entries)s-%(playlist_count)s-%(playlist)s-%(title)s.%(ext)s'
+    args = ['--async-queue', celery_workers.redis.url, '--download-archive', 'a.txt', '-o', template, url]
 
     proc = run_ytdlp(args, submitter, timeout=120)
     assert proc.returncode == 0, output(proc) + celery_workers.logs()
     # relative -o: the workers' folder; names as yt-dlp alone gives them (below)
-    assert media(out) == [f'{i}-PL ({i}).mp4' for i in range(1, 7)], output(proc)
+    assert media(out) == [f'{i}-{i}-6-6-PL-PL ({i}).mp4' for i in range(1, 7)], output(proc)
     for i in range(1, 7):
-        assert sha256_file(out / f'{i}-PL ({i}).mp4') == sha256_of(size(i), i), i
+        assert sha256_file(out / f'{i}-{i}-6-6-PL-PL ({i}).mp4') == sha256_of(size(i), i), i
     results = task_results(celery_workers.redis.url)
     assert len(results) == 6
     assert {r['hostname'].split('@')[0] for r in results} == {'w1', 'w2'}, results
@@ -90,7 +91,7 @@ def test_playlist_over_two_workers_exact_once_and_rerun_submits_nothing(
     assert len([e for e in data_gets(fault_server) if e.bytes_sent]) >= 6
 
     local = tmp_path / 'local'
-    alone = run_ytdlp(['-o', TEMPLATE, url], local.mkdir() or local, timeout=120)
+    alone = run_ytdlp(['-o', template, url], local.mkdir() or local, timeout=120)
     assert alone.returncode == 0, output(alone)
     assert media(local) == media(out)
 

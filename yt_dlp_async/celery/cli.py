@@ -218,7 +218,11 @@ def download(ydl: Any, url_list: Any) -> int:
     app = submit.app_for(queue_url)
     handles = submit.send(app, jobs)
     quiet = bool(ydl.params.get('quiet'))
-    errors = submit.follow(handles, sys.stdout, quiet=quiet)
+    try:
+        errors = submit.follow(handles, sys.stdout, quiet=quiet)
+    except QueueUnreachable as exc:
+        report_error(ydl, f'{exc} ({queue_url})')
+        return 1
     for handle, text in errors:
         report_error(ydl, f'{text} ({handle.label})')
     if name is not None:
