@@ -99,8 +99,12 @@ def _archive_name(path: Any) -> str:
     return str(os.path.abspath(os.fspath(path)))
 
 
-def entry_jobs(ydl: Any, url: str, number: int, base: dict[str, Any]) -> list[dict[str, Any]]:
-    """The jobs for one URL: one per playlist entry (extracted flat), or the URL itself."""
+def entry_jobs(ydl: Any, url: str, number: int, base: dict[str, Any], prefix: str = '') -> list[dict[str, Any]]:
+    """The jobs for one URL: one per playlist entry (extracted flat), or the URL itself.
+
+    Labels: ``URL n`` for a video, ``item i`` for a playlist's entry (``prefix``: ``URL n `` when
+    there are several URLs).
+    """
     saved = ydl.params.get('extract_flat')
     ydl.params['extract_flat'] = 'in_playlist'
     try:
@@ -119,7 +123,7 @@ def entry_jobs(ydl: Any, url: str, number: int, base: dict[str, Any]) -> list[di
             continue
         extra = {key: entry[key] for key in PLAYLIST_FIELDS if entry.get(key) is not None}
         index = extra.get('playlist_index', position)
-        jobs.append({**base, 'label': f'item {index}', 'entry': ydl.sanitize_info(dict(entry), True),
+        jobs.append({**base, 'label': f'{prefix}item {index}', 'entry': ydl.sanitize_info(dict(entry), True),
                      'extra_info': extra})
     return jobs
 
@@ -132,8 +136,8 @@ def _in_archive(ydl: Any, info: dict[str, Any]) -> bool:
     except Exception:
         return False
     if line and line in ydl.archive:
-        ydl.to_screen(f'[download] {info.get("id")}: {info.get("title") or ""} has already been '
-                      f'recorded in the archive'.replace(':  has', ': has'))
+        title = f' {info["title"]}' if info.get('title') else ''
+        ydl.to_screen(f'[download] {info.get("id")}:{title} has already been recorded in the archive')
         return True
     return False
 
@@ -144,9 +148,10 @@ def build_jobs(ydl: Any, urls: Iterable[str], base: dict[str, Any],
     DownloadError = internals.load('yt_dlp.utils:DownloadError')
     jobs: list[dict[str, Any]] = []
     failures: list[str] = []
+    urls = list(urls)
     for number, url in enumerate(urls, 1):
         try:
-            jobs.extend(entry_jobs(ydl, url, number, base))
+            jobs.extend(entry_jobs(ydl, url, number, base, f'URL {number} ' if len(urls) > 1 else ''))
         except DownloadError as exc:
             failures.append(_strip_error(str(exc)))  # yt-dlp printed the ERROR line
         except Exception as exc:
