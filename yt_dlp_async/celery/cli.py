@@ -220,8 +220,11 @@ def download(ydl: Any, url_list: Any) -> int:
     name = prepare_archive(ydl, client)
     base = {'argv': worker_argv(argv), 'ydl_opts': None, 'archive': name, 'versions': versions()}
     jobs, failures = build_jobs(ydl, urls, base, lambda text: report_error(ydl, text))
-    app = submit.app_for(queue_url)
-    handles = submit.send(app, jobs)
+    try:
+        handles = submit.send(submit.app_for(queue_url), jobs)
+    except Exception as exc:  # Redis went away after the ping
+        report_error(ydl, f'cannot reach the queue at {queue_url}: {exc}')
+        return 1
     quiet = bool(ydl.params.get('quiet'))
     try:
         errors = submit.follow(handles, sys.stdout, quiet=quiet)
