@@ -1,7 +1,8 @@
 """yt-dlp --async-queue and yt_dlp_async.celery.submit with a real redis-server and real Celery workers.
 
 Every run: the fault server's playlist page (tests/ytdlp_support.page_url), workers
-started by tests/celery_support.py (skipped with the reason when redis-server is missing).
+started by tests/celery_support.py (the tests that need them are skipped with the reason
+when redis-server or celery is missing).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ TEMPLATE = '%(playlist_index)s-%(title)s.%(ext)s'
 def _installed() -> None:
     require_hook()
     require_engine()
-    require_celery()
 
 
 def size(i: int) -> int:
@@ -223,6 +223,7 @@ def test_headers_cookies_and_format_mean_what_they_mean_locally(
 
 # ------------------------------------------------------------------ errors
 def test_unreachable_queue_is_a_clear_error(tmp_path: Path, fault_server) -> None:
+    require_celery(redis=False)
     queue = f'redis://127.0.0.1:{free_port()}/0'
     proc = run_ytdlp(['--async-queue', queue, fault_server.url(video_path(1, 1000))], tmp_path, timeout=30)
     assert proc.returncode == 1, output(proc)
@@ -230,6 +231,13 @@ def test_unreachable_queue_is_a_clear_error(tmp_path: Path, fault_server) -> Non
     assert 'Connection refused' in proc.stderr, output(proc)
     assert data_gets(fault_server) == []
     assert list(tmp_path.glob('*.mp4')) == []
+
+
+def test_a_queue_url_that_is_not_redis_is_refused_while_parsing(tmp_path: Path) -> None:
+    proc = run_ytdlp(['--async-queue', 'amqp://127.0.0.1/', 'http://127.0.0.1:9/x.mp4'], tmp_path, timeout=60)
+    assert proc.returncode == 2, output(proc)
+    assert ("error: option --async-queue: invalid value 'amqp://127.0.0.1/': "
+            'expected a Redis URL such as redis://HOST:6379/0') in proc.stderr, output(proc)
 
 
 def test_failed_entry_exits_1_with_its_error_and_the_others_are_exact(
