@@ -225,16 +225,19 @@ def download(ydl: Any, url_list: Any) -> int:
     except Exception as exc:  # Redis went away after the ping
         report_error(ydl, f'cannot reach the queue at {queue_url}: {exc}')
         return 1
-    quiet = bool(ydl.params.get('quiet'))
     try:
-        errors = submit.follow(handles, sys.stdout, quiet=quiet)
+        errors = submit.follow(handles, sys.stdout, quiet=bool(ydl.params.get('quiet')))
     except QueueUnreachable as exc:
         report_error(ydl, f'{exc} ({queue_url})')
         return 1
+    finally:  # also on Ctrl-C: the lines of the entries done so far (the workers go on)
+        if name is not None:
+            try:
+                write_back_archive(ydl, client, name)
+            except Exception as exc:
+                ydl.report_warning(f'the archive file was not updated from the queue: {exc}')
     for handle, text in errors:
         report_error(ydl, f'{text} ({handle.label})')
-    if name is not None:
-        write_back_archive(ydl, client, name)
     return 1 if failures or errors else 0
 
 
