@@ -240,6 +240,14 @@ def test_a_queue_url_that_is_not_redis_is_refused_while_parsing(tmp_path: Path) 
             'expected a Redis URL such as redis://HOST:6379/0') in proc.stderr, output(proc)
 
 
+def test_simulate_runs_here_without_the_queue(tmp_path: Path, fault_server) -> None:
+    queue = f'redis://127.0.0.1:{free_port()}/0'  # nobody listens: it must not be needed
+    proc = run_ytdlp(['--async-queue', queue, '--print', 'id', fault_server.url(video_path(1, 1000))],
+                     tmp_path, timeout=60)
+    assert proc.returncode == 0, output(proc)
+    assert proc.stdout.splitlines() == ['1000'], output(proc)
+
+
 def test_failed_entry_exits_1_with_its_error_and_the_others_are_exact(
         tmp_path: Path, fault_server, celery_workers: Workers) -> None:
     celery_workers.start('w1', concurrency=3)

@@ -213,8 +213,8 @@ def patch_queue_download(klass: Any) -> None:
         return
 
     def queue_download(self: Any, url_list: Any) -> Any:
-        if not self.params.get('async_queue'):
-            return download(self, url_list)
+        if not self.params.get('async_queue') or self.params.get('simulate'):
+            return download(self, url_list)  # -s, -j, --print ...: nothing to download, yt-dlp prints here
         try:
             from ..celery import cli  # imports celery: only for --async-queue
         except ImportError as exc:
