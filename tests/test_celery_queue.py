@@ -104,6 +104,12 @@ def test_playlist_over_two_workers_exact_once_and_rerun_submits_nothing(
     assert archive_lines(submitter / 'a.txt') == lines
     assert len(task_results(celery_workers.redis.url)) == 6
 
+    (submitter / 'a.txt').unlink()  # the queue's set still knows them: nothing new, the file comes back
+    third = run_ytdlp(args, submitter, timeout=120)
+    assert third.returncode == 0 and '[queue]' not in third.stdout, output(third)
+    assert data_gets(fault_server) == []
+    assert sorted(archive_lines(submitter / 'a.txt')) == sorted(lines)
+
 
 def test_killed_worker_entry_is_redelivered_resumed_and_exact(
         tmp_path: Path, fault_server, celery_workers: Workers) -> None:
