@@ -118,7 +118,8 @@ def test_killed_worker_entry_is_redelivered_resumed_and_exact(
     out.mkdir()
     w1 = celery_workers.start('w1', concurrency=3)
     celery_workers.start('w2', concurrency=3)
-    url = page_url(fault_server, [video_path(i, big + i, rate=250_000) for i in range(1, 7)])
+    # 260 KB/s per entry: the dead worker's control file (saved every second) lags little behind
+    url = page_url(fault_server, [video_path(i, big + i, rate=130_000) for i in range(1, 7)])
     cmd = [PYTHON, '-m', 'yt_dlp', '--no-cache-dir', '--async-queue', celery_workers.redis.url,
            '--async-connections', '2', '--download-archive', 'a.txt', '-o', str(out / TEMPLATE), url]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -139,14 +140,17 @@ def test_killed_worker_entry_is_redelivered_resumed_and_exact(
     assert len(lines) == 6 and len(set(lines)) == 6, lines
     results = task_results(celery_workers.redis.url)
     assert len(results) == 6 and 'w2' in {r['hostname'].split('@')[0] for r in results}, results
-    # the killed entries resumed from the dead worker's .part-async: far fewer than twice their bytes
-    for name in killed:
-        served = sum(e.bytes_sent for e in data_gets(fault_server) if e.path.startswith(f'/data/{name}'))
-        assert served < 1.3 * int(name.split('.')[0]), (name, served, text)
+    # an entry the dead worker had half done resumed from its .part-async: starting again would
+    # have cost the whole file plus what was done; resuming costs about the file
+    half_done = {path: done for path, done in killed.items() if done >= 0.5 * big}
+    assert half_done, killed
+    for path, done in half_done.items():
+        served = sum(e.bytes_sent for e in data_gets(fault_server) if e.path == path)
+        assert served < big + done / 2, (path, done, served, text)
 
 
-def _kill_when_half_done(redis_url: str, worker: Any, name: str, big: int) -> list[str]:
-    """SIGKILL ``worker`` once one of its downloads passed 40 %; returns the resources it was fetching."""
+def _kill_when_half_done(redis_url: str, worker: Any, name: str, big: int) -> dict[str, int]:
+    """SIGKILL ``worker`` once one of its downloads passed half; returns {its resources' paths: bytes done}."""
     import redis
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     deadline = time.monotonic() + 60
@@ -155,11 +159,12 @@ def _kill_when_half_done(redis_url: str, worker: Any, name: str, big: int) -> li
         mine = [m['result'] for m in metas if m.get('status') == 'PROGRESS'
                 and str(m['result'].get('hostname', '')).startswith(f'{name}@')
                 and m['result'].get('status') == 'downloading']
-        if any((m.get('downloaded_bytes') or 0) > 0.4 * big for m in mine):
+        if any((m.get('downloaded_bytes') or 0) >= 0.5 * big for m in mine):
             worker.kill()
-            return [f'{big + int(os.path.basename(m["filename"]).split("-")[0])}.mp4' for m in mine]
+            return {f'/data/{big + int(os.path.basename(m["filename"]).split("-")[0])}.mp4':
+                    int(m.get('downloaded_bytes') or 0) for m in mine}
         time.sleep(0.1)
-    raise AssertionError('worker w1 never got 40 % into a download')
+    raise AssertionError(f'worker {name} never got half way into a download')
 
 
 def test_progress_lines_update_in_place_on_a_terminal(tmp_path: Path, fault_server, celery_workers: Workers) -> None:
