@@ -217,17 +217,20 @@ def test_entries_with_one_name_are_written_one_after_the_other(
     assert len(downloaded) == 1, downloaded  # the others found the file complete
 
 
-def test_headers_cookies_and_format_mean_what_they_mean_locally(
+def test_config_file_headers_cookies_and_format_mean_what_they_mean_locally(
         tmp_path: Path, fault_server, celery_workers: Workers) -> None:
     celery_workers.start('w1', concurrency=2, cwd=tmp_path / 'elsewhere')
     cookies = tmp_path / 'cookies.txt'
     cookies.write_text('# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t4102444800\tsid\t42\n')
+    config = tmp_path / '.home' / 'config' / 'yt-dlp' / 'config'  # the submitter's user config (hermetic_env)
+    config.parent.mkdir(parents=True)
+    config.write_text(f'--add-header X-Queue:yes\n-o "{tmp_path}/out/cfg-%(id)s.%(ext)s"\n')
     guarded = fault_server.url(video_path(1, size(1), require_header='X-Queue:yes', require_cookie='sid=42'))
-    proc = run_ytdlp(['--async-queue', celery_workers.redis.url, '--add-header', 'X-Queue:yes',
-                      '--cookies', str(cookies), '-f', 'best', '-o', str(tmp_path / 'out' / 'g.%(ext)s'), guarded],
+    proc = run_ytdlp(['--async-queue', celery_workers.redis.url, '--cookies', str(cookies), '-f', 'best', guarded],
                      tmp_path, timeout=120)
     assert proc.returncode == 0, output(proc) + celery_workers.logs()
-    assert sha256_file(tmp_path / 'out' / 'g.mp4') == sha256_of(size(1), 1)
+    assert media(tmp_path / 'out') == [f'cfg-{size(1)}.mp4']  # the config file's -o, on the worker
+    assert sha256_file(tmp_path / 'out' / f'cfg-{size(1)}.mp4') == sha256_of(size(1), 1)
     gets = [e for e in data_gets(fault_server) if e.bytes_sent]
     assert gets and all(e.status in (200, 206) for e in gets)
 
