@@ -1,18 +1,280 @@
-"""The cluster-wide per-host connection window (placeholder).
+"""The cluster-wide per-host connection window: leases in Redis.
 
-``download_lease`` is the one call the worker task makes around a download:
-it holds this worker's share of the host's window in Redis while the download
-runs and yields the option overrides that keep the download within that share.
-This placeholder holds nothing and overrides nothing; the lease work replaces it.
+``--async-host-connections N`` caps the connections one process opens to one
+host (the engine enforces it in C).  With many Celery workers that cap holds
+per worker, so ten workers would open ten times N.  This module makes N hold
+for the whole cluster:
+
+* per host, one Redis sorted set (``yt-dlp-async:lease:<host>``) holds lease
+  tokens scored by their expiry (milliseconds, Redis server time, so the
+  clocks of the machines do not matter);
+* a download asks for ``want`` leases (the connections it would open); one Lua
+  script drops expired tokens and grants ``min(want, N - held)`` atomically;
+  when nothing is free the download waits (jittered backoff) and asks again;
+* a heartbeat thread renews the tokens every TTL/3; a worker that dies stops
+  renewing, so its share is free again at most TTL later;
+* the tokens are removed when the download ends (success, error or cancel).
+
+``download_lease`` is the one call the worker task makes around a download;
+it yields the option overrides that keep the download within its leases:
+
+* ``async_connections``: the connections of a split file (a fixed number also
+  caps the adaptive ``auto`` choice);
+* ``async_host_connections``: the engine's per-host cap for this download (the
+  shared engine is keyed by it, so a download with k leases runs in an engine
+  whose per-host window is k: fragments, probes and split files alike);
+* ``concurrent_fragment_downloads``: yt-dlp's own fragment threads, for the
+  downloads that fall back to yt-dlp's downloaders.
+
+Concurrent downloads of one worker process that got the same number of leases
+share one engine and so together stay within one download's share: never
+more connections than the leases held, sometimes fewer.
+
+The host is the entry URL's (the contract hands the lease the entry, not the
+media URL an extractor finds later): for direct links and our tests they are
+the same; for sites whose media lives on a CDN the window counts per site.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import urllib.parse
+import uuid
 from contextlib import contextmanager
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+log = logging.getLogger(__name__)
+
+#: connections per host for the whole cluster when the submitter gave none
+DEFAULT_WINDOW = 16
+#: connections a download asks for when neither --async-connections nor -N
+#: says (as segmented_download.DEFAULT_CONNECTIONS)
+DEFAULT_WANT = 8
+#: seconds a lease lives without renewal: how long a dead worker's share stays taken
+DEFAULT_TTL = 15.0
+#: environment variable that overrides DEFAULT_TTL (seconds) in a worker
+TTL_ENV = 'YTDLP_ASYNC_LEASE_TTL'
+#: Redis key prefix of the per-host sorted sets
+KEY_PREFIX = 'yt-dlp-async:lease:'
+#: longest pause between two attempts while the window is full
+MAX_BACKOFF = 1.0
+#: broker URL schemes that name a Redis server
+REDIS_SCHEMES = ('redis', 'rediss', 'unix')
+
+# Both scripts read the clock of the Redis server (TIME), so every machine
+# agrees on when a lease expires.  KEYS[1] is the host's sorted set.
+_PRELUDE = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local ttl = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+"""
+
+# ARGV: ttl_ms, window, want, token prefix -> number of leases granted (0: wait)
+_ACQUIRE = _PRELUDE + """
+local want = tonumber(ARGV[3])
+local free = window - redis.call('ZCARD', KEYS[1])
+local n = math.min(want, free)
+if n <= 0 then return 0 end
+for i = 1, n do
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[4] .. ':' .. i)
+end
+redis.call('PEXPIRE', KEYS[1], ttl * 2)
+return n
+"""
+
+# ARGV: ttl_ms, window, token... -> tokens held after the renewal.  A token that
+# expired (its holder missed renewals) is taken again only if the window has room.
+_RENEW = _PRELUDE + """
+local held = 0
+for i = 3, #ARGV do
+  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+    held = held + 1
+  elseif redis.call('ZCARD', KEYS[1]) < window then
+    redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+    held = held + 1
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ttl * 2)
+return held
+"""
+
+
+def host_key(url: str) -> str:
+    """The Redis key of the window for the host of ``url`` (host[:port], lower case)."""
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or '').lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f'{host}:{port}' if port else host
+    return KEY_PREFIX + (netloc or 'unknown')
+
+
+def _positive_int(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def window_of(ydl_opts: dict[str, Any]) -> int:
+    """The cluster window: the submitter's --async-host-connections, else 16."""
+    return _positive_int(ydl_opts.get('async_host_connections')) or DEFAULT_WINDOW
+
+
+def wanted(ydl_opts: dict[str, Any]) -> int:
+    """Connections one download would open: --async-connections N, else -N > 1, else 8."""
+    explicit = _positive_int(ydl_opts.get('async_connections'))
+    if explicit:
+        return explicit
+    fragments = _positive_int(ydl_opts.get('concurrent_fragment_downloads')) or 1
+    return fragments if fragments > 1 else DEFAULT_WANT
+
+
+def overrides_for(granted: int, ydl_opts: dict[str, Any]) -> dict[str, Any]:
+    """The options that keep one download within ``granted`` connections."""
+    fragments = _positive_int(ydl_opts.get('concurrent_fragment_downloads')) or 1
+    return {
+        'async_connections': granted,
+        'async_host_connections': granted,
+        'concurrent_fragment_downloads': min(fragments, granted),
+    }
+
+
+def ttl_seconds(ttl: float | None = None) -> float:
+    """The lease TTL: the argument, else $YTDLP_ASYNC_LEASE_TTL, else 15 s."""
+    if ttl is not None:
+        return ttl
+    try:
+        value = float(os.environ.get(TTL_ENV, ''))
+    except ValueError:
+        return DEFAULT_TTL
+    return value if value > 0 else DEFAULT_TTL
+
+
+@dataclass
+class HostLease:
+    """``count`` tokens of one host's window, renewed until released."""
+
+    client: Any
+    key: str
+    window: int
+    ttl: float
+    tokens: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.tokens)
+
+    def renew(self) -> int:
+        """Push the tokens' expiry TTL ahead; returns how many are held."""
+        held = self.client.eval(_RENEW, 1, self.key, int(self.ttl * 1000), self.window, *self.tokens)
+        return int(held)
+
+    def release(self) -> None:
+        if self.tokens:
+            self.client.zrem(self.key, *self.tokens)
+
+
+def _token_prefix() -> str:
+    return f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}'
+
+
+def try_acquire(client: Any, key: str, window: int, want: int, ttl: float) -> HostLease | None:
+    """One attempt: up to ``want`` leases of ``key`` if any is free, else None."""
+    prefix = _token_prefix()
+    granted = int(client.eval(_ACQUIRE, 1, key, int(ttl * 1000), window, max(1, min(want, window)), prefix))
+    if granted <= 0:
+        return None
+    return HostLease(client, key, window, ttl, [f'{prefix}:{i}' for i in range(1, granted + 1)])
+
+
+def acquire(client: Any, key: str, window: int, want: int, ttl: float, *,
+            sleep: Callable[[float], None] = time.sleep) -> HostLease:
+    """Wait until at least one lease of ``key`` is free; take up to ``want``."""
+    delay = 0.05
+    while True:
+        lease = try_acquire(client, key, window, want, ttl)
+        if lease is not None:
+            return lease
+        sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(MAX_BACKOFF, delay * 2)
+
+
+class _Heartbeat:
+    """Renews one lease every TTL/3 on a daemon thread until stopped."""
+
+    def __init__(self, lease: HostLease) -> None:
+        self.lease = lease
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name='yt-dlp-async lease', daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.lease.ttl / 3):
+            try:
+                held = self.lease.renew()
+            except Exception as exc:  # Redis away for a moment: try again next beat
+                log.warning('lease renewal for %s failed: %s', self.lease.key, exc)
+                continue
+            if held < self.lease.count:
+                log.warning('lease %s: %d of %d leases had expired and were taken by others',
+                            self.lease.key, self.lease.count - held, self.lease.count)
+
+
+def redis_client(broker_url: str) -> Any:
+    """A Redis client for the broker URL, or None when the broker is not Redis."""
+    if urllib.parse.urlsplit(broker_url).scheme not in REDIS_SCHEMES:
+        return None
+    import redis
+    return redis.Redis.from_url(broker_url)
+
+
+@contextmanager
+def hold(client: Any, url: str, ydl_opts: dict[str, Any], *, ttl: float | None = None) -> Iterator[HostLease]:
+    """Hold this download's leases of its host's window while the block runs."""
+    seconds = ttl_seconds(ttl)
+    lease = acquire(client, host_key(url), window_of(ydl_opts), wanted(ydl_opts), seconds)
+    try:
+        with _Heartbeat(lease):
+            yield lease
+    finally:
+        try:
+            lease.release()
+        except Exception as exc:  # the tokens expire after the TTL anyway
+            log.warning('lease release for %s failed: %s', lease.key, exc)
 
 
 @contextmanager
 def download_lease(broker_url: str, url: str, ydl_opts: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Hold the host's share of the cluster window around one download; yield option overrides."""
-    yield {}
+    client = redis_client(broker_url)
+    if client is None:
+        log.warning('broker %s is not Redis: no cluster-wide host window, each worker keeps its own',
+                    urllib.parse.urlsplit(broker_url).scheme)
+        yield {}
+        return
+    try:
+        with hold(client, url, ydl_opts) as lease:
+            yield overrides_for(lease.count, ydl_opts)
+    finally:
+        client.close()

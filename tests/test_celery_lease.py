@@ -1,0 +1,193 @@
+"""The cluster-wide host window (yt_dlp_async.celery.lease) against a real redis-server.
+
+Several processes take leases of one host's window from one redis-server; the
+tests sample the Redis state while they run: the tokens held never exceed the
+window, a SIGKILLed holder's share comes back after the TTL, and a holder that
+keeps renewing keeps its share for many TTLs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+redis = pytest.importorskip('redis')
+lease = pytest.importorskip('yt_dlp_async.celery.lease')
+
+PYTHON = sys.executable
+HOST_URL = 'http://media.example:8080/watch?v=1'
+KEY = lease.host_key(HOST_URL)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private redis-server on a loopback port (no persistence), stopped afterwards."""
+    binary = shutil.which('redis-server')
+    if binary is None:
+        pytest.skip('redis-server is not installed')
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, '--port', str(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+         '--dir', str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f'redis://127.0.0.1:{port}/0'
+    client = redis.Redis.from_url(url)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail(f'redis-server on port {port} did not start')
+                time.sleep(0.05)
+        yield url
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(10)
+
+
+def _holder(url: str, code: str, *args: Any, ttl: float = 5.0) -> subprocess.Popen[str]:
+    """A Python process that runs ``code`` with ``lease``, ``client``, ``argv`` bound."""
+    prelude = ('import json, sys, time, redis\n'
+               'from yt_dlp_async.celery import lease\n'
+               'client = redis.Redis.from_url(sys.argv[1])\n'
+               'argv = sys.argv[2:]\n')
+    env = {**os.environ, lease.TTL_ENV: str(ttl)}
+    return subprocess.Popen([PYTHON, '-c', prelude + code, url, *map(str, args)],
+                            stdout=subprocess.PIPE, text=True, env=env)
+
+
+def _members(client: Any) -> list[str]:
+    return [m.decode() for m in client.zrange(KEY, 0, -1)]
+
+
+CHURN = '''
+import random
+window, rounds = int(argv[0]), int(argv[1])
+grants = []
+for i in range(rounds):
+    opts = {'async_host_connections': window, 'async_connections': random.randint(1, window)}
+    with lease.hold(client, argv[2], opts) as held:
+        grants.append(held.count)
+        time.sleep(random.uniform(0.005, 0.03))
+print(json.dumps(grants))
+'''
+
+
+def test_many_processes_never_hold_more_than_the_window(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    window, rounds = 4, 25
+    procs = [_holder(redis_url, CHURN, window, rounds, HOST_URL) for _ in range(6)]
+    samples = []
+    while any(p.poll() is None for p in procs):
+        samples.append(client.zcard(KEY))
+        time.sleep(0.002)
+    grants = [json.loads(p.communicate()[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert [len(g) for g in grants] == [rounds] * 6
+    assert all(1 <= n <= window for g in grants for n in g)
+    assert max(samples) <= window, f'Redis held {max(samples)} leases of a window of {window}'
+    assert max(samples) == window          # the processes did contend for the window
+    assert client.zcard(KEY) == 0          # every lease released on exit
+
+
+HOLD_FOREVER = '''
+with lease.hold(client, argv[0], {'async_host_connections': int(argv[1])}) as held:
+    print('HELD', held.count, flush=True)
+    time.sleep(120)
+'''
+
+
+def test_sigkilled_holder_leases_expire_and_go_to_others(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    ttl = 2.0
+    proc = _holder(redis_url, HOLD_FOREVER, HOST_URL, 4, ttl=ttl)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().split() == ['HELD', '4']
+        assert all(f':{proc.pid}:' in m for m in _members(client))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        killed = time.monotonic()
+        # the dead worker's share stays taken until its last renewal's TTL runs out ...
+        assert lease.try_acquire(client, KEY, 4, 4, ttl) is None
+        # ... and then all of it is granted to the next one
+        taken = lease.acquire(client, KEY, 4, 4, ttl)
+        waited = time.monotonic() - killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert taken.count == 4
+    assert waited < ttl + 5
+    assert not any(f':{proc.pid}:' in m for m in _members(client))
+    assert _members(client) == sorted(taken.tokens)
+    taken.release()
+    assert client.zcard(KEY) == 0
+
+
+HOLD_FOR = '''
+with lease.hold(client, argv[0], {'async_host_connections': 3, 'async_connections': 2}) as held:
+    print('HELD', held.count, flush=True)
+    time.sleep(float(argv[1]))
+print('RELEASED', flush=True)
+'''
+
+
+def test_renewals_keep_a_long_holder_leases(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    ttl, hold_for = 1.0, 5.0           # the holder keeps its leases for five TTLs
+    proc = _holder(redis_url, HOLD_FOR, HOST_URL, hold_for, ttl=ttl)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().split() == ['HELD', '2']
+    mine = _members(client)
+    assert len(mine) == 2
+    seen: list[tuple[int, int]] = []   # (Redis time in ms, unexpired leases)
+    while proc.poll() is None:
+        seconds, micros = client.time()
+        now = seconds * 1000 + micros // 1000
+        seen.append((now, len(client.zrangebyscore(KEY, now, '+inf'))))
+        time.sleep(0.05)
+    out = proc.communicate()[0]
+    assert out.split() == ['RELEASED']
+    counts = [n for _, n in seen]
+    held = counts.index(0) if 0 in counts else len(counts)
+    assert counts == [2] * held + [0] * (len(counts) - held), counts
+    # both leases stayed live for over four TTLs (renewed), then were released
+    assert seen[held - 1][0] - seen[0][0] >= (hold_for - 1.0) * 1000
+    assert client.zcard(KEY) == 0
+
+
+def test_download_lease_yields_overrides_within_the_free_share(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    other = lease.try_acquire(client, KEY, 4, 1, 10.0)
+    assert other is not None
+    opts = {'async_host_connections': 4, 'concurrent_fragment_downloads': 6}
+    with lease.download_lease(redis_url, HOST_URL, opts) as overrides:
+        assert overrides == {'async_connections': 3, 'async_host_connections': 3,
+                             'concurrent_fragment_downloads': 3}
+        assert client.zcard(KEY) == 4
+    assert _members(client) == other.tokens
+
+
+def test_download_lease_without_redis_broker_changes_nothing() -> None:
+    with lease.download_lease('amqp://guest@127.0.0.1:5672//', HOST_URL, {}) as overrides:
+        assert overrides == {}
