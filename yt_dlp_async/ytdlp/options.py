@@ -24,6 +24,7 @@ PARAM_KEYS: dict[str, str] = {
     'async_max_retries': 'async_max_retries',
     'async_connections': 'async_connections',
     'async_host_connections': 'async_host_connections',
+    'async_queue': 'async_queue',
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -35,7 +36,11 @@ DEFAULTS: dict[str, Any] = {
     'async_max_retries': None,
     'async_connections': None,
     'async_host_connections': 16,
+    'async_queue': None,
 }
+
+#: URL schemes --async-queue accepts (Redis is the broker and the result store).
+QUEUE_SCHEMES = ('redis://', 'rediss://', 'unix://')
 
 
 def parse_size(value: str) -> int | None:
@@ -140,6 +145,15 @@ def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
         callback=_store(int, lambda n: n >= 0, 'a whole number, 0 or more'),
         help='Retries the engine makes inside one attempt before yt-dlp\'s own --retries count one; '
              'by default the engine does not retry and --retries/--retry-sleep apply as usual')
+    group.add_option(
+        '--async-queue',
+        metavar='URL', dest='async_queue', default=DEFAULTS['async_queue'],
+        type='str', action='callback',
+        callback=_store(str, lambda url: url.startswith(QUEUE_SCHEMES),
+                        'a Redis URL such as redis://HOST:6379/0'),
+        help='Extract here, then send one task per entry to the Celery workers of this Redis queue '
+             '(celery -A yt_dlp_async.celery worker) and show their progress; '
+             'needs pip install "yt-dlp-async[celery]"')
     parser.add_option_group(group)
     return group
 

@@ -9,10 +9,13 @@ installed yt-dlp and otherwise stands aside; ``yt-dlp -v`` then prints one
   yt_dlp.downloader._get_suitable_downloader  http/https -> AsyncFileDownloader (selection.py)
   yt_dlp.downloader.external._BY_NAME['async'] --downloader async / "http:async"
   yt_dlp.options.create_parser                 the "Async Downloads" option group
-  yt_dlp.parse_options                         the group's values -> ydl_opts
+  yt_dlp.parse_options                         the group's values -> ydl_opts (with --async-queue,
+                                               the command line too, for the workers)
   YoutubeDL.dl                                 the running YoutubeDL, for fallback [debug] lines;
                                                a finished NAME removes NAME.part-async(.ctl)
   YoutubeDL.print_debug_header                 the -v line: on/off, plugin and libcurl versions
+  YoutubeDL.download                           --async-queue: the URLs go to Celery workers
+                                               (yt_dlp_async.celery.cli; celery is imported only then)
   yt_dlp.YoutubeDL.get_suitable_downloader     merged formats at the same time (multiformat.py)
 
 HLS (HlsFD) and DASH (DashSegmentsFD) become AsyncHlsFD / AsyncDashFD in
@@ -143,6 +146,9 @@ def patch_parse_options(module: ModuleType) -> bool:
         if isinstance(ydl_opts, dict) and opts is not None:
             for key, value in options.params_from_options(opts).items():
                 ydl_opts.setdefault(key, value)
+            if ydl_opts.get('async_queue'):  # the workers parse the same command line
+                argv = args[0] if args else kwargs.get('argv')
+                ydl_opts['async_queue_argv'] = list(sys.argv[1:] if argv is None else argv)
         else:
             _stand_aside(target, 'its result has no options/ydl_opts')
         return result
@@ -191,6 +197,35 @@ def patch_youtubedl_class(module: ModuleType) -> None:
         playlist.patch_youtubedl_class(klass)
     except Exception as exc:
         _stand_aside('concurrent playlist entries', f'{type(exc).__name__}: {exc}')
+    patch_queue_download(klass)
+
+
+QUEUE_MARK = '__yt_dlp_async_queue__'
+
+
+def patch_queue_download(klass: Any) -> None:
+    """``--async-queue URL``: YoutubeDL.download sends the URLs' entries to Celery workers."""
+    download = klass.__dict__.get('download')
+    if download is None or not callable(download):
+        _stand_aside('YoutubeDL.download', 'not found in this yt-dlp (--async-queue is not available)')
+        return
+    if getattr(download, QUEUE_MARK, False):
+        return
+
+    def queue_download(self: Any, url_list: Any) -> Any:
+        if not self.params.get('async_queue'):
+            return download(self, url_list)
+        try:
+            from ..celery import cli  # imports celery: only for --async-queue
+        except ImportError as exc:
+            self.to_stderr(f'ERROR: --async-queue needs Celery and the Redis client: '
+                           f'pip install "yt-dlp-async[celery]" ({exc})')
+            return 1
+        return cli.download(self, url_list)
+
+    functools.update_wrapper(queue_download, download)
+    setattr(queue_download, QUEUE_MARK, True)
+    klass.download = queue_download
 
 
 def patch_youtubedl_module(module: ModuleType) -> None:
