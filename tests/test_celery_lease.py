@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+
+from celery_support import RedisServer, redis_server  # noqa: F401
 
 redis = pytest.importorskip('redis')
 lease = pytest.importorskip('yt_dlp_async.celery.lease')
@@ -29,39 +28,9 @@ HOST_URL = 'http://media.example:8080/watch?v=1'
 KEY = lease.host_key(HOST_URL)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A private redis-server on a loopback port (no persistence), stopped afterwards."""
-    binary = shutil.which('redis-server')
-    if binary is None:
-        pytest.skip('redis-server is not installed')
-    port = _free_port()
-    proc = subprocess.Popen(
-        [binary, '--port', str(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-         '--dir', str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f'redis://127.0.0.1:{port}/0'
-    client = redis.Redis.from_url(url)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail(f'redis-server on port {port} did not start')
-                time.sleep(0.05)
-        yield url
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(10)
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
 
 
 def _holder(url: str, code: str, *args: Any, ttl: float = 5.0) -> subprocess.Popen[str]:
@@ -85,7 +54,7 @@ window, rounds = int(argv[0]), int(argv[1])
 grants = []
 for i in range(rounds):
     opts = {'async_host_connections': window, 'async_connections': random.randint(1, window)}
-    with lease.hold(client, argv[2], opts) as held:
+    with lease.hold(client, argv[2], opts, grace=0) as held:
         grants.append(held.count)
         time.sleep(random.uniform(0.005, 0.03))
 print(json.dumps(grants))
@@ -185,6 +154,10 @@ def test_download_lease_yields_overrides_within_the_free_share(redis_url: str) -
         assert overrides == {'async_connections': 3, 'async_host_connections': 3,
                              'concurrent_fragment_downloads': 3}
         assert client.zcard(KEY) == 4
+    # released RELEASE_GRACE after the block, by the heartbeat thread
+    deadline = time.monotonic() + 10
+    while client.zcard(KEY) > 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert _members(client) == other.tokens
 
 

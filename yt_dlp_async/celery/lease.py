@@ -13,7 +13,8 @@ for the whole cluster:
   when nothing is free the download waits (jittered backoff) and asks again;
 * a heartbeat thread renews the tokens every TTL/3; a worker that dies stops
   renewing, so its share is free again at most TTL later;
-* the tokens are removed when the download ends (success, error or cancel).
+* the tokens are removed RELEASE_GRACE after the download ends (success,
+  error or cancel), from the heartbeat thread, so the task does not wait.
 
 ``download_lease`` is the one call the worker task makes around a download;
 it yields the option overrides that keep the download within its leases:
@@ -37,6 +38,7 @@ the same; for sites whose media lives on a CDN the window counts per site.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import random
@@ -64,6 +66,10 @@ TTL_ENV = 'YTDLP_ASYNC_LEASE_TTL'
 KEY_PREFIX = 'yt-dlp-async:lease:'
 #: longest pause between two attempts while the window is full
 MAX_BACKOFF = 1.0
+#: seconds the leases outlive the download: a server counts a connection the
+#: client just closed until it notices (a throttled server at its next write),
+#: so the next holder must not start at once; the heartbeat keeps them meanwhile
+RELEASE_GRACE = 0.2
 #: broker URL schemes that name a Redis server
 REDIS_SCHEMES = ('redis', 'rediss', 'unix')
 
@@ -214,54 +220,92 @@ def acquire(client: Any, key: str, window: int, want: int, ttl: float, *,
 
 
 class _Heartbeat:
-    """Renews one lease every TTL/3 on a daemon thread until stopped."""
+    """Renews one lease every TTL/3 on a daemon thread; releases it ``grace`` s after stop()."""
 
-    def __init__(self, lease: HostLease) -> None:
+    live: set[_Heartbeat] = set()
+    live_lock = threading.Lock()
+
+    def __init__(self, lease: HostLease, grace: float) -> None:
         self.lease = lease
+        self.grace = min(grace, lease.ttl / 2)   # released before the last renewal runs out
         self.stopped = threading.Event()
+        self.released = threading.Lock()
         self.thread = threading.Thread(target=self._run, name='yt-dlp-async lease', daemon=True)
 
-    def __enter__(self) -> _Heartbeat:
+    def start(self) -> None:
+        with self.live_lock:
+            self.live.add(self)
         self.thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """The download ended: the thread releases the lease after the grace and exits."""
         self.stopped.set()
-        self.thread.join()
+        if self.grace <= 0:
+            self.thread.join()
 
     def _run(self) -> None:
         while not self.stopped.wait(self.lease.ttl / 3):
-            try:
-                held = self.lease.renew()
-            except Exception as exc:  # Redis away for a moment: try again next beat
-                log.warning('lease renewal for %s failed: %s', self.lease.key, exc)
-                continue
-            if held < self.lease.count:
-                log.warning('lease %s: %d of %d leases had expired and were taken by others',
-                            self.lease.key, self.lease.count - held, self.lease.count)
+            self._renew()
+        time.sleep(self.grace)
+        self.release()
+
+    def _renew(self) -> None:
+        try:
+            held = self.lease.renew()
+        except Exception as exc:  # Redis away for a moment: try again next beat
+            log.warning('lease renewal for %s failed: %s', self.lease.key, exc)
+            return
+        if held < self.lease.count:
+            log.warning('lease %s: %d of %d leases had expired and were taken by others',
+                        self.lease.key, self.lease.count - held, self.lease.count)
+
+    def release(self) -> None:
+        """Remove the tokens (once); the process exit calls it for the leases still in their grace."""
+        if not self.released.acquire(blocking=False):
+            return
+        with self.live_lock:
+            self.live.discard(self)
+        try:
+            self.lease.release()
+        except Exception as exc:  # the tokens expire after the TTL anyway
+            log.warning('lease release for %s failed: %s', self.lease.key, exc)
+
+    @classmethod
+    def release_all(cls) -> None:
+        with cls.live_lock:
+            beats = list(cls.live)
+        for beat in beats:
+            beat.release()
+
+
+atexit.register(_Heartbeat.release_all)
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
 
 
 def redis_client(broker_url: str) -> Any:
-    """A Redis client for the broker URL, or None when the broker is not Redis."""
+    """The process's Redis client for the broker URL, or None when the broker is not Redis."""
     if urllib.parse.urlsplit(broker_url).scheme not in REDIS_SCHEMES:
         return None
-    import redis
-    return redis.Redis.from_url(broker_url)
+    with _clients_lock:
+        client = _clients.get(broker_url)
+        if client is None:
+            import redis
+            client = _clients[broker_url] = redis.Redis.from_url(broker_url)
+        return client
 
 
 @contextmanager
-def hold(client: Any, url: str, ydl_opts: dict[str, Any], *, ttl: float | None = None) -> Iterator[HostLease]:
-    """Hold this download's leases of its host's window while the block runs."""
-    seconds = ttl_seconds(ttl)
-    lease = acquire(client, host_key(url), window_of(ydl_opts), wanted(ydl_opts), seconds)
+def hold(client: Any, url: str, ydl_opts: dict[str, Any], *, ttl: float | None = None,
+         grace: float = RELEASE_GRACE) -> Iterator[HostLease]:
+    """Hold this download's leases of its host's window while the block runs (and ``grace`` s more)."""
+    lease = acquire(client, host_key(url), window_of(ydl_opts), wanted(ydl_opts), ttl_seconds(ttl))
+    heartbeat = _Heartbeat(lease, grace)
+    heartbeat.start()
     try:
-        with _Heartbeat(lease):
-            yield lease
+        yield lease
     finally:
-        try:
-            lease.release()
-        except Exception as exc:  # the tokens expire after the TTL anyway
-            log.warning('lease release for %s failed: %s', lease.key, exc)
+        heartbeat.stop()
 
 
 @contextmanager
@@ -273,8 +317,5 @@ def download_lease(broker_url: str, url: str, ydl_opts: dict[str, Any]) -> Itera
                     urllib.parse.urlsplit(broker_url).scheme)
         yield {}
         return
-    try:
-        with hold(client, url, ydl_opts) as lease:
-            yield overrides_for(lease.count, ydl_opts)
-    finally:
-        client.close()
+    with hold(client, url, ydl_opts) as lease:
+        yield overrides_for(lease.count, ydl_opts)
