@@ -14,11 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from celery_support import RedisServer, redis_server  # noqa: F401
+from celery_support import RedisServer, Workers, celery_workers, redis_server  # noqa: F401
+from faultserver import sha256_of
+from ytdlp_support import output, page_url, require_engine, require_hook, run_ytdlp, sha256_file, video_path
 
 redis = pytest.importorskip('redis')
 lease = pytest.importorskip('yt_dlp_async.celery.lease')
@@ -164,3 +167,45 @@ def test_download_lease_yields_overrides_within_the_free_share(redis_url: str) -
 def test_download_lease_without_redis_broker_changes_nothing() -> None:
     with lease.download_lease('amqp://guest@127.0.0.1:5672//', HOST_URL, {}) as overrides:
         assert overrides == {}
+
+
+# ------------------------------------------------------------------ the whole path
+E2E_SIZE = 4_000_000
+
+
+def test_three_workers_stay_within_the_cluster_host_window(
+        tmp_path: Path, fault_server: Any, celery_workers: Workers) -> None:
+    """3 workers x 3 downloads at once, --async-host-connections 4: the server never sees more than 4."""
+    require_hook()
+    require_engine()
+    out = tmp_path / 'out'
+    out.mkdir()
+    for name in ('w1', 'w2', 'w3'):
+        celery_workers.start(name, concurrency=3, env={'YTDLP_ASYNC_WORKDIR': str(out)})
+    sizes = {i: E2E_SIZE + i for i in range(1, 7)}
+    url = page_url(fault_server, [video_path(i, sizes[i], rate=1_000_000) for i in sizes])
+    submitter = tmp_path / 'submitter'
+    submitter.mkdir()
+    fault_server.reset()
+    proc = run_ytdlp(['--async-queue', celery_workers.redis.url, '--async-host-connections', '4',
+                      '-o', '%(playlist_index)s.%(ext)s', url], submitter, timeout=180)
+    text = output(proc) + celery_workers.logs()
+    assert proc.returncode == 0, text
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith('.mp4')) == [f'{i}.mp4' for i in sizes], text
+    for i, size in sizes.items():
+        assert sha256_file(out / f'{i}.mp4') == sha256_of(size, i), i
+    fault_server.wait_idle(5.0)
+    gets = [e for e in fault_server.log if e.method == 'GET' and e.path.startswith('/data/')]
+    # the files were split (several connections each), by more than one worker ...
+    assert any(e.range for e in gets), [(e.path, e.range) for e in gets]
+    results = task_results(celery_workers.redis.url)
+    assert len({r['hostname'].split('@')[0] for r in results}) >= 2, results
+    # ... and all of them together never had more than the window open at the server
+    assert fault_server.max_concurrent <= 4, (fault_server.max_concurrent, text)
+    assert celery_workers.redis.client().keys(lease.KEY_PREFIX + '*') == []   # every lease released
+
+
+def task_results(redis_url: str) -> list[dict[str, Any]]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    metas = [json.loads(client.get(k) or '{}') for k in client.keys('celery-task-meta-*')]
+    return [m['result'] for m in metas if m.get('status') == 'SUCCESS']
