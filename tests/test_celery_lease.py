@@ -164,6 +164,22 @@ def test_download_lease_yields_overrides_within_the_free_share(redis_url: str) -
     assert _members(client) == other.tokens
 
 
+def test_concurrent_downloads_of_one_process_get_distinct_engines(redis_url: str) -> None:
+    """Same-sized shares would share one engine (keyed by its per-host cap) and use one share between them."""
+    client = redis.Redis.from_url(redis_url)
+    opts = {'async_host_connections': 16}
+    with lease.download_lease(redis_url, HOST_URL, opts) as first, \
+            lease.download_lease(redis_url, HOST_URL, opts) as second:
+        caps = [o['async_host_connections'] for o in (first, second)]
+        assert caps == [8, 7]                          # 8 + 7 connections, in two engines
+        assert [o['async_connections'] for o in (first, second)] == caps
+        assert client.zcard(KEY) == 15                 # each holds exactly the leases it may use
+    deadline = time.monotonic() + 10
+    while client.zcard(KEY) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert client.zcard(KEY) == 0
+
+
 def test_download_lease_without_redis_broker_changes_nothing() -> None:
     with lease.download_lease('amqp://guest@127.0.0.1:5672//', HOST_URL, {}) as overrides:
         assert overrides == {}

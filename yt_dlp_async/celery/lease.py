@@ -27,9 +27,10 @@ it yields the option overrides that keep the download within its leases:
 * ``concurrent_fragment_downloads``: yt-dlp's own fragment threads, for the
   downloads that fall back to yt-dlp's downloaders.
 
-Concurrent downloads of one worker process that got the same number of leases
-share one engine and so together stay within one download's share: never
-more connections than the leases held, sometimes fewer.
+The concurrent downloads of one worker process that go to one host each get a
+different per-host cap (EngineCaps: a download whose number of leases another
+one of them already uses as its cap gives one back, or more), so each runs in
+its own engine and uses its whole share; at most ``window`` engines per process.
 
 The host is the entry URL's (the contract hands the lease the entry, not the
 media URL an extractor finds later): for direct links and our tests they are
@@ -193,6 +194,47 @@ class HostLease:
         if self.tokens:
             self.client.zrem(self.key, *self.tokens)
 
+    def shrink(self, count: int) -> None:
+        """Give back all but ``count`` tokens."""
+        extra, self.tokens = self.tokens[count:], self.tokens[:count]
+        if extra:
+            self.client.zrem(self.key, *extra)
+
+
+class EngineCaps:
+    """Which per-host caps this process's running downloads use, per host.
+
+    The shared engine is keyed by its per-host cap, so two downloads of one
+    process that got the same number of leases would share one engine and
+    together open only one share.  Each running download of a host gets a cap
+    no other running download of that host in this process has: the largest
+    free one not above its leases (the rest of its leases go back).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.used: dict[str, set[int]] = {}
+
+    def claim(self, key: str, most: int) -> int | None:
+        """The largest cap <= ``most`` not in use for ``key`` (now in use), or None."""
+        with self.lock:
+            used = self.used.setdefault(key, set())
+            cap = next((c for c in range(most, 0, -1) if c not in used), None)
+            if cap is not None:
+                used.add(cap)
+            return cap
+
+    def free(self, key: str, cap: int) -> None:
+        with self.lock:
+            used = self.used.get(key, set())
+            used.discard(cap)
+            if not used:
+                self.used.pop(key, None)
+
+
+#: the caps of this process's running downloads (see EngineCaps)
+process_caps = EngineCaps()
+
 
 def _token_prefix() -> str:
     return f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}'
@@ -207,14 +249,24 @@ def try_acquire(client: Any, key: str, window: int, want: int, ttl: float) -> Ho
     return HostLease(client, key, window, ttl, [f'{prefix}:{i}' for i in range(1, granted + 1)])
 
 
-def acquire(client: Any, key: str, window: int, want: int, ttl: float, *,
+def acquire(client: Any, key: str, window: int, want: int, ttl: float, *, caps: EngineCaps | None = None,
             sleep: Callable[[float], None] = time.sleep) -> HostLease:
-    """Wait until at least one lease of ``key`` is free; take up to ``want``."""
+    """Wait until at least one lease of ``key`` is free; take up to ``want``.
+
+    With ``caps``, the lease is also shrunk to a per-host cap no other running
+    download of this process uses (claimed in ``caps``; the caller frees it).
+    """
     delay = 0.05
     while True:
         lease = try_acquire(client, key, window, want, ttl)
-        if lease is not None:
+        if lease is not None and caps is None:
             return lease
+        if lease is not None and caps is not None:
+            cap = caps.claim(key, lease.count)
+            if cap is not None:
+                lease.shrink(cap)
+                return lease
+            lease.release()
         sleep(delay * random.uniform(0.5, 1.5))
         delay = min(MAX_BACKOFF, delay * 2)
 
@@ -297,15 +349,19 @@ def redis_client(broker_url: str) -> Any:
 
 @contextmanager
 def hold(client: Any, url: str, ydl_opts: dict[str, Any], *, ttl: float | None = None,
-         grace: float = RELEASE_GRACE) -> Iterator[HostLease]:
+         grace: float = RELEASE_GRACE, caps: EngineCaps | None = None) -> Iterator[HostLease]:
     """Hold this download's leases of its host's window while the block runs (and ``grace`` s more)."""
-    lease = acquire(client, host_key(url), window_of(ydl_opts), wanted(ydl_opts), ttl_seconds(ttl))
+    key = host_key(url)
+    lease = acquire(client, key, window_of(ydl_opts), wanted(ydl_opts), ttl_seconds(ttl), caps=caps)
+    cap = lease.count
     heartbeat = _Heartbeat(lease, grace)
     heartbeat.start()
     try:
         yield lease
     finally:
         heartbeat.stop()
+        if caps is not None:
+            caps.free(key, cap)
 
 
 @contextmanager
@@ -317,5 +373,5 @@ def download_lease(broker_url: str, url: str, ydl_opts: dict[str, Any]) -> Itera
                     urllib.parse.urlsplit(broker_url).scheme)
         yield {}
         return
-    with hold(client, url, ydl_opts) as lease:
+    with hold(client, url, ydl_opts, caps=process_caps) as lease:
         yield overrides_for(lease.count, ydl_opts)
