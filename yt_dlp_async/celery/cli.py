@@ -16,7 +16,11 @@ Worker (tasks.py): ``worker_opts`` parses the same command line with yt-dlp's ow
 ``parse_options``; relative -o/-P/--cookies paths are resolved against the worker's folder;
 ``run_entry`` gives the entry to ``YoutubeDL.process_ie_result(entry, download=True,
 extra_info=playlist fields)``, which extracts a URL entry (``extract_info``) or downloads a
-resolved one, so output templates name files as they would locally.
+resolved one, so output templates name files as they would locally (``%(autonumber)s``
+too: ``autonumber_start`` moves by the entry's number in the run).  The instance's
+``YoutubeDL.dl`` waits for a claim on the file's absolute path first, so two entries with
+one name are written one after the other, as in one process (the output folder must be
+mounted at the same path on every worker for this to hold across machines).
 """
 
 from __future__ import annotations
@@ -87,16 +91,20 @@ def worker_argv(argv: list[str]) -> list[str]:
         trial = argv[:index] + argv[index + 1:]
         if len(parser.parse_args(trial)[1]) == len(positional) - 1:  # it was a URL, not an option's value
             argv, positional = trial, parser.parse_args(trial)[1]
-    return argv
+    return [str(arg) for arg in argv]
 
 
 # ------------------------------------------------------------------ submitter
 def _archive_name(path: Any) -> str:
-    return os.path.abspath(os.fspath(path))
+    return str(os.path.abspath(os.fspath(path)))
 
 
-def entry_jobs(ydl: Any, url: str, number: int, base: dict[str, Any]) -> list[dict[str, Any]]:
-    """The jobs for one URL: one per playlist entry (extracted flat), or the URL itself."""
+def entry_jobs(ydl: Any, url: str, number: int, base: dict[str, Any], prefix: str = '') -> list[dict[str, Any]]:
+    """The jobs for one URL: one per playlist entry (extracted flat), or the URL itself.
+
+    Labels: ``URL n`` for a video, ``item i`` for a playlist's entry (``prefix``: ``URL n `` when
+    there are several URLs).
+    """
     saved = ydl.params.get('extract_flat')
     ydl.params['extract_flat'] = 'in_playlist'
     try:
@@ -115,7 +123,7 @@ def entry_jobs(ydl: Any, url: str, number: int, base: dict[str, Any]) -> list[di
             continue
         extra = {key: entry[key] for key in PLAYLIST_FIELDS if entry.get(key) is not None}
         index = extra.get('playlist_index', position)
-        jobs.append({**base, 'label': f'item {index}', 'entry': ydl.sanitize_info(dict(entry), True),
+        jobs.append({**base, 'label': f'{prefix}item {index}', 'entry': ydl.sanitize_info(dict(entry), True),
                      'extra_info': extra})
     return jobs
 
@@ -128,27 +136,34 @@ def _in_archive(ydl: Any, info: dict[str, Any]) -> bool:
     except Exception:
         return False
     if line and line in ydl.archive:
-        ydl.to_screen(f'[download] {info.get("id")}: {info.get("title") or ""} has already been '
-                      f'recorded in the archive'.replace(':  has', ': has'))
+        title = f' {info["title"]}' if info.get('title') else ''
+        ydl.to_screen(f'[download] {info.get("id")}:{title} has already been recorded in the archive')
         return True
     return False
 
 
 def build_jobs(ydl: Any, urls: Iterable[str], base: dict[str, Any],
-               on_error: Callable[[str], None]) -> tuple[list[dict[str, Any]], int]:
-    """Jobs for every URL; a URL whose extraction fails counts one failure (reported by yt-dlp)."""
+               on_error: Callable[[str], None]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Jobs for every URL, and the error text of each URL whose extraction failed."""
     DownloadError = internals.load('yt_dlp.utils:DownloadError')
     jobs: list[dict[str, Any]] = []
-    failures = 0
+    failures: list[str] = []
+    urls = list(urls)
     for number, url in enumerate(urls, 1):
         try:
-            jobs.extend(entry_jobs(ydl, url, number, base))
-        except DownloadError:
-            failures += 1  # yt-dlp printed the ERROR line
+            jobs.extend(entry_jobs(ydl, url, number, base, f'URL {number} ' if len(urls) > 1 else ''))
+        except DownloadError as exc:
+            failures.append(_strip_error(str(exc)))  # yt-dlp printed the ERROR line
         except Exception as exc:
             on_error(f'{url}: {type(exc).__name__}: {exc}')
-            failures += 1
+            failures.append(f'{url}: {type(exc).__name__}: {exc}')
+    for number, job in enumerate(jobs, 1):
+        job['number'] = number  # the entry's place among this run's downloads: %(autonumber)s
     return jobs, failures
+
+
+def _strip_error(text: str) -> str:
+    return text[len('ERROR: '):] if text.startswith('ERROR: ') else text
 
 
 def prepare_archive(ydl: Any, client: Any) -> str | None:
@@ -205,19 +220,32 @@ def download(ydl: Any, url_list: Any) -> int:
     name = prepare_archive(ydl, client)
     base = {'argv': worker_argv(argv), 'ydl_opts': None, 'archive': name, 'versions': versions()}
     jobs, failures = build_jobs(ydl, urls, base, lambda text: report_error(ydl, text))
-    app = submit.app_for(queue_url)
-    handles = submit.send(app, jobs)
-    quiet = bool(ydl.params.get('quiet'))
-    errors = submit.follow(handles, sys.stdout, quiet=quiet)
+    try:
+        handles = submit.send(submit.app_for(queue_url), jobs)
+    except Exception as exc:  # Redis went away after the ping
+        report_error(ydl, f'cannot reach the queue at {queue_url}: {exc}')
+        return 1
+    try:
+        errors = submit.follow(handles, sys.stdout, quiet=bool(ydl.params.get('quiet')))
+    except QueueUnreachable as exc:
+        report_error(ydl, f'{exc} ({queue_url})')
+        return 1
+    finally:  # also on Ctrl-C: the lines of the entries done so far (the workers go on)
+        if name is not None:
+            try:
+                write_back_archive(ydl, client, name)
+            except Exception as exc:
+                ydl.report_warning(f'the archive file was not updated from the queue: {exc}')
     for handle, text in errors:
         report_error(ydl, f'{text} ({handle.label})')
-    if name is not None:
-        write_back_archive(ydl, client, name)
     return 1 if failures or errors else 0
 
 
 def submit_jobs(urls: Iterable[str], ydl_opts: dict[str, Any], broker_url: str) -> list[dict[str, Any]]:
-    """The Python API's extraction: one job per entry, carrying ``ydl_opts`` (JSON) instead of argv."""
+    """The Python API's extraction: one job per entry, carrying ``ydl_opts`` (JSON) instead of argv.
+
+    A URL whose extraction fails raises EntryError with yt-dlp's text before anything is sent.
+    """
     import json
     from . import submit_module as submit
     client = submit.ping(broker_url)
@@ -230,10 +258,10 @@ def submit_jobs(urls: Iterable[str], ydl_opts: dict[str, Any], broker_url: str) 
     with YoutubeDL({**ydl_opts, 'quiet': True, 'noprogress': True}) as ydl:
         name = prepare_archive(ydl, client)
         base = {'argv': None, 'ydl_opts': opts, 'archive': name, 'versions': versions()}
-        errors: list[str] = []
-        jobs, failures = build_jobs(ydl, internals.load('yt_dlp.utils:variadic')(urls), base, errors.append)
+        jobs, failures = build_jobs(ydl, internals.load('yt_dlp.utils:variadic')(urls), base, lambda text: None)
     if failures:
-        raise RuntimeError('extraction failed: ' + '; '.join(errors or ['see the ERROR lines']))
+        from .errors import EntryError
+        raise EntryError('; '.join(failures))
     return jobs
 
 
@@ -260,12 +288,31 @@ def worker_opts(job: dict[str, Any], workdir: str) -> dict[str, Any]:
         opts['paths'] = paths
     if opts.get('cookiefile'):
         opts['cookiefile'] = _resolve(opts['cookiefile'], workdir)
+    # %(autonumber)s counts the run's downloads: the entry's number, as in one process
+    opts['autonumber_start'] = int(opts.get('autonumber_start') or 1) + int(job.get('number') or 1) - 1
     opts.update(ignoreerrors=False, noprogress=True, download_archive=None, async_queue=None)
     opts.pop('async_queue_argv', None)
     return opts
 
 
-def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any]) -> dict[str, Any]:
+def _guard_files(ydl: Any, claim_file: Callable[[str], None]) -> None:
+    """Before a file is written, wait for its claim: two workers never write one file at once.
+
+    The second one then finds the file complete and says it has already been downloaded,
+    as yt-dlp does when two entries of one run have the same name.
+    """
+    dl = ydl.dl
+
+    def guarded_dl(name: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(name, str) and name != '-':
+            claim_file(os.path.abspath(name))
+        return dl(name, info, *args, **kwargs)
+
+    ydl.dl = guarded_dl
+
+
+def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any],
+              claim_file: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Download one entry; returns its files.  yt-dlp's failure raises EntryError with its text."""
     from ..ytdlp import install
     from .errors import EntryError
@@ -274,10 +321,12 @@ def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any]) -> dict[str, Any]:
     DownloadError = internals.load('yt_dlp.utils:DownloadError')
     try:
         with YoutubeDL(ydl_opts) as ydl:
+            if claim_file is not None:
+                _guard_files(ydl, claim_file)
             info = ydl.process_ie_result(dict(job['entry']), download=True, extra_info=dict(job['extra_info']))
     except DownloadError as exc:
         text = str(exc)
-        raise EntryError(text[len('ERROR: '):] if text.startswith('ERROR: ') else text) from None
+        raise EntryError(_strip_error(text)) from None
     files = []
     for item in (info or {}).get('requested_downloads') or []:
         path = item.get('filepath') or item.get('_filename')

@@ -18,6 +18,7 @@ from .archive import redis_client
 from .errors import EntryError, QueueUnreachable
 
 POLL_EVERY = 0.5
+LOST_AFTER = 30.0  # seconds without an answer from Redis before follow() gives up
 PING_TIMEOUT = 3.0
 _apps: dict[str, Any] = {}
 
@@ -135,13 +136,18 @@ def follow(handles: list[EntryHandle], out: TextIO, quiet: bool = False) -> list
     keys: dict[int, str] = {}
     drawn = 0
     pending = set(range(len(handles)))
+    answered = time.monotonic()
     while True:
         texts = []
         for i, handle in enumerate(handles):
             try:
                 status = handle.status()
-            except Exception as exc:  # a Redis hiccup: say so, try again
-                status = {'state': 'STARTED', 'error': str(exc)}
+                answered = time.monotonic()
+            except Exception as exc:  # a Redis hiccup: try again, for a while
+                if time.monotonic() - answered > LOST_AFTER:
+                    raise QueueUnreachable(f'lost the queue for {LOST_AFTER:.0f} s: {exc} '
+                                           f'(the workers go on; rerun to see the results)') from None
+                status = {'state': 'STARTED'}
             key, text = line_for(handle, status)
             texts.append(text)
             if status['state'] in ('SUCCESS', 'FAILURE'):

@@ -40,13 +40,13 @@ def done_key(task_id: str) -> str:
 
 def progress_hook(report: Callable[[dict[str, Any]], None], hostname: str) -> Callable[[dict[str, Any]], None]:
     """A yt-dlp progress hook that reports at most every PROGRESS_EVERY seconds (and every change)."""
-    last = {'status': None, 'at': 0.0}
+    last: dict[str, Any] = {'status': None, 'at': 0.0}
     lock = threading.Lock()
 
     def hook(d: dict[str, Any]) -> None:
         now = time.monotonic()
         with lock:
-            if d.get('status') == last['status'] and now - last['at'] < PROGRESS_EVERY:
+            if d.get('status') == last['status'] and now - float(last['at']) < PROGRESS_EVERY:
                 return
             last['status'], last['at'] = d.get('status'), now
         meta = {
@@ -98,10 +98,10 @@ def _download(job: dict[str, Any], claims: Claims, client: Any, hostname: str, b
     archive = RedisArchive(client, job['archive'], claims) if job.get('archive') else None
     ydl_opts['download_archive'] = archive
     ydl_opts['progress_hooks'] = [*(ydl_opts.get('progress_hooks') or []), progress_hook(report, hostname)]
-    entry_url = str(job['entry'].get('webpage_url') or job['entry'].get('url') or '')
+    entry_url = str(job['entry'].get('url') or job['entry'].get('webpage_url') or '')  # the host it downloads from
     with download_lease(broker_url, entry_url, ydl_opts) as overrides:
         ydl_opts = {**ydl_opts, **overrides}
-        result = cli.run_entry(job, ydl_opts)
+        result = cli.run_entry(job, ydl_opts, lambda path: _claim_file(claims, path))
     result['hostname'] = hostname
     result['archived'] = list(archive.recorded) if archive is not None else []
     if archive is not None and not result['filenames'] and not result['archived']:
@@ -109,7 +109,11 @@ def _download(job: dict[str, Any], claims: Claims, client: Any, hostname: str, b
     return result
 
 
-@app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+def _claim_file(claims: Claims, path: str) -> None:
+    claims.wait_claim(claim_key(f'file:{path}'))
+
+
+@app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
 def download_entry(self: Any, job: dict[str, Any]) -> dict[str, Any]:
     """The Celery task: one entry of a submitted URL (a job built by cli.entry_jobs)."""
     task_id = str(self.request.id)
