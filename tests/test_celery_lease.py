@@ -180,6 +180,17 @@ def test_concurrent_downloads_of_one_process_get_distinct_engines(redis_url: str
     assert client.zcard(KEY) == 0
 
 
+def test_a_download_waits_for_half_its_share_rather_than_crawl_on_one_lease(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    others = lease.try_acquire(client, KEY, 16, 15, 10.0)
+    assert others is not None and others.count == 15
+    assert lease.try_acquire(client, KEY, 16, 8, 10.0) is None     # 1 free of the 8 wanted: wait
+    assert lease.try_acquire(client, KEY, 16, 2, 10.0).count == 1  # 1 of 2 is half: go
+    others.shrink(10)                                              # 5 free now (16 - 10 - 1)
+    assert lease.try_acquire(client, KEY, 16, 8, 10.0).count == 5  # 5 of 8 >= half: go with 5
+    assert client.zcard(KEY) == 16
+
+
 def test_download_lease_without_redis_broker_changes_nothing() -> None:
     with lease.download_lease('amqp://guest@127.0.0.1:5672//', HOST_URL, {}) as overrides:
         assert overrides == {}

@@ -9,8 +9,9 @@ for the whole cluster:
   tokens scored by their expiry (milliseconds, Redis server time, so the
   clocks of the machines do not matter);
 * a download asks for ``want`` leases (the connections it would open); one Lua
-  script drops expired tokens and grants ``min(want, N - held)`` atomically;
-  when nothing is free the download waits (jittered backoff) and asks again;
+  script drops expired tokens and grants ``min(want, N - held)`` atomically
+  when that is at least half of ``want`` (least_of); else the download waits
+  (jittered backoff up to MAX_BACKOFF) and asks again;
 * a heartbeat thread renews the tokens every TTL/3; a worker that dies stops
   renewing, so its share is free again at most TTL later;
 * the tokens are removed RELEASE_GRACE after the download ends (success,
@@ -65,12 +66,13 @@ DEFAULT_TTL = 15.0
 TTL_ENV = 'YTDLP_ASYNC_LEASE_TTL'
 #: Redis key prefix of the per-host sorted sets
 KEY_PREFIX = 'yt-dlp-async:lease:'
-#: longest pause between two attempts while the window is full
-MAX_BACKOFF = 1.0
+#: longest pause between two attempts while the window is full: a share
+#: freed while its next holder sleeps stays unused meanwhile
+MAX_BACKOFF = 0.25
 #: seconds the leases outlive the download: a server counts a connection the
 #: client just closed until it notices (a throttled server at its next write),
 #: so the next holder must not start at once; the heartbeat keeps them meanwhile
-RELEASE_GRACE = 0.2
+RELEASE_GRACE = 0.05
 #: broker URL schemes that name a Redis server
 REDIS_SCHEMES = ('redis', 'rediss', 'unix')
 
@@ -85,14 +87,15 @@ local ttl = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 """
 
-# ARGV: ttl_ms, window, want, token prefix -> number of leases granted (0: wait)
+# ARGV: ttl_ms, window, want, least, token prefix -> number of leases granted
+# (0: fewer than ``least`` are free, wait)
 _ACQUIRE = _PRELUDE + """
 local want = tonumber(ARGV[3])
 local free = window - redis.call('ZCARD', KEYS[1])
 local n = math.min(want, free)
-if n <= 0 then return 0 end
+if n < math.max(1, tonumber(ARGV[4])) then return 0 end
 for i = 1, n do
-  redis.call('ZADD', KEYS[1], now + ttl, ARGV[4] .. ':' .. i)
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[5] .. ':' .. i)
 end
 redis.call('PEXPIRE', KEYS[1], ttl * 2)
 return n
@@ -215,11 +218,11 @@ class EngineCaps:
         self.lock = threading.Lock()
         self.used: dict[str, set[int]] = {}
 
-    def claim(self, key: str, most: int) -> int | None:
-        """The largest cap <= ``most`` not in use for ``key`` (now in use), or None."""
+    def claim(self, key: str, most: int, least: int = 1) -> int | None:
+        """The largest cap in [least, most] not in use for ``key`` (now in use), or None."""
         with self.lock:
             used = self.used.setdefault(key, set())
-            cap = next((c for c in range(most, 0, -1) if c not in used), None)
+            cap = next((c for c in range(most, least - 1, -1) if c not in used), None)
             if cap is not None:
                 used.add(cap)
             return cap
@@ -240,10 +243,21 @@ def _token_prefix() -> str:
     return f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}'
 
 
+def least_of(want: int) -> int:
+    """The smallest share worth starting with: half of what the download wants.
+
+    A download cannot take more connections once it runs, so one started on
+    the last free lease would crawl on one connection long after the others
+    (and hold the end of a playlist back); it waits for half its share instead.
+    """
+    return max(1, (want + 1) // 2)
+
+
 def try_acquire(client: Any, key: str, window: int, want: int, ttl: float) -> HostLease | None:
-    """One attempt: up to ``want`` leases of ``key`` if any is free, else None."""
+    """One attempt: up to ``want`` leases of ``key`` if at least half of that is free, else None."""
     prefix = _token_prefix()
-    granted = int(client.eval(_ACQUIRE, 1, key, int(ttl * 1000), window, max(1, min(want, window)), prefix))
+    want = max(1, min(want, window))
+    granted = int(client.eval(_ACQUIRE, 1, key, int(ttl * 1000), window, want, least_of(want), prefix))
     if granted <= 0:
         return None
     return HostLease(client, key, window, ttl, [f'{prefix}:{i}' for i in range(1, granted + 1)])
@@ -251,7 +265,7 @@ def try_acquire(client: Any, key: str, window: int, want: int, ttl: float) -> Ho
 
 def acquire(client: Any, key: str, window: int, want: int, ttl: float, *, caps: EngineCaps | None = None,
             sleep: Callable[[float], None] = time.sleep) -> HostLease:
-    """Wait until at least one lease of ``key`` is free; take up to ``want``.
+    """Wait until half of ``want`` (least_of) is free; take up to ``want``.
 
     With ``caps``, the lease is also shrunk to a per-host cap no other running
     download of this process uses (claimed in ``caps``; the caller frees it).
@@ -262,7 +276,7 @@ def acquire(client: Any, key: str, window: int, want: int, ttl: float, *, caps: 
         if lease is not None and caps is None:
             return lease
         if lease is not None and caps is not None:
-            cap = caps.claim(key, lease.count)
+            cap = caps.claim(key, lease.count, least_of(min(want, window)))
             if cap is not None:
                 lease.shrink(cap)
                 return lease
