@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,22 @@ def test_a_download_waits_for_half_its_share_rather_than_crawl_on_one_lease(redi
     others.shrink(10)                                              # 5 free now (16 - 10 - 1)
     assert lease.try_acquire(client, KEY, 16, 8, 10.0).count == 5  # 5 of 8 >= half: go with 5
     assert client.zcard(KEY) == 16
+
+
+def test_a_release_wakes_the_waiters_of_the_same_process(redis_url: str) -> None:
+    """A waiter of this process retries when a download here gives its leases back, not after its backoff."""
+    client = redis.Redis.from_url(redis_url)
+    with lease.hold(client, HOST_URL, {'async_host_connections': 2}, grace=0) as first:
+        got: list[Any] = []
+        waiter = threading.Thread(target=lambda: got.append(lease.acquire(
+            client, KEY, 2, 2, 10.0, sleep=lambda _: lease._wait_for_release(60))))
+        waiter.start()
+        time.sleep(0.3)
+        assert not got                       # the window is full: it waits (up to 60 s a turn)
+    waiter.join(20)                          # woken by the release, long before its 60 s
+    assert not waiter.is_alive() and got[0].count == 2
+    assert set(_members(client)) == set(got[0].tokens) and not set(first.tokens) & set(got[0].tokens)
+    got[0].release()
 
 
 def test_download_lease_without_redis_broker_changes_nothing() -> None:

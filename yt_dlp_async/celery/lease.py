@@ -11,7 +11,8 @@ for the whole cluster:
 * a download asks for ``want`` leases (the connections it would open); one Lua
   script drops expired tokens and grants ``min(want, N - held)`` atomically
   when that is at least half of ``want`` (least_of); else the download waits
-  (jittered backoff up to MAX_BACKOFF) and asks again;
+  (jittered backoff up to MAX_BACKOFF, cut short when a download of the same
+  process gives leases back) and asks again;
 * a heartbeat thread renews the tokens every TTL/3; a worker that dies stops
   renewing, so its share is free again at most TTL later;
 * the tokens are removed RELEASE_GRACE after the download ends (success,
@@ -243,6 +244,22 @@ def _token_prefix() -> str:
     return f'{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}'
 
 
+#: notified whenever this process gives leases back, so its own waiters try
+#: again at once instead of at the end of their backoff
+_freed = threading.Condition()
+
+
+def _wait_for_release(seconds: float) -> None:
+    """Sleep ``seconds``, or less when a download of this process releases leases meanwhile."""
+    with _freed:
+        _freed.wait(seconds)
+
+
+def _announce_release() -> None:
+    with _freed:
+        _freed.notify_all()
+
+
 def least_of(want: int) -> int:
     """The smallest share worth starting with: half of what the download wants.
 
@@ -264,7 +281,7 @@ def try_acquire(client: Any, key: str, window: int, want: int, ttl: float) -> Ho
 
 
 def acquire(client: Any, key: str, window: int, want: int, ttl: float, *, caps: EngineCaps | None = None,
-            sleep: Callable[[float], None] = time.sleep) -> HostLease:
+            sleep: Callable[[float], None] = _wait_for_release) -> HostLease:
     """Wait until half of ``want`` (least_of) is free; take up to ``want``.
 
     With ``caps``, the lease is also shrunk to a per-host cap no other running
@@ -335,6 +352,7 @@ class _Heartbeat:
             self.lease.release()
         except Exception as exc:  # the tokens expire after the TTL anyway
             log.warning('lease release for %s failed: %s', self.lease.key, exc)
+        _announce_release()
 
     @classmethod
     def release_all(cls) -> None:
@@ -376,6 +394,7 @@ def hold(client: Any, url: str, ydl_opts: dict[str, Any], *, ttl: float | None =
         heartbeat.stop()
         if caps is not None:
             caps.free(key, cap)
+            _announce_release()
 
 
 @contextmanager
