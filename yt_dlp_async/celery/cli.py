@@ -7,8 +7,9 @@ Submitter (``yt-dlp --async-queue URL ...``; patches.py sends ``YoutubeDL.downlo
     loop (items, reverse, filters, the archive) picks the entries and gives them their
     playlist fields without resolving them;
   * one job per entry: the entry (sanitized, JSON), its playlist fields (``extra_info``), the
-    command line minus ``--async-queue``, the URLs and the options that only mean something
-    here (batch file, archive file), the archive's name and both versions;
+    arguments yt-dlp parsed (config files', then the command line's) minus ``--async-queue``,
+    the URLs and the options that only mean something here (batch file, archive file, config
+    locations), the archive's name and both versions;
   * the archive (``--download-archive FILE``) lives in a Redis set named after FILE's absolute
     path, seeded from FILE; FILE gets the set's new lines when the run ends.
 
@@ -39,7 +40,8 @@ PLAYLIST_FIELDS = (
     'webpage_url', 'webpage_url_basename', 'webpage_url_domain', 'extractor', 'extractor_key',
 )
 #: Options whose value is dropped from the workers' command line (they are the submitter's).
-DROPPED_WITH_VALUE = ('--async-queue', '--batch-file', '-a', '--download-archive', '--load-info-json')
+DROPPED_WITH_VALUE = ('--async-queue', '--batch-file', '-a', '--download-archive', '--load-info-json',
+                      '--config-locations', '--config-location')  # the config files' arguments are sent
 DROPPED_FLAGS = ('--no-download-archive', '--no-batch-file')
 
 

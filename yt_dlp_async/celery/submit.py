@@ -121,12 +121,16 @@ def line_for(handle: EntryHandle, status: dict[str, Any]) -> tuple[str, str]:
         files = ', '.join(result.get('filenames') or []) or '-'
         return 'done', (f'[queue] {handle.label}: finished {_size(result.get("bytes"))} '
                         f'on {result.get("hostname")}: {files}')
-    if status.get('status') == 'downloading':
+    filename = status.get('filename') or ''
+    if status.get('status') == 'downloading':  # one state per file (merged formats have several)
         done, total = status.get('downloaded_bytes'), status.get('total_bytes')
         percent = f'{100.0 * done / total:5.1f}% of ' if isinstance(done, (int, float)) and total else ''
         speed = f' at {_size(status.get("speed"))}/s' if status.get('speed') else ''
-        return 'downloading', (f'[queue] {handle.label}: downloading {percent}{_size(total)}{speed}{on}: '
-                               f'{status.get("filename") or ""}')
+        return f'downloading {filename}', (f'[queue] {handle.label}: downloading {percent}{_size(total)}{speed}{on}: '
+                                           f'{filename}')
+    if status.get('status') == 'finished':  # yt-dlp's hook: this file is complete, postprocessing may follow
+        return f'downloaded {filename}', (f'[queue] {handle.label}: downloaded {_size(status.get("total_bytes"))}'
+                                          f'{on}: {filename}')
     return 'started', f'[queue] {handle.label}: started{on}'
 
 

@@ -10,7 +10,7 @@ installed yt-dlp and otherwise stands aside; ``yt-dlp -v`` then prints one
   yt_dlp.downloader.external._BY_NAME['async'] --downloader async / "http:async"
   yt_dlp.options.create_parser                 the "Async Downloads" option group
   yt_dlp.parse_options                         the group's values -> ydl_opts (with --async-queue,
-                                               the command line too, for the workers)
+                                               the arguments too, config files' included, for the workers)
   YoutubeDL.dl                                 the running YoutubeDL, for fallback [debug] lines;
                                                a finished NAME removes NAME.part-async(.ctl)
   YoutubeDL.print_debug_header                 the -v line: on/off, plugin and libcurl versions
@@ -123,10 +123,30 @@ def patch_create_parser(module: ModuleType) -> bool:
                 options.add_option_group(parser)
         except Exception as exc:
             _stand_aside('the Async Downloads option group', f'{type(exc).__name__}: {exc}')
+        _record_parsed_args(parser)
         return parser
 
     module.create_parser = _mark(create_parser, original)  # type: ignore[attr-defined]
     return True
+
+
+PARSED_ARGS = '_yt_dlp_async_parsed_args'
+
+
+def _record_parsed_args(parser: Any) -> None:
+    """Keep the arguments the parser last parsed: yt-dlp passes the config files' and the
+    command line's together, which --async-queue sends to the workers."""
+    parse_args = getattr(parser, 'parse_args', None)
+    if parse_args is None:
+        return
+
+    def recording_parse_args(args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        if args is not None:
+            args = list(args)  # yt-dlp passes a generator: read it once, for both
+            setattr(parser, PARSED_ARGS, [str(a) for a in args])
+        return parse_args(args, *rest, **kwargs)
+
+    parser.parse_args = recording_parse_args
 
 
 # -------------------------------------------------------------------------- yt_dlp
@@ -146,8 +166,10 @@ def patch_parse_options(module: ModuleType) -> bool:
         if isinstance(ydl_opts, dict) and opts is not None:
             for key, value in options.params_from_options(opts).items():
                 ydl_opts.setdefault(key, value)
-            if ydl_opts.get('async_queue'):  # the workers parse the same command line
-                argv = args[0] if args else kwargs.get('argv')
+            if ydl_opts.get('async_queue'):  # the workers parse the same arguments (config files' too)
+                argv = getattr(getattr(result, 'parser', None), PARSED_ARGS, None)
+                if argv is None:
+                    argv = args[0] if args else kwargs.get('argv')
                 ydl_opts['async_queue_argv'] = list(sys.argv[1:] if argv is None else argv)
         else:
             _stand_aside(target, 'its result has no options/ydl_opts')
@@ -213,8 +235,8 @@ def patch_queue_download(klass: Any) -> None:
         return
 
     def queue_download(self: Any, url_list: Any) -> Any:
-        if not self.params.get('async_queue'):
-            return download(self, url_list)
+        if not self.params.get('async_queue') or self.params.get('simulate'):
+            return download(self, url_list)  # -s, -j, --print ...: nothing to download, yt-dlp prints here
         try:
             from ..celery import cli  # imports celery: only for --async-queue
         except ImportError as exc:
