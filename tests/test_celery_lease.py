@@ -208,6 +208,14 @@ def test_a_release_wakes_the_waiters_of_the_same_process(redis_url: str) -> None
     got[0].release()
 
 
+def test_a_split_download_on_one_lease_stays_split() -> None:
+    """One connection would fetch in order and start over instead of resuming a killed worker's .part-async."""
+    one = lease.overrides_for(1, {'async_connections': 2})
+    assert one == {'async_connections': 2, 'async_host_connections': 1, 'concurrent_fragment_downloads': 1}
+    assert lease.overrides_for(1, {'async_connections': 1})['async_connections'] == 1  # in order anyway
+    assert lease.overrides_for(3, {})['async_connections'] == 3
+
+
 def test_download_lease_without_redis_broker_changes_nothing() -> None:
     with lease.download_lease('amqp://guest@127.0.0.1:5672//', HOST_URL, {}) as overrides:
         assert overrides == {}

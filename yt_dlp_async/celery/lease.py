@@ -22,7 +22,8 @@ for the whole cluster:
 it yields the option overrides that keep the download within its leases:
 
 * ``async_connections``: the connections of a split file (a fixed number also
-  caps the adaptive ``auto`` choice);
+  caps the adaptive ``auto`` choice); never 1 for a download that would split,
+  which would change its path (in order, no resume of a ``.part-async``);
 * ``async_host_connections``: the engine's per-host cap for this download (the
   shared engine is keyed by it, so a download with k leases runs in an engine
   whose per-host window is k: fragments, probes and split files alike);
@@ -74,6 +75,9 @@ MAX_BACKOFF = 0.25
 #: client just closed until it notices (a throttled server at its next write),
 #: so the next holder must not start at once; the heartbeat keeps them meanwhile
 RELEASE_GRACE = 0.05
+#: seconds a lease command may take before it fails (the task fails with it
+#: rather than hang; a renewal that fails is tried again at the next beat)
+REDIS_TIMEOUT = 10.0
 #: broker URL schemes that name a Redis server
 REDIS_SCHEMES = ('redis', 'rediss', 'unix')
 
@@ -155,10 +159,18 @@ def wanted(ydl_opts: dict[str, Any]) -> int:
 
 
 def overrides_for(granted: int, ydl_opts: dict[str, Any]) -> dict[str, Any]:
-    """The options that keep one download within ``granted`` connections."""
+    """The options that keep one download within ``granted`` connections.
+
+    The engine's per-host cap is what holds the download to its leases.  The
+    split stays a split: a download that would open several connections is
+    given at least 2 (with a cap of 1 its pieces take turns), because with 1
+    yt-dlp-async fetches the file in order and would start over instead of
+    resuming the ``.part-async`` a killed worker left.
+    """
     fragments = _positive_int(ydl_opts.get('concurrent_fragment_downloads')) or 1
+    connections = granted if granted >= 2 or wanted(ydl_opts) < 2 else 2
     return {
-        'async_connections': granted,
+        'async_connections': connections,
         'async_host_connections': granted,
         'concurrent_fragment_downloads': min(fragments, granted),
     }
@@ -375,7 +387,8 @@ def redis_client(broker_url: str) -> Any:
         client = _clients.get(broker_url)
         if client is None:
             import redis
-            client = _clients[broker_url] = redis.Redis.from_url(broker_url)
+            client = _clients[broker_url] = redis.Redis.from_url(
+                broker_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
         return client
 
 
