@@ -8,24 +8,15 @@ no assertion on speed."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 import pytest
 from faultserver import FaultServer, content, sha256_of
+from ytdlp_support import sha256_file
 
 from yt_dlp_async import AsyncDownloadEngine
 
 MiB = 1 << 20
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(MiB), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def served(server: FaultServer, path: str) -> list:
