@@ -65,8 +65,11 @@ $(VENV)/.installed: $(VENV)/.created $(INSTALL_SOURCES)
 # long yt-dlp tests do not end the run on one process while the rest idle.
 TEST_JOBS ?= 4
 TEST_DIST ?= --dist worksteal
+# make test fuzzes each parser TEST_FUZZ_TIME seconds from the seeds (a smoke
+# run and the regression seeds); make fuzz is the long run (FUZZ_TIME).
+TEST_FUZZ_TIME ?= 8
 test: install
-	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) $(TEST_DIST) \
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 YTDLP_ASYNC_FUZZ_TIME=$(TEST_FUZZ_TIME) ../$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) $(TEST_DIST) \
 	  --ignore=test_differential.py $(PYTEST_ARGS) .
 	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX $(PYTEST_ARGS) \
 	  test_differential.py
