@@ -15,8 +15,8 @@ from faultserver import sha256_of
 from ytdlp_support import output, page_url, require_engine, require_hook, run_ytdlp, sha256_file, video_path
 
 SUMMARY = re.compile(
-    r'^\[async\] (\d+) files(?: \((\d+) failed\))?, ([\d.]+ (?:B|KiB|MiB|GiB)) in ([\d.]+) s'
-    r'(?: \([\d.]+ (?:B|KiB|MiB|GiB)/s\))?; (\d+) retries, (\d+) connections, (\d+) fallbacks$')
+    r'^\[async\] (\d+) files?(?: \((\d+) failed\))?, ([\d.]+ (?:B|KiB|MiB|GiB)) in ([\d.]+) s'
+    r'(?: \([\d.]+ (?:B|KiB|MiB|GiB)/s\))?; (\d+) (?:retry|retries), (\d+) connections?, (\d+) fallbacks?$')
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,7 @@ def summaries(text: str) -> list[re.Match[str]]:
 
 
 def summary_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith('[async]') and ' files' in line]
+    return [line for line in text.splitlines() if re.match(r'\[async\] \d+ files?[ ,]', line)]
 
 
 def gib(n: int) -> str:

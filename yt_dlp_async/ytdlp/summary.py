@@ -145,8 +145,14 @@ def line(run: Run) -> str:
     speed = f' ({format_bytes(total_bytes / seconds)}/s)' if seconds > 0 else ''
     failed = f' ({run.failures} failed)' if run.failures else ''
     shown = f'{seconds:.2f}' if seconds < 1 else f'{seconds:.1f}'
-    return (f'[async] {run.files} files{failed}, {format_bytes(total_bytes)} in {shown} s{speed}; '
-            f'{run.retries + engine_retries} retries, {connections} connections, {run.fallbacks} fallbacks')
+    return (f'[async] {_count(run.files, "file")}{failed}, {format_bytes(total_bytes)} in {shown} s{speed}; '
+            f'{_count(run.retries + engine_retries, "retry", "retries")}, {_count(connections, "connection")}, '
+            f'{_count(run.fallbacks, "fallback")}')
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """``1 file``, ``3 files``."""
+    return f'{n} {one}' if n == 1 else f'{n} {many or one + "s"}'
 
 
 def _wanted(ydl: Any, run: Run) -> bool:
