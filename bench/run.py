@@ -747,6 +747,16 @@ def connections_from_verbose(lines: Sequence[str]) -> Optional[int]:
     return max(found) if found else None
 
 
+def connection_lines(lines: Sequence[str]) -> List[str]:
+    """The engine's own -v lines about connections ("[async] NAME: 1 -> 4 connections, peak 4; why")."""
+    out = []
+    for ln in lines:
+        low = ln.lower()
+        if "connection" in low and "async" in low and "[debug]" in low and ln.strip() not in out:
+            out.append(ln.strip())
+    return out
+
+
 def _probe_keep(line: str) -> bool:
     low = line.lower()
     return ("invoking" in low and "downloader" in low) or "falling back" in low or "fallback" in low or \
@@ -779,7 +789,7 @@ def probe_async(wl: Workload, c: Contender, p: Prepared, servers: Servers, workd
             keep.append(ln)
     log_path.unlink(missing_ok=True)
     return {"text": "; ".join(k[:240] for k in keep[:6]) or "no downloader line in the -v output",
-            "conns": connections_from_verbose(lines),
+            "conns": connections_from_verbose(lines), "conn_lines": connection_lines(lines)[:12],
             "server_peak": stats["peak_concurrent"], "server_connections": stats["connections"]}
 
 
@@ -963,6 +973,7 @@ def summarize(wres: Dict[str, Any], startup: Optional[Dict[str, Any]]) -> List[D
                 wall_med=statistics.median(walls), wall_min=min(walls), wall_max=max(walls),
                 cpu_med=statistics.median(cpus), cpu_min=min(cpus), cpu_max=max(cpus),
                 rss_med=statistics.median(r["maxrss_mib"] for r in ok), rss_max=max(r["maxrss_mib"] for r in ok),
+                rss_min=min(r["maxrss_mib"] for r in ok),
                 conns=statistics.median(r["peak_concurrent"] or r["connections"] for r in ok),
                 server_peak=statistics.median(r.get("peak_concurrent") or 0 for r in ok),
                 distinct_conns=statistics.median(r["connections"] for r in ok),
@@ -1063,12 +1074,17 @@ def _g_file(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     why = []
     if ratio > 1.05:
         why.append(f"the default used {a['distinct_conns']:.0f} connection(s) and {a['requests']:.0f} request(s) "
-                   f"at nginx (-v line: {wres.get('probe_conns') or 'no connection count'}) against 1; "
+                   f"at nginx ({_said(wres)}) against 1; "
                    f"CPU {a['cpu_med']:.2f} s vs {one['cpu_med']:.2f} s with one connection")
     if a["cpu_per_gib"] > n["cpu_per_gib"]:
         why.append(f"CPU {a['cpu_med']:.2f} s vs {n['cpu_med']:.2f} s native")
     g.reason = "; ".join(why)
     return g
+
+
+def _said(wres: Dict[str, Any]) -> str:
+    lines = wres.get("probe_conn_lines") or []
+    return "its -v line: `" + lines[0] + "`" if lines else "no connection line in its -v output"
 
 
 def _conns_source(a: Dict[str, Any]) -> str:
@@ -1099,6 +1115,7 @@ def _g_throttled(all_rows: Rows, results: Dict[str, Any], name: str, gid: str, w
     if ar.get("span_med"):
         why.append(f"yt-dlp + aria2c: {ar['span_med']:.2f} s at the server, peak {ar['server_peak']:.0f} reached "
                    f"after {ar['ramp_med']:.2f} s")
+    why.append(_said(results["workloads"].get(name, {})))
     st = _startup(all_rows, "ytdlp-async")
     if st:
         why.append(f"yt-dlp start-up {st['wall_med']:.2f} s is in every yt-dlp row's wall time")
@@ -1433,12 +1450,14 @@ def write_chart(results: Dict[str, Any], path: Path) -> Optional[str]:
     names = [wl.name for wl in WORKLOADS if wl.name in results["workloads"]]
     if not names:
         return None
-    fig, axes = plt.subplots(len(names), 2, figsize=(13, 1.0 + 2.1 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(len(names), 3, figsize=(18, 1.0 + 2.1 * len(names)), squeeze=False,
+                             gridspec_kw={"width_ratios": [2, 2, 1.3]})
     for i, name in enumerate(names):
         wres = results["workloads"][name]
         rows = summarize(wres, None)
         labels = [r["label"] for r in rows]
-        for j, (metric, title) in enumerate((("wall", "wall time, s"), ("cpu", "CPU time (user+sys), s"))):
+        for j, (metric, title) in enumerate((("wall", "wall time, s"), ("cpu", "CPU time (user+sys), s"),
+                                             ("rss", "peak RSS, MiB"))):
             ax = axes[i][j]
             med = [r.get(f"{metric}_med") or 0 for r in rows]
             lo = [max(0.0, (r.get(f"{metric}_med") or 0) - (r.get(f"{metric}_min") or 0)) for r in rows]
@@ -1455,7 +1474,7 @@ def write_chart(results: Dict[str, Any], path: Path) -> Optional[str]:
                 elif r.get("wall_med") is None:
                     ax.text(0, k, " FAILED", va="center", fontsize=7, color="red")
                 else:
-                    txt = f" {med[k]:.2f}"
+                    txt = f" {med[k]:.0f}" if metric == "rss" else f" {med[k]:.2f}"
                     if r["ok"] != r["runs"]:
                         txt += f" ({r['runs'] - r['ok']} failed)"
                     ax.text(med[k] + hi[k], k, txt, va="center", fontsize=7)
@@ -1598,6 +1617,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 probe = probe_async(wl, contenders["ytdlp-async"], p, servers, workdir, args.quick)
                 wres["probe"] = probe["text"]
                 wres["probe_conns"] = probe["conns"]
+                wres["probe_conn_lines"] = probe["conn_lines"]
                 wres["probe_server_peak"] = probe["server_peak"]
                 wres["probe_server_connections"] = probe["server_connections"]
                 print(f"   probe (-v): {probe['text']}; connections from -v: {probe['conns']}, "
