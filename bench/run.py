@@ -733,17 +733,19 @@ def connections_from_verbose(lines: Sequence[str]) -> Optional[int]:
     chain such as "1 -> 4 -> 16 connections" (or "8 connections").  Several
     downloads: the largest.
     """
-    found: List[int] = []
+    peaks: List[int] = []
+    chains: List[int] = []
     for ln in lines:
         low = ln.lower()
         if "connection" not in low or "async" not in low:
             continue
         m = _PEAK_RE.search(ln)
         if m:
-            found.append(int(m.group(1)))
+            peaks.append(int(m.group(1)))
             continue
         for chain in _ARROWS_RE.findall(ln):
-            found.append(max(int(x) for x in re.findall(r"\d+", chain)))
+            chains.append(max(int(x) for x in re.findall(r"\d+", chain)))
+    found = peaks or chains  # a line that names its peak says more than one that only counts
     return max(found) if found else None
 
 
@@ -1000,7 +1002,7 @@ def summarize(wres: Dict[str, Any], startup: Optional[Dict[str, Any]]) -> List[D
             if rate and row["conns_used"]:
                 row["ideal"] = total / (row["conns_used"] * rate)
                 row["of_ideal_whole"] = row["ideal"] / row["wall_med"]
-                row["of_ideal"] = row["ideal"] / row["net"] if row.get("net") else row["of_ideal_whole"]
+                row["of_ideal"] = row["ideal"] / row["net"] if (row.get("net") or 0) > 0 else None
         rows.append(row)
     native = next((r for r in rows if r["key"] == "ytdlp-native" and r.get("wall_med")), None)
     for r in rows:
@@ -1102,9 +1104,9 @@ def _g_throttled(all_rows: Rows, results: Dict[str, Any], name: str, gid: str, w
     g.measured = (f"{a['wall_med']:.2f} s vs {ar['wall_med']:.2f} s for yt-dlp + aria2c; "
                   f"{a['conns_used']:.0f} connections ({_conns_source(a)}), "
                   f"ideal {a['ideal']:.2f} s: {a['of_ideal_whole']:.2f} of ideal (whole), "
-                  f"{a['of_ideal']:.2f} (download phase)")
+                  f"{_f(a.get('of_ideal'))} (download phase)")
     g.whole = a["wall_med"] <= ar["wall_med"] and a["of_ideal_whole"] >= 0.85
-    if a.get("net") and ar.get("net"):
+    if a.get("net") and ar.get("net") and a.get("of_ideal"):
         g.phase = a["net"] <= ar["net"] and a["of_ideal"] >= 0.85
         g.measured += f"; download phase {a['net']:.2f} s vs {ar['net']:.2f} s"
     why = []
