@@ -888,6 +888,14 @@ def _first_line(argv: List[str], stderr: bool = False) -> str:
     return text.strip().splitlines()[0] if text.strip() else "?"
 
 
+def _loadavg() -> List[float]:
+    """1/5/15-minute load averages: how busy the (shared) machine was around a workload."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
 def machine_info(workdir: Path) -> Dict[str, str]:
     model = "?"
     try:
@@ -1362,6 +1370,9 @@ def write_markdown(results: Dict[str, Any], path: Path) -> None:
             meas += ", QUICK sizes (smoke test)"
         if wres["date"] != meta["date"]:
             meas += f", with `{wres['command']}`"
+        if wres.get("load_before") and wres.get("load_after"):
+            meas += (f", load average {wres['load_before'][0]:.1f} before and {wres['load_after'][0]:.1f} after "
+                     f"on {meta['machine']['nproc']} CPUs")
         tb = wres["total_bytes"]
         size = f"{tb / MiB:.0f} MiB" if tb >= MiB else f"{tb / KiB:.0f} KiB"
         w(f"{size} of payload; {meas}.  " + " ".join(wres.get("notes", [])) + "\n")
@@ -1604,7 +1615,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 "runs_per_contender": runs, "total_bytes": p.total_bytes, "rate": p.rate, "notes": p.notes,
                 "contenders": keys, "labels": {k: contenders[k].label for k in keys}, "skipped": skipped,
                 "commands": {k: contenders[k].command for k in keys}, "runs": [],
-                "single_file": not p.entries, **p.extra,
+                "single_file": not p.entries, "load_before": _loadavg(), **p.extra,
             }
             for r in range(runs):
                 order = active[r % len(active):] + active[:r % len(active)] if active else []
@@ -1615,6 +1626,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     print(f"   run {r + 1}/{runs} {contenders[k].label:28} {res['wall']:7.2f} s wall "
                           f"{res['cpu']:6.2f} s CPU {res['maxrss_mib']:6.0f} MiB "
                           f"{res['connections']:3d} conn{extra}", flush=True)
+            wres["load_after"] = _loadavg()
             if wl.probe and "ytdlp-async" in active:
                 probe = probe_async(wl, contenders["ytdlp-async"], p, servers, workdir, args.quick)
                 wres["probe"] = probe["text"]
