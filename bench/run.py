@@ -9,6 +9,7 @@ every contender, interleaved round-robin) and writes ``bench/results.md``,
     python bench/run.py --quick                # small sizes, 1 run: smoke test (writes bench/work/quick/)
     python bench/run.py --workload file-1g --workload throttled --runs 5
     python bench/run.py --workload all         # every workload (default=False ones too)
+    python bench/run.py --workload issue10     # the workloads issue 10's goals are judged on (+ startup)
     python bench/run.py --contender ytdlp-native --contender ytdlp-async
 
 Every server listens on 127.0.0.1 only and is started here: nginx from Debian
@@ -430,9 +431,6 @@ WORKLOADS: List[Workload] = [
     Workload("hls-aes", "HLS AES-128: 400 fragments of 256 KiB from nginx", prep_hls_aes, HLS_CONTENDERS,
              lambda q: 60 if q else 180, issue=10, probe=True,
              goal="the default no more than 10% slower than the unencrypted `hls` row"),
-    Workload("pair", "Video + audio (bv+ba), 2 MB/s per connection, merged by ffmpeg", prep_pair,
-             ["ytdlp-native", "ytdlp-async", "ytdlp-aria2c"], lambda q: 60 if q else 120, issue=5,
-             goal="yt-dlp --async-downloads close to the time of the larger format alone"),
     Workload("playlist", "Playlist: 10 videos of 16 MiB, 2 MB/s per connection", prep_playlist,
              ["ytdlp-async", "ytdlp-async-host80", "ytdlp-aria2c", "aria2c-list", "xargs-ytdlp"],
              lambda q: 90 if q else 300, issue=10, probe=True,
@@ -442,6 +440,9 @@ WORKLOADS: List[Workload] = [
     Workload("many-40", "Playlist: 40 entries of 1 MiB from nginx (peak RSS)", prep_many_40,
              ["ytdlp-native", "ytdlp-async"], lambda q: 60 if q else 180, issue=10,
              goal="peak RSS of the default within 5 MiB of the 10-entry playlist's (`many-10`)"),
+    Workload("pair", "Video + audio (bv+ba), 2 MB/s per connection, merged by ffmpeg", prep_pair,
+             ["ytdlp-native", "ytdlp-async", "ytdlp-aria2c"], lambda q: 60 if q else 120, issue=5,
+             goal="yt-dlp --async-downloads close to the time of the larger format alone"),
 ]
 WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
 
@@ -1524,7 +1525,8 @@ def ensure_python_deps(allowed: bool) -> None:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workload", action="append", default=[],
-                    help="workload to run (repeatable; 'all' = every workload, default = the default set)")
+                    help="workload to run (repeatable; 'all' = every workload, 'issue10' = those issue 10's goals "
+                         "are judged on, default = the default set)")
     ap.add_argument("--contender", action="append", default=[], help="only these contenders (repeatable)")
     ap.add_argument("--runs", type=int, default=None, help="runs per contender (default 3; 1 with --quick)")
     ap.add_argument("--quick", action="store_true", help="small sizes for a smoke test; output to bench/work/quick/")
@@ -1548,6 +1550,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     if "all" in args.workload:
         selected = list(WORKLOADS)
+    elif "issue10" in args.workload:  # every workload an issue-10 goal is judged on, and the start-up row
+        selected = [wl for wl in WORKLOADS if wl.issue == 10 or wl.name == "startup"]
     elif args.workload:
         unknown = [n for n in args.workload if n not in WORKLOAD_BY_NAME]
         if unknown:
