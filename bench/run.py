@@ -1301,6 +1301,18 @@ def goal_verdict(name: str, rows: List[Dict[str, Any]], all_rows: Rows,
     return " / ".join(f"[{g.gid}] {_goal_line(g)}" for g in goals)
 
 
+def _load_sentence(results: Dict[str, Any], goals: List[GoalResult]) -> str:
+    loads = []
+    for name in {g.workload for g in goals} | {"startup", "file-64m", "many-10"}:
+        wres = results["workloads"].get(name, {})
+        loads += [x[0] for x in (wres.get("load_before"), wres.get("load_after")) if x]
+    if not loads:
+        return ""
+    nproc = results.get("meta", {}).get("machine", {}).get("nproc", "?")
+    return (f"  The machine is shared: the 1-minute load average around these workloads was {min(loads):.1f} to "
+            f"{max(loads):.1f} on {nproc} CPUs.")
+
+
 def write_goals(out: List[str], results: Dict[str, Any], all_rows: Rows) -> None:
     """The "Issue 10 goals" section at the top of results.md."""
     w = out.append
@@ -1311,7 +1323,8 @@ def write_goals(out: List[str], results: Dict[str, Any], all_rows: Rows) -> None
       "issue's sizes)" if quick else "") + ".  *Whole process*: the numbers as a user times them, from start "
       "to exit.  *Download phase*: each row minus its tool's start-up (the `startup` table: yt-dlp's interpreter "
       "and imports are in every yt-dlp row), the basis an ideal (transfer time only) is defined on.  Ideals: "
-      "bytes / (connections x 2 MB/s) for the throttled rows, fragments x latency / window for `hls-latency`.\n")
+      "bytes / (connections x 2 MB/s) for the throttled rows, fragments x latency / window for `hls-latency`." +
+      _load_sentence(results, goals) + "\n")
     w("| # | goal | measured (medians) | whole process | download phase |")
     w("|---|---|---|---|---|")
     for g in goals:
