@@ -782,7 +782,9 @@ def probe_async(wl: Workload, c: Contender, p: Prepared, servers: Servers, workd
         servers.mark()
         measure(argv, run_dir, wl.timeout(quick), log_path)
         stats = servers.stats()
-        lines = log_path.read_text(errors="replace").replace("\r", "\n").splitlines()
+        text = log_path.read_text(errors="replace").replace("\r", "\n")
+        # stdout (progress) and stderr (debug) share the log: a [debug] line can follow a progress line's text
+        lines = [part for ln in text.splitlines() for part in re.split(r"(?=\[debug\])", ln) if part.strip()]
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     keep: List[str] = []
@@ -967,6 +969,13 @@ def summarize(wres: Dict[str, Any], startup: Optional[Dict[str, Any]]) -> List[D
             if s.get("wall_med") is not None:
                 start_med[s["key"]] = s["wall_med"]
                 start_cpu[s["key"]] = s["cpu_med"]
+    local: Dict[str, List[Dict[str, Any]]] = {}
+    for r in wres.get("startup_runs") or []:
+        if r["status"] == "OK":
+            local.setdefault(r["contender"], []).append(r)
+    for key, runs_ in local.items():  # measured in this workload's own rounds: preferred
+        start_med[key] = statistics.median(r["wall"] for r in runs_)
+        start_cpu[key] = statistics.median(r["cpu"] for r in runs_)
     for key in wres["contenders"]:
         label = wres["labels"].get(key, key)
         if key in wres.get("skipped", {}):
@@ -1001,6 +1010,7 @@ def summarize(wres: Dict[str, Any], startup: Optional[Dict[str, Any]]) -> List[D
             row["cpu_per_gib"] = row["cpu_med"] / (total / GiB)
             skey = STARTUP_OF.get(key, key)
             if skey in start_med and startup is not wres:
+                row["startup_wall"], row["startup_cpu"] = start_med[skey], start_cpu[skey]
                 row["net"] = row["wall_med"] - start_med[skey]
                 row["net_cpu_per_gib"] = (row["cpu_med"] - start_cpu[skey]) / (total / GiB)
             # The connections a row is judged by: the engine's own -v line (one untimed probe run of the
@@ -1057,8 +1067,16 @@ def _row(all_rows: Rows, workload: str, key: str) -> Optional[Dict[str, Any]]:
     return r if r and r.get("wall_med") is not None else None
 
 
-def _startup(all_rows: Rows, key: str) -> Optional[Dict[str, Any]]:
+def _startup(all_rows: Rows, key: str, row: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
+    """The start-up a row subtracts: measured in its own workload's rounds, else the `startup` table's."""
+    if row and row.get("startup_wall") is not None:
+        return {"wall_med": row["startup_wall"], "cpu_med": row["startup_cpu"]}
     return _row(all_rows, "startup", STARTUP_OF.get(key, key))
+
+
+def _pos(*xs: Optional[float]) -> bool:
+    """Every download-phase number there and positive (a start-up median above a short row's is noise)."""
+    return all(x is not None and x > 0 for x in xs)
 
 
 def _verdict(ok: Optional[bool]) -> str:
@@ -1075,8 +1093,7 @@ def _g_file(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     g.measured = (f"wall {a['wall_med']:.2f} s vs {one['wall_med']:.2f} s with 1 connection = {ratio:.2f}x; "
                   f"CPU {a['cpu_per_gib']:.2f} vs {n['cpu_per_gib']:.2f} s/GiB native")
     g.whole = ratio <= 1.05 and a["cpu_per_gib"] <= n["cpu_per_gib"]
-    if a.get("net") and one.get("net") and a.get("net_cpu_per_gib") is not None \
-            and n.get("net_cpu_per_gib") is not None:
+    if _pos(a.get("net"), one.get("net"), a.get("net_cpu_per_gib"), n.get("net_cpu_per_gib")):
         pr = a["net"] / one["net"]
         g.measured += (f"; download phase {a['net']:.2f} vs {one['net']:.2f} s = {pr:.2f}x, "
                        f"{a['net_cpu_per_gib']:.2f} vs {n['net_cpu_per_gib']:.2f} CPU s/GiB")
@@ -1111,11 +1128,11 @@ def _g_throttled(all_rows: Rows, results: Dict[str, Any], name: str, gid: str, w
     if not (a and ar and a.get("ideal")):
         return g
     g.measured = (f"{a['wall_med']:.2f} s vs {ar['wall_med']:.2f} s for yt-dlp + aria2c; "
-                  f"{a['conns_used']:.0f} connections ({_conns_source(a)}), "
+                  f"{a['conns_used']:.0f} connection(s) ({_conns_source(a)}), "
                   f"ideal {a['ideal']:.2f} s: {a['of_ideal_whole']:.2f} of ideal (whole), "
                   f"{_f(a.get('of_ideal'))} (download phase)")
     g.whole = a["wall_med"] <= ar["wall_med"] and a["of_ideal_whole"] >= 0.85
-    if a.get("net") and ar.get("net") and a.get("of_ideal"):
+    if _pos(a.get("net"), ar.get("net"), a.get("of_ideal")):
         g.phase = a["net"] <= ar["net"] and a["of_ideal"] >= 0.85
         g.measured += f"; download phase {a['net']:.2f} s vs {ar['net']:.2f} s"
     why = []
@@ -1127,7 +1144,7 @@ def _g_throttled(all_rows: Rows, results: Dict[str, Any], name: str, gid: str, w
         why.append(f"yt-dlp + aria2c: {ar['span_med']:.2f} s at the server, peak {ar['server_peak']:.0f} reached "
                    f"after {ar['ramp_med']:.2f} s")
     why.append(_said(results["workloads"].get(name, {})))
-    st = _startup(all_rows, "ytdlp-async")
+    st = _startup(all_rows, "ytdlp-async", a)
     if st:
         why.append(f"yt-dlp start-up {st['wall_med']:.2f} s is in every yt-dlp row's wall time")
     g.reason = "; ".join(why)
@@ -1143,11 +1160,11 @@ def _g_hls_cpu(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     ratio = a["cpu_per_gib"] / f["cpu_per_gib"]
     g.measured = f"{a['cpu_per_gib']:.2f} vs {f['cpu_per_gib']:.2f} CPU s/GiB = {ratio:.2f}x"
     g.whole = ratio <= 2
-    if a.get("net_cpu_per_gib") and f.get("net_cpu_per_gib"):
+    if _pos(a.get("net_cpu_per_gib"), f.get("net_cpu_per_gib")):
         pr = a["net_cpu_per_gib"] / f["net_cpu_per_gib"]
         g.measured += f"; download phase {a['net_cpu_per_gib']:.2f} vs {f['net_cpu_per_gib']:.2f} = {pr:.2f}x"
         g.phase = pr <= 2
-    st = _startup(all_rows, "ytdlp-async")
+    st = _startup(all_rows, "ytdlp-async", a)
     hls_gib = results["workloads"]["hls"]["total_bytes"] / GiB
     f_gib = results["workloads"]["file-1g"]["total_bytes"] / GiB
     if st:
@@ -1166,11 +1183,11 @@ def _g_hls_speed(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     sp = n16["wall_med"] / a["wall_med"]
     g.measured = f"{a['wall_med']:.2f} s vs {n16['wall_med']:.2f} s = {sp:.2f}x faster"
     g.whole = sp >= 6
-    if a.get("net") and n16.get("net") and a["net"] > 0:
+    if _pos(a.get("net"), n16.get("net")):
         ps = n16["net"] / a["net"]
         g.measured += f"; download phase {a['net']:.2f} vs {n16['net']:.2f} s = {ps:.2f}x"
         g.phase = ps >= 6
-    st = _startup(all_rows, "ytdlp-async")
+    st = _startup(all_rows, "ytdlp-async", a)
     if st:
         g.reason = (f"yt-dlp's start-up ({st['wall_med']:.2f} s) is {st['wall_med'] / a['wall_med'] * 100:.0f}% of "
                     f"our wall time and bounds the whole-process ratio at "
@@ -1188,7 +1205,7 @@ def _g_hls_aes(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     g.measured = (f"{a['wall_med']:.2f} s vs {plain['wall_med']:.2f} s plain = {slow * 100:+.0f}%; CPU "
                   f"{a['cpu_med']:.2f} vs {plain['cpu_med']:.2f} s")
     g.whole = slow <= 0.10
-    if a.get("net") and plain.get("net") and plain["net"] > 0:
+    if _pos(a.get("net"), plain.get("net")):
         ps = a["net"] / plain["net"] - 1
         g.measured += f"; download phase {ps * 100:+.0f}%"
         g.phase = ps <= 0.10
@@ -1211,7 +1228,7 @@ def _g_hls_latency(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     g.measured = (f"{a['wall_med']:.2f} s = {a['wall_med'] / ideal:.2f}x of ideal {ideal:.3f} s ({source}; "
                   f"server peak {a['server_peak']:.0f} concurrent)")
     g.whole = a["wall_med"] <= 1.3 * ideal
-    if a.get("net"):
+    if _pos(a.get("net")):
         g.measured += f"; download phase {a['net']:.2f} s = {a['net'] / ideal:.2f}x"
         g.phase = a["net"] <= 1.3 * ideal
     why = []
@@ -1219,7 +1236,7 @@ def _g_hls_latency(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
         why.append(f"the server saw the fragments take {a['span_med']:.2f} s = {a['span_med'] / ideal:.2f}x ideal "
                    f"(first request to last byte) with {a['mean_conc_med']:.1f} requests in progress on average "
                    f"(window {window}) and none for {a['idle_med']:.2f} s of it")
-    st = _startup(all_rows, "ytdlp-async")
+    st = _startup(all_rows, "ytdlp-async", a)
     if st:
         why.append(f"yt-dlp start-up {st['wall_med']:.2f} s alone is {st['wall_med'] / ideal:.2f}x the ideal")
     g.reason = "; ".join(why)
@@ -1547,6 +1564,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                     help="where results.md/.png/.json go (default bench/, bench/work/quick/ with --quick)")
     ap.add_argument("--work-dir", type=Path, default=None,
                     help="servers' content, run directories and logs (default bench/work; emptied of runs first)")
+    ap.add_argument("--local-startup", action=argparse.BooleanOptionalAction, default=None,
+                    help="measure the start-up rows inside every workload's rounds too, for its `- start-up` "
+                         "columns (default: on, off with --quick)")
     ap.add_argument("--fresh", action="store_true", help="do not keep results of workloads not run this time")
     ap.add_argument("--keep-content", action="store_true", help="keep generated server content in bench/work/www")
     ap.add_argument("--no-install", action="store_true", help="do not pip install matplotlib/pycryptodomex if missing")
@@ -1606,6 +1626,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     servers = Servers(workdir)
     ctx = Ctx(servers, args.quick)
+    local_startup = args.local_startup if args.local_startup is not None else not args.quick
+    startup_wl = WORKLOAD_BY_NAME["startup"]
+    startup_p: Optional[Prepared] = None
     t_start = time.monotonic()
     try:
         for wl in selected:
@@ -1634,13 +1657,30 @@ def main(argv: Optional[List[str]] = None) -> int:
                 "commands": {k: contenders[k].command for k in keys}, "runs": [],
                 "single_file": not p.entries, "load_before": _loadavg(), **p.extra,
             }
+            # Start-up rows measured inside this workload's rounds (a shared machine's load drifts
+            # between workloads): the 1 KiB download of every tool whose start-up a row subtracts.
+            bases: List[str] = []
+            if local_startup and wl.name != "startup":
+                bases = sorted({STARTUP_OF.get(k, k) for k in active} & set(startup_wl.contenders) - set(skipped))
+                if bases and startup_p is None:
+                    startup_p = startup_wl.prepare(ctx)
+            wres["startup_runs"] = []
+            items = [("run", k) for k in active] + [("startup", b) for b in bases]
             for r in range(runs):
-                order = active[r % len(active):] + active[:r % len(active)] if active else []
-                for k in order:
-                    res = one_run(wl, contenders[k], p, servers, workdir, r, args.quick, failed_dir)
-                    wres["runs"].append(res)
+                order = items[r % len(items):] + items[:r % len(items)] if items else []
+                for kind, k in order:
+                    if kind == "startup":
+                        assert startup_p is not None
+                        res = one_run(startup_wl, contenders[k], startup_p, servers, workdir, r, args.quick,
+                                      failed_dir)
+                        wres["startup_runs"].append(res)
+                        label = f"(start-up) {contenders[k].label}"
+                    else:
+                        res = one_run(wl, contenders[k], p, servers, workdir, r, args.quick, failed_dir)
+                        wres["runs"].append(res)
+                        label = contenders[k].label
                     extra = "" if res["status"] == "OK" else f"  {res['status']}: {res['error']}"
-                    print(f"   run {r + 1}/{runs} {contenders[k].label:28} {res['wall']:7.2f} s wall "
+                    print(f"   run {r + 1}/{runs} {label:28} {res['wall']:7.2f} s wall "
                           f"{res['cpu']:6.2f} s CPU {res['maxrss_mib']:6.0f} MiB "
                           f"{res['connections']:3d} conn{extra}", flush=True)
             wres["load_after"] = _loadavg()

@@ -154,3 +154,16 @@ def test_quick_run_checks_every_output(tmp_path: Path) -> None:
     assert "## Issue 10 goals" in md
     assert f"window {wres['fragment_window']} from the code" in md
     assert not (work / "runs").exists() or not any((work / "runs").iterdir())
+
+
+def test_start_up_measured_inside_a_workload_wins(bench: ModuleType) -> None:
+    startup = _wres(1024, {"ytdlp-async": {"wall": 0.9, "cpu": 0.5}})
+    wl = _wres(GiB, {"ytdlp-async": {"wall": 2.0, "cpu": 1.5}, "ytdlp-async-1": {"wall": 2.1, "cpu": 1.4}})
+    row = {r["key"]: r for r in bench.summarize(wl, startup)}
+    assert row["ytdlp-async"]["net"] == pytest.approx(1.1)
+    assert row["ytdlp-async-1"]["net"] == pytest.approx(1.2)  # a variant subtracts its base tool's start-up
+    wl["startup_runs"] = [{"contender": "ytdlp-async", "run": i, "status": "OK", "wall": w, "cpu": 0.3}
+                          for i, w in enumerate((0.4, 0.5, 9.0))]
+    row = {r["key"]: r for r in bench.summarize(wl, startup)}
+    assert row["ytdlp-async"]["net"] == pytest.approx(1.5)  # median of the workload's own start-up runs
+    assert row["ytdlp-async"]["net_cpu_per_gib"] == pytest.approx(1.2)
