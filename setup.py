@@ -8,6 +8,12 @@ Environment switches:
   YTDLP_ASYNC_SANITIZE=1  build with AddressSanitizer and UBSan
   YTDLP_ASYNC_DEBUG=1     -O0 -g, asserts on
   YTDLP_ASYNC_WERROR=0    do not turn warnings into errors (default: on)
+  YTDLP_ASYNC_PORTABLE=1  only POSIX.1-2008 (-DYTDLP_ASYNC_PORTABLE, no _GNU_SOURCE):
+                          a pipe instead of eventfd (docs/portability.md)
+  YTDLP_ASYNC_LIMITED_API=0  build against the full C API (default on
+                          CPython >= 3.11: the limited API, Py_LIMITED_API 3.11,
+                          whose cp311-abi3 wheel serves every CPython >= 3.11;
+                          docs/wheel.md has the measurement: no cost)
 """
 
 from __future__ import annotations
@@ -21,9 +27,13 @@ import sys
 import textwrap
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 MIN_CURL = (7, 68, 0)  # curl_multi_poll + curl_multi_wakeup
+# The oldest limited API module.c builds against: "y*" (the buffer protocol)
+# joined the limited API in 3.11.
+LIMITED_API = ("0x030B0000", "cp311")
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -106,6 +116,17 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def _limited_api() -> bool:
+    """The limited API where it can be had: CPython 3.11 or newer."""
+    possible = sys.implementation.name == "cpython" and sys.version_info >= (3, 11)
+    return possible and _env_flag("YTDLP_ASYNC_LIMITED_API", True)
+
+
+def _options() -> dict[str, dict[str, str]]:
+    """Tag the wheel cp311-abi3 when the extension uses the limited API."""
+    return {"bdist_wheel": {"py_limited_api": LIMITED_API[1]}} if _limited_api() else {}
+
+
 def _extension() -> Extension:
     version, cflags, libs = _curl_flags()
     _check_headers(cflags)
@@ -114,7 +135,11 @@ def _extension() -> Extension:
             error: libcurl {version} is too old; yt-dlp-async needs libcurl >= 7.68.0
             (curl_multi_poll and curl_multi_wakeup).  Upgrade libcurl4-openssl-dev / libcurl-devel.
         """)
-    compile_args = ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden", "-D_GNU_SOURCE"]
+    compile_args = ["-std=c11", "-Wall", "-Wextra", "-fvisibility=hidden"]
+    if _env_flag("YTDLP_ASYNC_PORTABLE", False):
+        compile_args += ["-DYTDLP_ASYNC_PORTABLE", "-D_POSIX_C_SOURCE=200809L"]
+    else:
+        compile_args.append("-D_GNU_SOURCE")
     link_args: list[str] = []
     if _env_flag("YTDLP_ASYNC_WERROR", True):
         compile_args.append("-Werror")
@@ -124,11 +149,14 @@ def _extension() -> Extension:
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
         compile_args += san
         link_args += san
+    limited = _limited_api()
     return Extension(
         "yt_dlp_async._engine",
         sources=sorted(glob.glob("csrc/*.c")),
         depends=sorted(glob.glob("csrc/*.h")),
         include_dirs=["csrc"],
+        define_macros=[("Py_LIMITED_API", LIMITED_API[0])] if limited else [],
+        py_limited_api=limited,
         extra_compile_args=[f for f in cflags if not f.startswith("-I")] + compile_args,
         extra_link_args=libs + _crypto_libs() + link_args + ["-pthread"],
     )
@@ -149,4 +177,27 @@ class build_py_with_pth(build_py):
         return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, "yt_dlp_async.pth")]
 
 
-setup(ext_modules=[_extension()], cmdclass={"build_py": build_py_with_pth})
+class build_ext_by_flags(build_ext):
+    """Compile every file again when the flags changed (YTDLP_ASYNC_PORTABLE, _SANITIZE, _DEBUG, _LIMITED_API).
+
+    setuptools only compares file times, and pip builds in the same build/
+    directory, so a switch alone would otherwise keep the old objects.
+    """
+
+    def run(self) -> None:
+        flags = "\n".join([str(m) for e in self.extensions for m in e.define_macros]
+                          + [a for e in self.extensions for a in e.extra_compile_args + e.extra_link_args])
+        stamp = os.path.join(self.build_temp, "yt_dlp_async-flags.txt")
+        try:
+            with open(stamp) as f:
+                self.force = self.force or f.read() != flags
+        except OSError:
+            self.force = True
+        super().run()
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write(flags)
+
+
+setup(ext_modules=[_extension()], cmdclass={"build_py": build_py_with_pth, "build_ext": build_ext_by_flags},
+      options=_options())

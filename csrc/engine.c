@@ -216,6 +216,53 @@ static void eng_collect_outcome(struct task *t)
     }
 }
 
+/* ---- statistics ------------------------------------------------------- */
+
+/* An attempt ended (or its task finishes while one runs): its bytes and the
+   connections libcurl opened for it go into e->stats, once. */
+static void eng_stats_attempt(struct eng *e, struct task *t)
+{
+    long conns = 0;
+    int64_t got;
+    if (!t->stats_open)
+        return;
+    t->stats_open = 0;
+    if (t->easy)
+        curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &conns);
+    got = task_written(t) - t->stats_mark;
+    eng_lock(e);
+    if (got > 0)
+        e->stats.bytes += (uint64_t)got;
+    if (conns > 0)
+        e->stats.connections += (uint64_t)conns;
+    eng_unlock(e);
+}
+
+static void eng_stats_started(struct eng *e, struct task *t)
+{
+    t->stats_mark = task_written(t);
+    t->stats_open = 1;
+    (void)e;
+}
+
+/* with mu held: a top-level task reached its final state */
+static void eng_stats_finished_locked(struct eng *e, struct task *t,
+                                      enum task_state st)
+{
+    if (t->parent)
+        return;
+    if (st == TS_DONE)
+        e->stats.files++;
+    else if (st == TS_FAILED)
+        e->stats.failures++;
+    else
+        return;
+    if (e->stats.first_start == 0 || t->submit_time < e->stats.first_start)
+        e->stats.first_start = t->submit_time;
+    if (t->finish_time > e->stats.last_end)
+        e->stats.last_end = t->finish_time;
+}
+
 /* The only way a task becomes finished: record the outcome, release the
    connection and the file, wake the waiters, drop the engine's ref. */
 void eng_finish(struct eng *e, struct task *t, enum task_state st)
@@ -226,6 +273,7 @@ void eng_finish(struct eng *e, struct task *t, enum task_state st)
         seg_cancel_children(e, t);
         seg_refresh(e, t, eng_now(), 1);
     } else if (t->state == TS_ACTIVE) {
+        eng_stats_attempt(e, t);
         curl_multi_remove_handle(e->multi, t->easy);
         e->active--;
         if (t->host)
@@ -249,6 +297,7 @@ void eng_finish(struct eng *e, struct task *t, enum task_state st)
     t->state = st;
     t->finish_time = eng_now();
     t->speed = 0;
+    eng_stats_finished_locked(e, t, st);
     if (!t->parent) {
         pthread_cond_broadcast(&e->done_cv);
         eng_notify_locked(e);
@@ -348,9 +397,13 @@ static double eng_backoff(struct eng *e, int attempt, double retry_after)
 static void eng_attempt_ended(struct eng *e, struct task *t, CURLcode res)
 {
     int retryable, max;
+    eng_stats_attempt(e, t);
     xfer_classify(e, t, res, &retryable);
-    if (t->host && eng_is_trouble(t, res))
+    if (t->host && eng_is_trouble(t, res)) {
         eng_host_trouble(e, t->host);
+        if (t->parent)
+            seg_child_trouble(e, t, res);
+    }
     if (t->err == EK_NONE) {
         eng_finish(e, t, TS_DONE);
         return;
@@ -369,6 +422,7 @@ static void eng_attempt_ended(struct eng *e, struct task *t, CURLcode res)
                                                  t->retry_after);
     eng_lock(e);
     t->retries++;
+    e->stats.retries++;
     t->state = TS_RETRY_WAIT;
     t->speed = 0;
     eng_unlock(e);
@@ -506,7 +560,10 @@ static void eng_admit(struct eng *e)
         }
         e->active++;
         best->active++;
+        eng_stats_started(e, bt);
         eng_set_state(e, bt, TS_ACTIVE);
+        if (bt->parent)
+            seg_child_active(e, bt);
     }
 }
 
@@ -572,8 +629,10 @@ static void eng_update_speeds(struct eng *e, double now)
         return;
     e->last_speed_update = now;
     for (struct task *t = e->tasks; t; t = t->next)
-        if (t->seg)
+        if (t->seg) {
             seg_refresh(e, t, now, 0);
+            seg_adapt(e, t, now);
+        }
     eng_host_grow(e, now);
     eng_lock(e);
     for (struct task *t = e->tasks; t; t = t->next) {

@@ -28,6 +28,8 @@
 
 #include <curl/curl.h>
 
+#include "adaptive.h"
+
 /* ---- task states and error kinds ---------------------------------- */
 
 enum task_state {
@@ -162,7 +164,8 @@ struct task_opts {
     int max_retries;           /* -1: the engine's */
     int priority;
     /* segmented downloads: more than one connection for one resource */
-    int connections;           /* 1: a plain transfer */
+    int connections;           /* 1: a plain transfer; adaptive: the most */
+    int adaptive;              /* the count follows adaptive.c, from 1 */
     int64_t min_piece;         /* never split below this */
     int64_t max_request;       /* cap on one request's range, 0: none */
     char *state_path;          /* resume control file, or NULL */
@@ -217,6 +220,8 @@ struct task {
     char *hdr;                  /* raw header block of the last response */
     size_t hdr_len, hdr_cap;
     double next_attempt_at;
+    int64_t stats_mark;         /* thr: written when the attempt started */
+    int stats_open;             /* thr: an attempt not yet in eng->stats */
     double speed_mark_time;
     int64_t speed_mark_bytes;
 
@@ -298,6 +303,18 @@ struct host {
 
 /* ---- the engine ----------------------------------------------------- */
 
+/* What the engine did since it was created (Engine.stats()).  Written by
+   the engine thread, read by Python, both under eng->mu. */
+struct eng_stats {
+    uint64_t files;             /* top-level tasks finished done */
+    uint64_t failures;          /* top-level tasks finished failed */
+    uint64_t bytes;             /* bytes received and written, every attempt */
+    uint64_t retries;           /* attempts retried by the engine */
+    uint64_t connections;       /* CURLINFO_NUM_CONNECTS, summed */
+    double first_start;         /* first top-level task submitted, 0: none */
+    double last_end;            /* last top-level task finished */
+};
+
 struct eng_config {
     int max_connections;
     int max_host_connections;
@@ -346,8 +363,14 @@ struct eng {
 
     int plan_pending;           /* a segmented download wants planning */
 
+    /* atomics (fragstream.c): bytes of memory=True bodies allocated now,
+       and the most at any time (a fragment window's bound, for tests) */
+    int64_t body_mem;
+    int64_t body_mem_peak;
+
     uint64_t next_id;           /* mu */
     uint64_t next_seq;          /* mu */
+    struct eng_stats stats;     /* mu */
 };
 
 /* ---- segmented downloads (segment.c), engine thread ---------------- */
@@ -370,7 +393,17 @@ struct seg {
     char *saved;                /* the control file's last contents */
     int finishing;
     int plan_me;                /* confirmed: plan in the loop */
+    int coded;                  /* the first reply was content-coded */
+    int no_length;              /* the first reply had no usable length */
+    int shedding;               /* thr: cancelling connections over target */
+    /* how many connections (adaptive.c when o.adaptive): the engine
+       thread writes, Python reads, both under mu */
+    struct adaptive ctl;        /* mu */
+    int peak;                   /* mu: most connections transferring at once */
 };
+
+/* why a split download used the connections it did (Task.info) */
+const char *seg_note(const struct task *t);   /* under mu */
 
 int seg_init(struct task *t, char *err, size_t errlen);
 void seg_free(struct task *t);
@@ -380,6 +413,9 @@ void seg_child_confirmed(struct task *child);
 void seg_plan(struct eng *e, struct task *t);
 void seg_refresh(struct eng *e, struct task *t, double now, int force);
 void seg_cancel_children(struct eng *e, struct task *t);
+void seg_adapt(struct eng *e, struct task *t, double now);
+void seg_child_active(struct eng *e, struct task *child);
+void seg_child_trouble(struct eng *e, struct task *child, CURLcode res);
 
 /* ---- aes.c --------------------------------------------------------------- */
 
@@ -387,6 +423,25 @@ int aes128_cbc_decrypt(const unsigned char *in, size_t n,
                        const unsigned char *key, const unsigned char *iv,
                        int unpad, unsigned char *out, size_t *outlen,
                        char *err, size_t errlen);
+
+/* ---- fragstream.c: a fragment's body to the output, in C ----------- */
+
+enum frag_rc {
+    FRAG_OK = 0,
+    FRAG_EKEEP = -1,    /* the --keep-fragments file: errno */
+    FRAG_EOUT = -2,     /* the output descriptor: errno (bytes may be out) */
+    FRAG_EAES = -3      /* decryption refused: err */
+};
+
+/* keep (raw) -> decrypt in place when key (16 bytes, iv 16) -> append to
+   out_fd; *appended is what reached out_fd when FRAG_OK */
+/* body_mem accounting: delta > 0 when a body grows, < 0 when freed */
+void frag_mem_account(struct eng *e, int64_t delta);
+
+int frag_append(unsigned char *body, size_t n, int out_fd,
+                const unsigned char *key, const unsigned char *iv,
+                const char *keep_path, size_t *appended,
+                char *err, size_t errlen);
 
 int eng_global_init(void);
 struct eng *eng_new(const struct eng_config *cfg, char *err, size_t errlen);

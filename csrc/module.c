@@ -12,9 +12,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifndef YTDLP_ASYNC_PORTABLE
+#include <sys/eventfd.h>
+#endif
 
 #include "engine.h"
 
@@ -24,6 +28,9 @@ typedef struct {
     PyTypeObject *engine_type;
     PyTypeObject *task_type;
     PyObject *engine_error;
+    /* body bytes Task.take_body() turned into Python bytes (a debug count:
+       fragment bodies go through Task.append_body() and never count) */
+    unsigned long long body_bytes_to_python;
 } module_state;
 
 static PyModuleDef engine_module;
@@ -35,10 +42,28 @@ static module_state *get_state(PyObject *module)
     return (module_state *)s;
 }
 
+/* Neither type allows subclasses (no Py_TPFLAGS_BASETYPE), so the type of
+   an object is the type made from our spec and PyType_GetModule (limited
+   API) finds the module as PyType_GetModuleByDef (3.13 there) would. */
 static module_state *state_of_type(PyTypeObject *tp)
 {
-    PyObject *m = PyType_GetModuleByDef(tp, &engine_module);
+    PyObject *m = PyType_GetModule(tp);
     return m ? get_state(m) : NULL;
+}
+
+/* seq as a new tuple, or TypeError(msg) when it is not iterable: what
+   PySequence_Fast does, whose GET_ macros are outside the limited API */
+static PyObject *as_tuple(PyObject *seq, const char *msg)
+{
+    PyObject *it = PyObject_GetIter(seq), *t;
+    if (!it) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError))
+            PyErr_SetString(PyExc_TypeError, msg);
+        return NULL;
+    }
+    t = PySequence_Tuple(it);
+    Py_DECREF(it);
+    return t;
 }
 
 typedef struct {
@@ -68,7 +93,7 @@ static void lock_engine(struct eng *e)
 
 static int engine_usable(EngineObject *self, int need_open)
 {
-    module_state *st = state_of_type(Py_TYPE(self));
+    module_state *st = state_of_type(Py_TYPE((PyObject *)self));
     if (!st)
         return 0;
     if (self->eng == NULL) {
@@ -103,7 +128,7 @@ static int post(EngineObject *self, enum cmd_type type, struct task *t,
     rc = eng_post(self->eng, type, t, arg);
     Py_END_ALLOW_THREADS
     if (rc < 0) {
-        module_state *st = state_of_type(Py_TYPE(self));
+        module_state *st = state_of_type(Py_TYPE((PyObject *)self));
         if (st)
             PyErr_SetString(st->engine_error, errno == ESHUTDOWN
                             ? "the engine is closed" : "out of memory");
@@ -154,24 +179,23 @@ static int build_headers(PyObject *seq, struct curl_slist **out)
     *out = NULL;
     if (seq == NULL || seq == Py_None)
         return 0;
-    fast = PySequence_Fast(seq, "headers must be a sequence of "
-                                "(name, value) pairs");
+    fast = as_tuple(seq, "headers must be a sequence of (name, value) pairs");
     if (!fast)
         return -1;
-    n = PySequence_Fast_GET_SIZE(fast);
+    n = PyTuple_Size(fast);
     for (i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
+        PyObject *item = PyTuple_GetItem(fast, i);
         const char *name, *value;
         Py_ssize_t nl, vl;
         char *line;
         struct curl_slist *l;
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+        if (!PyTuple_Check(item) || PyTuple_Size(item) != 2) {
             PyErr_SetString(PyExc_TypeError,
                             "headers must be (name, value) pairs");
             goto fail;
         }
-        name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(item, 0), &nl);
-        value = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(item, 1), &vl);
+        name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(item, 0), &nl);
+        value = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(item, 1), &vl);
         if (!name || !value)
             goto fail;
         if (nl == 0 || has_ctl(name) || has_ctl(value)
@@ -218,10 +242,10 @@ static int build_cookies(PyObject *seq, struct task_opts *o)
     Py_ssize_t i, n;
     if (seq == NULL || seq == Py_None)
         return 0;
-    fast = PySequence_Fast(seq, "cookies must be a sequence of str");
+    fast = as_tuple(seq, "cookies must be a sequence of str");
     if (!fast)
         return -1;
-    n = PySequence_Fast_GET_SIZE(fast);
+    n = PyTuple_Size(fast);
     o->cookies = calloc(n ? (size_t)n : 1, sizeof(char *));
     if (!o->cookies) {
         Py_DECREF(fast);
@@ -230,7 +254,7 @@ static int build_cookies(PyObject *seq, struct task_opts *o)
     }
     for (i = 0; i < n; i++) {
         int err = 0;
-        char *s = dup_optional(PySequence_Fast_GET_ITEM(fast, i), "a cookie",
+        char *s = dup_optional(PyTuple_GetItem(fast, i), "a cookie",
                                &err);
         if (err) {
             Py_DECREF(fast);
@@ -311,6 +335,7 @@ static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     long long rate = 0;
     char err[256];
     EngineObject *self;
+    allocfunc alloc;
     module_state *st = state_of_type(type);
 
     if (!st)
@@ -356,7 +381,8 @@ static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     cfg.stall_timeout_s = (long)stall_timeout;
     cfg.rate_limit = (double)rate;
 
-    self = (EngineObject *)type->tp_alloc(type, 0);
+    alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    self = (EngineObject *)alloc(type, 0);
     if (!self)
         return NULL;
     self->eng = eng_new(&cfg, err, sizeof(err));
@@ -399,7 +425,7 @@ static void Engine_dealloc(PyObject *op)
         eng_free(self->eng);
         self->eng = NULL;
     }
-    tp->tp_free(op);
+    ((freefunc)PyType_GetSlot(tp, Py_tp_free))(op);
     Py_DECREF(tp);
 }
 
@@ -412,6 +438,19 @@ static PyObject *Engine_close(PyObject *op, PyObject *Py_UNUSED(ignored))
     }
     Engine_close_impl(self);
     Py_RETURN_NONE;
+}
+
+/* (held, peak): bytes of memory=True bodies the engine holds now and the
+   most it held at once; readable after close() */
+static PyObject *Engine_body_memory(PyObject *op, PyObject *Py_UNUSED(ig))
+{
+    EngineObject *self = (EngineObject *)op;
+    long long held = 0, peak = 0;
+    if (self->eng) {
+        held = __atomic_load_n(&self->eng->body_mem, __ATOMIC_RELAXED);
+        peak = __atomic_load_n(&self->eng->body_mem_peak, __ATOMIC_RELAXED);
+    }
+    return Py_BuildValue("(LL)", held, peak);
 }
 
 /* fd: an eventfd or a non-blocking pipe that the engine writes to each
@@ -434,7 +473,7 @@ static PyObject *Engine_subscribe(PyObject *op, PyObject *arg)
         err = errno;
     Py_END_ALLOW_THREADS
     if (rc < 0) {
-        module_state *st = state_of_type(Py_TYPE(self));
+        module_state *st = state_of_type(Py_TYPE((PyObject *)self));
         if (err == ENOMEM)
             return PyErr_NoMemory();
         if (st)
@@ -442,6 +481,28 @@ static PyObject *Engine_subscribe(PyObject *op, PyObject *arg)
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* A copy of the engine's counters (struct eng_stats), taken under its
+   lock; they survive close(). */
+static PyObject *Engine_stats(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    EngineObject *self = (EngineObject *)op;
+    struct eng_stats s;
+    if (!engine_usable(self, 0))
+        return NULL;
+    lock_engine(self->eng);
+    s = self->eng->stats;
+    pthread_mutex_unlock(&self->eng->mu);
+    return Py_BuildValue(
+        "{s:K,s:K,s:K,s:K,s:K,s:d}",
+        "files", (unsigned long long)s.files,
+        "failures", (unsigned long long)s.failures,
+        "bytes", (unsigned long long)s.bytes,
+        "retries", (unsigned long long)s.retries,
+        "connections", (unsigned long long)s.connections,
+        "seconds", s.last_end > s.first_start && s.first_start > 0
+            ? s.last_end - s.first_start : 0.0);
 }
 
 static PyObject *Engine_unsubscribe(PyObject *op, PyObject *arg)
@@ -546,7 +607,7 @@ static int check_path(PyObject *path, int truncate, struct task_opts *o,
 
     if (!PyUnicode_FSConverter(path, &bytes))
         return -1;
-    p = PyBytes_AS_STRING(bytes);
+    p = PyBytes_AsString(bytes);
     Py_BEGIN_ALLOW_THREADS
     rc = stat(p, &sb);
     if (rc < 0)
@@ -655,7 +716,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     PyObject *ca = Py_None, *cert = Py_None, *key = Py_None;
     PyObject *keypw = Py_None, *result, *state_path = Py_None;
     int fileno = -1, truncate = 0, priority = 0, verify = 1;
-    int connections = 1, memory = 0, hold = 0;
+    int connections = 1, memory = 0, hold = 0, adaptive = 0;
     long long min_piece = 1048576, max_request = 0;
     long long max_memory = 64LL << 20;
     char err_text[256];
@@ -695,10 +756,16 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     if (max_retries > 1000000)
         return PyErr_Format(PyExc_ValueError, "max_retries must be at most "
                             "1000000, not %d", max_retries);
-    if (connections < 1 || connections > SEG_MAX_CONNECTIONS)
+    if (connections < 0 || connections > SEG_MAX_CONNECTIONS)
         return PyErr_Format(PyExc_ValueError, "connections must be between "
-                            "1 and %d, not %d", SEG_MAX_CONNECTIONS,
-                            connections);
+                            "1 and %d, or 0 (auto), not %d",
+                            SEG_MAX_CONNECTIONS, connections);
+    if (connections == 0) {
+        /* auto: up to ADAPTIVE_MAX for a whole file (or its tail) written
+           to a path or fd; anything else is one connection */
+        adaptive = !memory && !hold && range_end == -1;
+        connections = adaptive ? ADAPTIVE_MAX : 1;
+    }
     if (min_piece < 16384 || max_request < 0)
         return PyErr_Format(PyExc_ValueError, "min_piece must be at least "
                             "16384 bytes and max_request 0 (no cap) or "
@@ -752,13 +819,14 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     o.max_retries = max_retries;
     o.priority = priority;
     o.connections = connections;
+    o.adaptive = adaptive;
     o.min_piece = min_piece;
     o.max_request = max_request;
     if (state_path != Py_None) {
         PyObject *b = NULL;
         if (!PyUnicode_FSConverter(state_path, &b))
             goto fail;
-        o.state_path = strdup(PyBytes_AS_STRING(b));
+        o.state_path = strdup(PyBytes_AsString(b));
         Py_DECREF(b);
         if (!o.state_path) {
             PyErr_NoMemory();
@@ -829,6 +897,8 @@ static PyMethodDef Engine_methods[] = {
     {"submit", (PyCFunction)(void (*)(void))Engine_submit,
      METH_VARARGS | METH_KEYWORDS,
      "submit(url, path=None, *, ...) -> Task\n\nQueue a download."},
+    {"body_memory", Engine_body_memory, METH_NOARGS,
+     "(held, peak) bytes of memory=True bodies, now and at most."},
     {"close", Engine_close, METH_NOARGS,
      "Cancel live transfers and join the engine thread."},
     {"subscribe", Engine_subscribe, METH_O,
@@ -836,6 +906,9 @@ static PyMethodDef Engine_methods[] = {
      "pipe) whenever a task finishes."},
     {"unsubscribe", Engine_unsubscribe, METH_O,
      "unsubscribe(fd): stop writing to fd; it may be closed afterwards."},
+    {"stats", Engine_stats, METH_NOARGS,
+     "A dict of the engine's counters: files, failures, bytes, retries, "
+     "connections, seconds."},
     {"set_rate_limit", Engine_set_rate_limit, METH_O,
      "Cap the sum of all transfers at this many bytes/s (0: no cap)."},
     {"__enter__", Engine_enter, METH_NOARGS, NULL},
@@ -873,7 +946,7 @@ static PyType_Spec Engine_spec = {
 static PyObject *task_create(EngineObject *engine, struct task *t,
                              PyObject *url, PyObject *path)
 {
-    module_state *st = state_of_type(Py_TYPE(engine));
+    module_state *st = state_of_type(Py_TYPE((PyObject *)engine));
     TaskObject *self;
     if (!st)
         return NULL;
@@ -1055,6 +1128,43 @@ static PyObject *int_or_none(int64_t v)
     return v >= 0 ? PyLong_FromLongLong(v) : Py_NewRef(Py_None);
 }
 
+/* How many connections a split download used: the most at once, the
+   targets in order, the current target and why (segment.c seg_note). */
+static int Task_info_connections(PyObject *d, struct task *t, struct eng *e)
+{
+    int hist[ADAPTIVE_HIST], nhist, peak, target;
+    char note[32];
+    PyObject *list;
+
+    lock_engine(e);
+    nhist = t->seg->ctl.nhist;
+    memcpy(hist, t->seg->ctl.hist, sizeof(hist));
+    peak = t->seg->peak;
+    target = t->seg->ctl.target;
+    snprintf(note, sizeof(note), "%s", seg_note(t));
+    pthread_mutex_unlock(&e->mu);
+
+    list = PyList_New(nhist);
+    if (!list)
+        return -1;
+    for (int i = 0; i < nhist; i++) {
+        PyObject *n = PyLong_FromLong(hist[i]);
+        if (!n) {
+            Py_DECREF(list);
+            return -1;
+        }
+        PyList_SET_ITEM(list, i, n);
+    }
+    if (dict_set(d, "connections_history", list)
+        || dict_set(d, "connections_peak", PyLong_FromLong(peak))
+        || dict_set(d, "connections_target", PyLong_FromLong(target))
+        || dict_set(d, "connections_note", PyUnicode_FromString(note))
+        || dict_set(d, "connections_adaptive",
+                    PyBool_FromLong(t->o.adaptive)))
+        return -1;
+    return 0;
+}
+
 /* A snapshot of the task; the outcome fields once it has finished. */
 static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
@@ -1097,10 +1207,19 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
     }
     written = task_written(t);
     if (t->seg && !task_finished_state(state)) {
-        /* live: finished ranges plus what each connection has written */
+        /* live: finished ranges plus what each connection has written,
+           every connection's retries so far, and waiting for a retry
+           when every connection is */
+        int waiting = t->seg->nchildren > 0;
         written = t->seg->done_bytes;
-        for (int i = 0; i < t->seg->nchildren; i++)
-            written += task_written(t->seg->children[i]);
+        for (int i = 0; i < t->seg->nchildren; i++) {
+            const struct task *c = t->seg->children[i];
+            written += task_written(c);
+            retries += c->retries;
+            waiting = waiting && c->state == TS_RETRY_WAIT;
+        }
+        if (waiting)
+            state = TS_RETRY_WAIT;
     }
     pthread_mutex_unlock(&e->mu);
 
@@ -1134,6 +1253,8 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
             goto fail;
         if (dict_set(d, "resumed_bytes", PyLong_FromLongLong(
                          t->seg->resumed)) < 0)
+            goto fail;
+        if (Task_info_connections(d, t, e) < 0)
             goto fail;
         lock_engine(e);
         for (int i = 0; i < t->seg->nchildren; i++) {
@@ -1213,11 +1334,110 @@ static PyObject *Task_take_body(PyObject *op, PyObject *Py_UNUSED(ignored))
     body = PyBytes_FromStringAndSize((const char *)t->mem,
                                      (Py_ssize_t)task_written(t));
     if (body) {
+        module_state *st = state_of_type(Py_TYPE(op));
+        if (st)
+            st->body_bytes_to_python += (unsigned long long)task_written(t);
+        frag_mem_account(t->eng, -(int64_t)t->mem_cap);
         free(t->mem);           /* finished: the engine no longer uses it */
         t->mem = NULL;
         t->mem_cap = 0;
     }
     return body;
+}
+
+static int append_body_buffers(Py_buffer *key, Py_buffer *iv)
+{
+    if (!key->buf && !iv->buf)
+        return 0;
+    if (!key->buf || !iv->buf || key->len != 16 || iv->len != 16) {
+        PyErr_Format(PyExc_ValueError, "AES-128 needs a 16-byte key and a "
+                     "16-byte IV (got %zd and %zd bytes)",
+                     key->buf ? key->len : (Py_ssize_t)0,
+                     iv->buf ? iv->len : (Py_ssize_t)0);
+        return -1;
+    }
+    return 0;
+}
+
+/* Task.append_body(fileno, key=None, iv=None, keep=None): the body of a
+   finished memory=True task goes to fileno (after keep, the raw copy, and
+   AES-128 decryption when key and iv are given) without becoming a Python
+   object; the buffer is freed whatever happens.  Returns the bytes
+   appended. */
+static PyObject *Task_append_body(PyObject *op, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"fileno", "key", "iv", "keep", NULL};
+    TaskObject *self = (TaskObject *)op;
+    struct task *t = self->task;
+    struct eng *e = task_eng(self);
+    Py_buffer key = {0}, iv = {0};
+    PyObject *keep = Py_None, *keep_bytes = NULL, *out = NULL;
+    const char *keep_path = NULL;
+    enum task_state state;
+    unsigned char *mem;
+    size_t n, appended = 0;
+    char err[128] = "";
+    int fileno, rc, saved = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|z*z*O:append_body", kwlist,
+                                     &fileno, &key, &iv, &keep))
+        return NULL;
+    if (append_body_buffers(&key, &iv) < 0)
+        goto done;
+    if (keep != Py_None) {
+        if (!PyUnicode_FSConverter(keep, &keep_bytes))
+            goto done;
+        keep_path = PyBytes_AsString(keep_bytes);
+        if (keep_path == NULL)
+            goto done;
+    }
+    lock_engine(e);
+    state = t->state;
+    pthread_mutex_unlock(&e->mu);
+    if (!t->o.to_memory) {
+        PyErr_SetString(PyExc_ValueError, "this task writes to a file, "
+                        "not to memory");
+        goto done;
+    }
+    if (state != TS_DONE) {
+        PyErr_Format(PyExc_ValueError, "the task is %s, not done",
+                     task_state_name(state));
+        goto done;
+    }
+    n = (size_t)task_written(t);
+    if (!t->mem && n > 0) {
+        PyErr_SetString(PyExc_ValueError, "the body was already taken");
+        goto done;
+    }
+    mem = t->mem;               /* finished: the engine no longer uses it */
+    if (mem)
+        frag_mem_account(t->eng, -(int64_t)t->mem_cap);
+    t->mem = NULL;
+    t->mem_cap = 0;
+    Py_BEGIN_ALLOW_THREADS
+    rc = frag_append(mem, mem ? n : 0, fileno, key.buf, iv.buf, keep_path,
+                     &appended, err, sizeof(err));
+    saved = errno;
+    free(mem);
+    Py_END_ALLOW_THREADS
+    if (rc == FRAG_OK) {
+        out = PyLong_FromSize_t(appended);
+    } else if (rc == FRAG_EAES) {
+        PyErr_SetString(PyExc_ValueError, err);
+    } else {
+        errno = saved;
+        if (rc == FRAG_EKEEP)
+            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, keep);
+        else
+            PyErr_SetFromErrno(PyExc_OSError);
+    }
+done:
+    if (key.obj || key.buf)
+        PyBuffer_Release(&key);
+    if (iv.obj || iv.buf)
+        PyBuffer_Release(&iv);
+    Py_XDECREF(keep_bytes);
+    return out;
 }
 
 static PyObject *Task_get_id(PyObject *op, void *Py_UNUSED(c))
@@ -1248,6 +1468,10 @@ static PyMethodDef Task_methods[] = {
      "release(n): let the body of held reply n (info()['hold']) be written."},
     {"take_body", Task_take_body, METH_NOARGS,
      "The body of a finished memory=True task, as bytes (once)."},
+    {"append_body", (PyCFunction)(void (*)(void))Task_append_body,
+     METH_VARARGS | METH_KEYWORDS,
+     "append_body(fileno, key=None, iv=None, keep=None) -> int: write the "
+     "body of a finished memory=True task to fileno, in C (once)."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -1344,7 +1568,46 @@ done:
     return out;
 }
 
+static PyObject *mod_body_bytes_to_python(PyObject *m,
+                                          PyObject *Py_UNUSED(ig))
+{
+    return PyLong_FromUnsignedLongLong(get_state(m)->body_bytes_to_python);
+}
+
+/* The fd pair a waiter watches (read end) and subscribes (write end):
+   one eventfd on Linux, a non-blocking pipe in the portable build. */
+static PyObject *mod_wakeup_fds(PyObject *m, PyObject *Py_UNUSED(ig))
+{
+    (void)m;
+#ifndef YTDLP_ASYNC_PORTABLE
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    return Py_BuildValue("(ii)", fd, fd);
+#else
+    int p[2];
+    if (pipe(p) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    for (int i = 0; i < 2; i++) {
+        int fl = fcntl(p[i], F_GETFL);
+        if (fl < 0 || fcntl(p[i], F_SETFL, fl | O_NONBLOCK) < 0
+            || fcntl(p[i], F_SETFD, FD_CLOEXEC) < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            close(p[0]);
+            close(p[1]);
+            return NULL;
+        }
+    }
+    return Py_BuildValue("(ii)", p[0], p[1]);
+#endif
+}
+
 static PyMethodDef module_methods[] = {
+    {"body_bytes_to_python", mod_body_bytes_to_python, METH_NOARGS,
+     "Body bytes Task.take_body() has turned into bytes objects so far."},
+    {"wakeup_fds", mod_wakeup_fds, METH_NOARGS,
+     "wakeup_fds() -> (read_fd, write_fd): an eventfd (the same fd twice) "
+     "or, in the portable build, a non-blocking pipe."},
     {"aes128_cbc_decrypt", (PyCFunction)(void (*)(void))mod_aes128_cbc_decrypt,
      METH_VARARGS | METH_KEYWORDS,
      "aes128_cbc_decrypt(data, key, iv, unpad=True) -> bytes\n\n"
@@ -1359,6 +1622,7 @@ static PyMethodDef module_methods[] = {
 static int module_exec(PyObject *m)
 {
     module_state *st = get_state(m);
+    PyObject *features;
     if (eng_global_init() < 0) {
         PyErr_SetString(PyExc_ImportError, "curl_global_init failed");
         return -1;
@@ -1378,6 +1642,20 @@ static int module_exec(PyObject *m)
         m, &Task_spec, NULL);
     if (!st->task_type || PyModule_AddType(m, st->task_type) < 0)
         return -1;
+    features = Py_BuildValue("(ss)",
+#ifdef YTDLP_ASYNC_PORTABLE
+                             "portable", "wakeup:pipe"
+#else
+                             "linux", "wakeup:eventfd"
+#endif
+                             );
+    if (!features)
+        return -1;
+    if (PyModule_AddObjectRef(m, "BUILD_FEATURES", features) < 0) {
+        Py_DECREF(features);
+        return -1;
+    }
+    Py_DECREF(features);
     return 0;
 }
 

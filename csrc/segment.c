@@ -18,6 +18,13 @@
  *
  * Finished ranges are recorded in the parent and, once a second, in the
  * control file (controlfile.c).
+ *
+ * How many connections: o.connections when fixed; with o.adaptive the
+ * controller of adaptive.c sets the target (one connection at first, more
+ * while each step pays, fewer on pressure) from samples seg_adapt feeds it
+ * four times a second.  A higher target is met by the plan above (gaps,
+ * then halving); a lower one by cancelling the newest connections: their
+ * bytes so far are kept and the rest of their ranges become gaps.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +73,12 @@ int seg_init(struct task *t, char *err, size_t errlen)
     s->start = t->o.range_start;
     s->size = -1;
     ranges_init(&s->done);
+    adaptive_init(&s->ctl, t->o.connections, eng_now());
+    if (!t->o.adaptive) {
+        /* fixed: the history is that one number */
+        s->ctl.target = s->ctl.hist[0] = t->o.connections;
+        s->ctl.stop = AS_MAX;
+    }
     t->seg = s;
     if (!t->o.state_path)
         return 0;
@@ -304,6 +317,22 @@ int seg_start(struct eng *e, struct task *t)
     return 0;
 }
 
+/* The parent answers with a child's reply headers (the first reply, or
+   the one that failed it). */
+static void seg_copy_headers(struct task *t, const struct task *c)
+{
+    char *h;
+    if (!c->hdr_len)
+        return;
+    h = malloc(c->hdr_len);
+    if (!h)
+        return;
+    memcpy(h, c->hdr, c->hdr_len);
+    free(t->hdr);
+    t->hdr = h;
+    t->hdr_len = t->hdr_cap = c->hdr_len;
+}
+
 /* The first child's reply passed the checks: learn the size, the
    validators and whether ranges work.  Runs inside curl's write callback,
    so it only records; planning happens in the loop. */
@@ -333,7 +362,17 @@ void seg_child_confirmed(struct task *c)
     free(p->last_modified);
     p->etag = c->etag ? strdup(c->etag) : NULL;
     p->last_modified = c->last_modified ? strdup(c->last_modified) : NULL;
+    s->coded = c->coded;
+    s->no_length = s->size <= 0;
+    seg_copy_headers(p, c);
     eng_lock(p->eng);
+    if (p->o.adaptive)   /* the first settle period starts with the reply */
+        adaptive_init(&s->ctl, p->o.connections, eng_now());
+    free(p->live_etag);
+    free(p->live_last_modified);
+    p->live_etag = c->etag ? strdup(c->etag) : NULL;
+    p->live_last_modified = c->last_modified ? strdup(c->last_modified)
+                                             : NULL;
     p->http_status = c->http_status == 206 ? 200 : c->http_status;
     p->resource_size = s->size;
     p->total = s->size > 0 ? s->size - s->start : -1;
@@ -344,15 +383,47 @@ void seg_child_confirmed(struct task *c)
 
 static void seg_fall_back(struct eng *e, struct task *t);
 
+static int seg_target(const struct task *t)
+{
+    return t->o.adaptive ? t->seg->ctl.target : t->o.connections;
+}
+
+/* Over target: cancel connections, those still queued first, then the
+   one that has written least (the newest).  Its bytes so far count as
+   done; the rest of its range is a gap for the next free connection. */
+static void seg_shed(struct eng *e, struct task *t)
+{
+    struct seg *s = t->seg;
+    s->shedding = 1;
+    while (s->nchildren > seg_target(t) && s->nchildren > 1) {
+        struct task *victim = NULL;
+        for (int i = 0; i < s->nchildren; i++) {
+            struct task *c = s->children[i];
+            if (!victim || (c->state != TS_ACTIVE && victim->state == TS_ACTIVE)
+                || ((c->state == TS_ACTIVE) == (victim->state == TS_ACTIVE)
+                    && task_written(c) < task_written(victim)))
+                victim = c;
+        }
+        eng_finish(e, victim, TS_CANCELLED);
+    }
+    s->shedding = 0;
+}
+
 void seg_plan(struct eng *e, struct task *t)
 {
     struct seg *s = t->seg;
     struct ranges cov;
 
-    if (s->finishing || e->shutting_down || !s->confirmed)
+    if (s->finishing || s->shedding || e->shutting_down || !s->confirmed)
         return;
-    if (s->nchildren == 0 && s->size > 0
-        && ranges_covers(&s->done, s->start, s->size)) {
+    if (t->o.adaptive && s->ranges_ok && !s->single
+        && s->nchildren > seg_target(t)) {
+        seg_shed(e, t);
+        if (task_finished_state(t->state) || s->finishing)
+            return;
+    }
+    if (s->nchildren == 0 && s->size >= 0
+        && ranges_covers(&s->done, s->start, s->size)) {   /* 0: empty */
         seg_finish_parent(e, t, TS_DONE);
         return;
     }
@@ -373,7 +444,7 @@ void seg_plan(struct eng *e, struct task *t)
         return;
     }
     ranges_init(&cov);
-    while (s->nchildren < t->o.connections) {
+    while (s->nchildren < seg_target(t)) {
         int64_t a, b;
         struct task *victim = NULL;
         int64_t best = 0;
@@ -422,18 +493,9 @@ static void seg_fail_parent(struct eng *e, struct task *t,
     t->os_errno = c->os_errno;
     t->retry_after = c->retry_after;
     memcpy(t->errmsg, c->errmsg, sizeof(t->errmsg));
-    if (c->hdr_len) {
-        char *h = malloc(c->hdr_len);
-        if (h) {
-            memcpy(h, c->hdr, c->hdr_len);
-            free(t->hdr);
-            t->hdr = h;
-            t->hdr_len = t->hdr_cap = c->hdr_len;
-        }
-    }
+    seg_copy_headers(t, c);
     eng_lock(e);
     t->http_status = c->http_status;
-    t->retries += c->retries;
     eng_unlock(e);
     seg_finish_parent(e, t, TS_FAILED);
 }
@@ -474,6 +536,22 @@ void seg_child_finished(struct eng *e, struct task *c)
 
     /* a range reply that did not fit leaves bytes we cannot trust */
     seg_remove_child(e, s, c, !range_failure);
+    eng_lock(e);
+    t->retries += c->retries;        /* every connection's retries count */
+    if (c->retry_after > t->retry_after)
+        t->retry_after = c->retry_after;
+    if (c->restarted)
+        t->restarted = 1;            /* the resource changed under it */
+    eng_unlock(e);
+    if (c->restarted && c->state == TS_DONE) {
+        /* an open-ended connection (the only one) restarted from the
+           first byte on a new version: the download is of that version */
+        free(t->etag);
+        free(t->last_modified);
+        t->etag = c->etag ? strdup(c->etag) : NULL;
+        t->last_modified = c->last_modified ? strdup(c->last_modified)
+                                            : NULL;
+    }
     if (c->nout_cookies > t->nout_cookies) {
         /* the jar of the connection that saw the most Set-Cookie lines */
         char **tmp = t->out_cookies;
@@ -515,4 +593,91 @@ void seg_child_finished(struct eng *e, struct task *c)
         s->confirmed = 1;        /* an empty reply: nothing to plan */
     seg_refresh(e, t, eng_now(), 0);
     seg_plan(e, t);
+}
+
+/* ---- the connection count (adaptive.c) -------------------------------- */
+
+static int seg_active_children(const struct seg *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->nchildren; i++)
+        n += s->children[i]->state == TS_ACTIVE;
+    return n;
+}
+
+static int seg_adaptive_now(const struct task *t)
+{
+    const struct seg *s = t->seg;
+    return t->o.adaptive && s->confirmed && s->ranges_ok && !s->single
+        && !s->finishing && !task_finished_state(t->state);
+}
+
+/* A progress sample for the controller (after seg_refresh set written). */
+void seg_adapt(struct eng *e, struct task *t, double now)
+{
+    struct seg *s = t->seg;
+    int64_t bytes = task_written(t);
+    int64_t left = s->size > 0 ? s->size - s->start - bytes : -1;
+    int target;
+
+    if (!seg_adaptive_now(t))
+        return;
+    eng_lock(e);
+    adaptive_sample(&s->ctl, now, bytes, seg_active_children(s));
+    target = adaptive_decide(&s->ctl, now, left < 0 ? -1 : left);
+    eng_unlock(e);
+    if (target != s->nchildren) {
+        s->plan_me = 1;
+        e->plan_pending = 1;
+    }
+}
+
+/* A connection of t started transferring: the peak for the report. */
+void seg_child_active(struct eng *e, struct task *c)
+{
+    struct seg *s = c->parent->seg;
+    int n = seg_active_children(s);
+    if (n > s->peak) {
+        eng_lock(e);
+        s->peak = n;
+        eng_unlock(e);
+    }
+}
+
+/* A connection met pressure (429/503/403, a reset): fewer connections. */
+void seg_child_trouble(struct eng *e, struct task *c, CURLcode res)
+{
+    struct task *t = c->parent;
+    struct seg *s = t->seg;
+    int reason = AP_RESET;
+    if (!seg_adaptive_now(t))
+        return;
+    if (c->err == EK_HTTP && res != CURLE_RECV_ERROR
+        && res != CURLE_SEND_ERROR && res != CURLE_GOT_NOTHING)
+        reason = c->http_status == 429 ? AP_HTTP_429
+            : c->http_status == 503 ? AP_HTTP_503 : AP_HTTP_403;
+    eng_lock(e);
+    adaptive_on_backoff(&s->ctl, eng_now(), reason);
+    eng_unlock(e);
+    s->plan_me = 1;
+    e->plan_pending = 1;
+}
+
+/* Why the download used the connections it did, in a word Python turns
+   into the -v line (called under mu; the flags it reads are set once, when
+   the first reply is confirmed or the download falls back). */
+const char *seg_note(const struct task *t)
+{
+    const struct seg *s = t->seg;
+    if (s->single)
+        return "fell-back";
+    if (s->confirmed && s->coded)
+        return "coded";
+    if (s->confirmed && s->no_length)
+        return "no-length";
+    if (s->confirmed && !s->ranges_ok)
+        return "no-ranges";
+    if (!t->o.adaptive)
+        return "fixed";
+    return adaptive_stop_name(s->ctl.stop);
 }

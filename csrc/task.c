@@ -155,6 +155,8 @@ void task_decref(struct task *t)
         close(t->fd);
     task_opts_clear(&t->o);
     free(t->hdr);
+    if (t->mem)
+        frag_mem_account(t->eng, -(int64_t)t->mem_cap);
     free(t->mem);
     free(t->etag);
     free(t->last_modified);

@@ -367,6 +367,7 @@ static ssize_t mem_pwrite(struct task *t, const char *buf, size_t n,
             errno = ENOMEM;
             return -1;
         }
+        frag_mem_account(t->eng, (int64_t)cap - (int64_t)t->mem_cap);
         t->mem = p;
         t->mem_cap = cap;
     }

@@ -1,8 +1,9 @@
-"""The build's own error: without libcurl's headers, one clear line."""
+"""The build: without libcurl's headers one clear line; make's install stamp skips pip when nothing changed."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,3 +24,45 @@ def test_missing_libcurl_names_the_package(tmp_path: Path) -> None:
     assert len(lines) == 1, proc.stderr
     assert "libcurl4-openssl-dev (Debian/Ubuntu)" in lines[0] and "libcurl-devel (Fedora)" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------ make's install stamp
+def _make_n(venv: Path, target: str = "demo") -> str:
+    proc = subprocess.run(["make", "-n", "--no-print-directory", target, f"VENV={venv}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _stamped_venv(tmp_path: Path, when: float) -> Path:
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    for stamp in (".created", ".installed"):
+        (venv / stamp).touch()
+        os.utime(venv / stamp, (when, when))
+    return venv
+
+
+def _newest_source() -> float:
+    roots = [ROOT / "csrc", ROOT / "yt_dlp_async", ROOT / "yt_dlp_plugins"]
+    files = [p for r in roots for p in r.rglob("*") if p.is_file()]
+    files += [ROOT / n for n in ("setup.py", "pyproject.toml", "MANIFEST.in", "yt_dlp_async.pth", "yt_dlp_async_hook.py")]
+    return max(p.stat().st_mtime for p in files if p.exists())
+
+
+@pytest.mark.skipif(not (ROOT / "Makefile").exists() or shutil.which("make") is None, reason="needs make and the tree")
+def test_second_make_demo_does_not_reinstall(tmp_path: Path) -> None:
+    # an install newer than every source: `make demo` goes straight to the demo
+    venv = _stamped_venv(tmp_path, _newest_source() + 60)
+    plan = _make_n(venv)
+    assert "pip" not in plan, plan
+    assert "tests/demo.py" in plan
+
+
+@pytest.mark.skipif(not (ROOT / "Makefile").exists() or shutil.which("make") is None, reason="needs make and the tree")
+def test_changed_source_reinstalls(tmp_path: Path) -> None:
+    # csrc/engine.c (or any package file) newer than the stamp: pip runs again, then the stamp
+    when = (ROOT / "csrc" / "engine.c").stat().st_mtime - 60
+    plan = _make_n(_stamped_venv(tmp_path, when))
+    assert "pip install -q --upgrade '.[test]'" in plan, plan
+    assert plan.index("pip install") < plan.index(".installed") < plan.index("tests/demo.py")

@@ -79,9 +79,7 @@ def archive_lines(path: Path) -> list[str]:
 def test_entries_byte_identical_and_overlapping(tmp_path: Path, fault_server) -> None:
     n = 6
     url = page_url(fault_server, [video_path(i, rate=600_000) for i in range(1, n + 1)])
-    start = time.monotonic()
     proc = run(['-v', '-o', '%(playlist_index)s.%(ext)s', url], tmp_path)
-    elapsed = time.monotonic() - start
     assert proc.returncode == 0, output(proc)
     assert_baton_checked(proc)
     assert '[async] Concurrent downloads: up to 5 at once' in proc.stderr
@@ -89,10 +87,11 @@ def test_entries_byte_identical_and_overlapping(tmp_path: Path, fault_server) ->
     for i in range(1, n + 1):
         assert sha256_file(tmp_path / f'{i}.mp4') == expected_sha(i), i
     assert overlapping_entries(fault_server) >= 3, output(proc)
-    assert elapsed < n * 0.5 + 15  # sequential would need >= 3 s of transfers alone; not a benchmark
-    # every entry's progress line names it, the playlist still finishes last
+    # every entry's progress line names it, the playlist still finishes last (then the run's summary)
     assert '[download] [item 6] 100% of' in proc.stdout, output(proc)
-    assert proc.stdout.rstrip().splitlines()[-1] == '[download] Finished downloading playlist: PL'
+    *_, finished, summary = proc.stdout.rstrip().splitlines()
+    assert finished == '[download] Finished downloading playlist: PL'
+    assert summary.startswith(f'[async] {n} files, '), output(proc)
 
 
 def test_url_batch_downloads_at_once(tmp_path: Path, fault_server) -> None:
@@ -305,7 +304,7 @@ def test_verbose_explains_sequential(tmp_path: Path, fault_server) -> None:
 def test_hls_entries_overlap(tmp_path: Path, fault_server) -> None:
     """HLS entries give the baton up while their fragments download (HlsFD.real_download is audited)."""
     from fragment_streams import hls_stream, random_segments
-    streams = [hls_stream(fault_server, f'plhls{i}', random_segments(8), faults={j: {'latency': 100} for j in range(8)})
+    streams = [hls_stream(fault_server, f'plhls{i}', random_segments(8), faults={j: {'latency': 400} for j in range(8)})
                for i in range(3)]
     paths = [urllib.parse.urlsplit(stream.info['url']).path for stream in streams]
     proc = run(['-o', '%(playlist_index)s.%(ext)s', page_url(fault_server, paths)], tmp_path)

@@ -5,7 +5,9 @@ its own.  :meth:`AsyncDownloadEngine.submit` queues a download and returns a
 :class:`DownloadTask`, which can be waited for (the GIL is released while
 waiting), polled for :class:`DownloadProgress`, cancelled, or awaited from
 asyncio without a thread per task (each event loop watches an eventfd of
-its own that the engine writes to when a task finishes).
+its own that the engine writes to when a task finishes; a non-blocking pipe
+in the portable build, see docs/portability.md).  :meth:`AsyncDownloadEngine.stats`
+returns the engine's counters as :class:`EngineStats`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ __all__ = [
     "DownloadResult",
     "DownloadTask",
     "Engine",
+    "EngineStats",
     "SegmentProgress",
+    "build_features",
     "curl_version",
 ]
 
@@ -37,6 +41,46 @@ __all__ = [
 def curl_version() -> str:
     """libcurl's version string, e.g. ``libcurl/7.88.1 OpenSSL/3.0.19 ...``."""
     return _engine.curl_version()
+
+
+def body_bytes_to_python() -> int:
+    """Body bytes of ``memory=True`` tasks handed to Python as ``bytes`` so far
+    (:meth:`DownloadTask.body`), in this process.  A debug count: bodies
+    appended with :meth:`DownloadTask.append_body` never reach Python."""
+    return int(_engine.body_bytes_to_python())
+def build_features() -> tuple[str, ...]:
+    """How the extension was built: ``('linux', 'wakeup:eventfd')``, or
+    ``('portable', 'wakeup:pipe')`` when built with ``YTDLP_ASYNC_PORTABLE=1``."""
+    return tuple(_engine.BUILD_FEATURES)
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """What an engine did since it was created (:meth:`AsyncDownloadEngine.stats`).
+
+    Counted by the engine thread in C: ``files`` and ``failures`` are the
+    submitted tasks that finished done / failed (cancelled ones are neither);
+    ``bytes`` are the bytes received and written by every attempt (a retry
+    that resumes does not count the bytes before it again); ``retries`` the
+    engine's own retries; ``connections`` the connections libcurl opened
+    (``CURLINFO_NUM_CONNECTS`` summed: a reused connection is not counted
+    again); ``seconds`` from the first counted task's submit to the last
+    one's end.  ``fallbacks`` is always 0 here: only yt-dlp downloads fall
+    back to yt-dlp's own downloader.
+    """
+
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    retries: int = 0
+    connections: int = 0
+    fallbacks: int = 0
+    failures: int = 0
+
+    @property
+    def speed(self) -> float | None:
+        """bytes / seconds, None when no time passed."""
+        return self.bytes / self.seconds if self.seconds > 0 else None
 
 
 @dataclass(frozen=True)
@@ -78,6 +122,18 @@ class SegmentProgress:
 
 
 @dataclass(frozen=True)
+class ConnectionReport:
+    """How many connections a split download (``connections`` > 1 or
+    ``"auto"``) used, and why (docs/adaptive.md)."""
+
+    history: tuple[int, ...]   # the targets in order, e.g. (1, 2, 4, 8, 16)
+    peak: int                  # most connections transferring at once
+    target: int                # the target now (at the end: the last one)
+    note: str                  # why: "max", "no-gain", "no-ranges", "fixed", ...
+    adaptive: bool             # "auto" (else a fixed number)
+
+
+@dataclass(frozen=True)
 class DownloadResult:
     """What a finished task returns."""
 
@@ -94,6 +150,11 @@ class DownloadResult:
     retries: int
     restarted: bool
     elapsed: float
+    #: most connections at once, the targets in order, and why (split
+    #: downloads; a plain transfer is one connection, note None)
+    connections_peak: int = 1
+    connections_history: tuple[int, ...] = (1,)
+    connections_note: str | None = None
 
 
 def _parse_headers(raw: bytes) -> dict[str, str]:
@@ -122,6 +183,42 @@ def _normalise_headers(headers: HeadersArg) -> list[tuple[str, str]]:
             raise TypeError(f"header names and values must be str, not {item!r}")
         out.append((name, value))
     return out
+
+
+def _connection_report(info: Mapping[str, Any]) -> ConnectionReport | None:
+    if "connections_history" not in info:
+        return None
+    return ConnectionReport(
+        history=tuple(int(n) for n in info["connections_history"]),
+        peak=int(info["connections_peak"]),
+        target=int(info["connections_target"]),
+        note=str(info["connections_note"]),
+        adaptive=bool(info["connections_adaptive"]),
+    )
+
+
+def _connection_fields(info: Mapping[str, Any]) -> dict[str, Any]:
+    report = _connection_report(info)
+    if report is None:
+        return {}
+    return {
+        "connections_peak": report.peak,
+        "connections_history": report.history,
+        "connections_note": report.note,
+    }
+
+
+def _connections_arg(connections: int | str | None, plain: bool) -> int:
+    """The engine's number: 0 is auto (adaptive.c), else fixed."""
+    if connections is None:
+        return 0 if plain else 1
+    if connections == "auto":
+        return 0
+    if isinstance(connections, bool) or not isinstance(connections, int):
+        raise TypeError(f"connections must be a whole number or 'auto', not {connections!r}")
+    if connections < 1:
+        raise ValueError(f"connections must be between 1 and 64, or 'auto', not {connections}")
+    return connections
 
 
 def _fspath(path: str | os.PathLike[str] | None) -> str | None:
@@ -194,6 +291,19 @@ class DownloadTask:
         self.result(timeout)
         return bytes(self._task.take_body())
 
+    def append_body(self, fileno: int, *, key: bytes | None = None, iv: bytes | None = None,
+                    keep: str | None = None, timeout: float | None = None) -> int:
+        """Append the body of a finished ``memory=True`` task to the open
+        descriptor ``fileno`` in C, without making it a Python object (call
+        it once; the buffer is freed, also on error).  ``keep``: first write
+        the body as received to that file; ``key``/``iv`` (16 bytes each):
+        AES-128-CBC-decrypt it, PKCS#7 padding removed as yt-dlp does.
+        Returns the bytes appended; raises like :meth:`result`, OSError for
+        a write error, ValueError when decryption is refused.  Waits first,
+        as :meth:`body` does."""
+        self.result(timeout)
+        return int(self._task.append_body(fileno, key=key, iv=iv, keep=keep))
+
     def segments(self) -> list[SegmentProgress]:
         """Per-connection detail of a segmented download (else [])."""
         return [
@@ -207,6 +317,10 @@ class DownloadTask:
             )
             for seg in self._task.info().get("segments", [])
         ]
+
+    def connections(self) -> ConnectionReport | None:
+        """The connection count of a split download (else None: one)."""
+        return _connection_report(self._task.info())
 
     @property
     def resumed_bytes(self) -> int:
@@ -276,6 +390,7 @@ class DownloadTask:
             retries=info["retries"],
             restarted=info["restarted"],
             elapsed=info["elapsed"],
+            **_connection_fields(info),
         )
 
     def __await__(self) -> Generator[Any, None, DownloadResult]:
@@ -295,7 +410,8 @@ class _LoopWatcher:
     def __init__(self, loop: asyncio.AbstractEventLoop, engine: Any) -> None:
         self.loop = loop
         self.engine = engine
-        self.fd = -1
+        self.fd = -1        # read end, watched by the loop
+        self.wfd = -1       # write end, subscribed (the same fd for an eventfd)
         self.pending: dict[DownloadTask, list[asyncio.Future[None]]] = {}
 
     def add(self, task: DownloadTask) -> asyncio.Future[None]:
@@ -309,24 +425,24 @@ class _LoopWatcher:
         return fut
 
     def _watch(self) -> None:
-        fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        rfd, wfd = _engine.wakeup_fds()
         try:
-            self.engine.subscribe(fd)
+            self.engine.subscribe(wfd)
         except BaseException:
-            os.close(fd)
+            _close_pair(rfd, wfd)
             # a closed engine has finished every task: resolve them now
             self._resolve_done()
             return
-        self.fd = fd
-        self.loop.add_reader(fd, self._ready)
+        self.fd, self.wfd = rfd, wfd
+        self.loop.add_reader(rfd, self._ready)
 
     def _unwatch(self) -> None:
-        fd, self.fd = self.fd, -1
+        fd, wfd, self.fd, self.wfd = self.fd, self.wfd, -1, -1
         if fd < 0:
             return
         self.loop.remove_reader(fd)
-        self.engine.unsubscribe(fd)  # after this the engine never writes fd
-        os.close(fd)
+        self.engine.unsubscribe(wfd)  # after this the engine never writes wfd
+        _close_pair(fd, wfd)
 
     def _resolve_done(self) -> None:
         for task in [t for t in self.pending if t.done()]:
@@ -337,8 +453,8 @@ class _LoopWatcher:
     def _ready(self) -> None:
         if self.fd >= 0:
             try:
-                os.eventfd_read(self.fd)
-            except (BlockingIOError, OSError):
+                os.read(self.fd, 4096)  # an eventfd's counter, or a pipe's pending bytes
+            except OSError:  # BlockingIOError: nothing pending
                 pass
         self._resolve_done()
         if not self.pending:
@@ -353,6 +469,12 @@ class _LoopWatcher:
                 del self.pending[task]
         if not self.pending:
             self._unwatch()
+
+
+def _close_pair(rfd: int, wfd: int) -> None:
+    os.close(rfd)
+    if wfd != rfd:
+        os.close(wfd)
 
 
 _live_engines: "weakref.WeakSet[AsyncDownloadEngine]" = weakref.WeakSet()
@@ -433,6 +555,24 @@ class AsyncDownloadEngine:
         self._engine.close()
         _live_engines.discard(self)
 
+    def body_memory(self) -> tuple[int, int]:
+        """(held, peak): bytes the engine holds now for bodies of
+        ``memory=True`` tasks (not yet taken or appended), and the most it
+        held at once.  Readable after :meth:`close`."""
+        held, peak = self._engine.body_memory()
+        return int(held), int(peak)
+    def stats(self) -> EngineStats:
+        """The engine's counters so far (also after :meth:`close`)."""
+        raw = self._engine.stats()
+        return EngineStats(
+            files=int(raw["files"]),
+            bytes=int(raw["bytes"]),
+            seconds=float(raw["seconds"]),
+            retries=int(raw["retries"]),
+            connections=int(raw["connections"]),
+            failures=int(raw["failures"]),
+        )
+
     def set_rate_limit(self, bytes_per_second: int | None) -> None:
         """Cap the sum of all transfers (None or 0: no cap)."""
         self._engine.set_rate_limit(int(bytes_per_second or 0))
@@ -460,7 +600,7 @@ class AsyncDownloadEngine:
         client_key_password: str | None = None,
         max_filesize: int | None = None,
         max_retries: int | None = None,
-        connections: int = 1,
+        connections: int | str | None = None,
         min_piece: int = 1 << 20,
         max_request: int | None = None,
         state_path: str | os.PathLike[str] | None = None,
@@ -475,7 +615,13 @@ class AsyncDownloadEngine:
         (default: ``start``, so resource byte i lands at position i).
         ``connections`` > 1 fetches the resource (or its tail from
         ``range[0]``) over that many connections when the server honours
-        ranges: a free connection takes the largest unfinished range and
+        ranges; ``"auto"`` (the default, also None) starts with one and adds
+        connections while each step raises the total rate, up to 16, and
+        gives them back on 429/503/403 and resets (docs/adaptive.md).  The
+        default is one connection when the download is not a plain whole
+        resource to a ``path`` (a bounded range, an ``offset``,
+        ``expected_size``, ``if_range``, ``fileno``, ``memory`` or
+        ``hold_new_validator``).  A free connection takes the largest unfinished range and
         splits it in half while both halves stay ``min_piece`` or longer;
         no request asks for more than ``max_request`` bytes.  The file may
         have holes until the task is done: ``state_path`` names a control
@@ -520,6 +666,8 @@ class AsyncDownloadEngine:
         if path is not None:
             path = os.fspath(path)
             _check_directory(path)
+        plain = (path is not None and fileno is None and not memory and not hold_new_validator
+                 and end == -1 and offset is None and expected_size is None and if_range is None)
         task = self._engine.submit(
             url,
             path,
@@ -542,7 +690,7 @@ class AsyncDownloadEngine:
             client_key_password=client_key_password,
             max_filesize=-1 if max_filesize is None else max_filesize,
             max_retries=-1 if max_retries is None else max_retries,
-            connections=connections,
+            connections=_connections_arg(connections, plain),
             min_piece=min_piece,
             max_request=max_request or 0,
             state_path=_fspath(state_path),

@@ -66,10 +66,13 @@ class AsyncFileDownloader(FileDownloader):  # type: ignore[misc, valid-type]
 
     def _engine_download(self, engine: Any, api: Any, filename: str, info_dict: dict[str, Any]) -> bool:
         from . import segmented_download
-        if segmented_download.applies(self, filename, info_dict):
+        refused = segmented_download.refusal(self, filename, info_dict)
+        if refused is None:
             return segmented_download.SegmentedDownload(self, engine, api, filename, info_dict).run()
         from .http_download import HttpDownload
-        return HttpDownload(self, engine, api, filename, info_dict).run()
+        download = HttpDownload(self, engine, api, filename, info_dict)
+        download.not_split = refused      # for the -v line at its end
+        return download.run()
 
     def _native_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
         """Let yt-dlp's HttpFD do this download, with the same progress hooks."""

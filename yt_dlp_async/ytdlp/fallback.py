@@ -23,27 +23,41 @@ ENGINE_PROTOCOLS = frozenset({'http', 'https'})
 ASYNC_NAMES = frozenset({'async'})
 
 
+FALLBACK_PREFIX = "[async] Using yt-dlp's "
+
+
 class _Context:
     def __init__(self, ydl: Any) -> None:
         self.ydl = ydl
         self.noted: set[str] = set()
+        self.handed_back = False   # the download went to yt-dlp's own downloader (summary.py)
 
 
 _current: contextvars.ContextVar[_Context | None] = contextvars.ContextVar('yt_dlp_async_dl', default=None)
 
 
 @contextlib.contextmanager
-def download_context(ydl: Any) -> Iterator[None]:
-    token = _current.set(_Context(ydl))
+def download_context(ydl: Any) -> Iterator[_Context]:
+    context = _Context(ydl)
+    token = _current.set(context)
     try:
-        yield
+        yield context
     finally:
         _current.reset(token)
+
+
+def mark_handed_back() -> None:
+    """The running dl() call's download goes to yt-dlp's own downloader (counted once per call)."""
+    context = _current.get()
+    if context is not None:
+        context.handed_back = True
 
 
 def note(message: str, ydl: Any = None) -> None:
     """Write ``[debug] message`` once per YoutubeDL.dl() call (with -v)."""
     context = _current.get()
+    if context is not None and message.startswith(FALLBACK_PREFIX) and (ydl is None or ydl is context.ydl):
+        context.handed_back = True
     if ydl is None:
         if context is None:
             return
@@ -68,7 +82,7 @@ def stand_aside(target: str, why: str) -> None:
 
 
 def fallback_line(fd_name: str, reason: str) -> str:
-    return f'[async] Using yt-dlp\'s {fd_name} downloader: {reason}'
+    return f'{FALLBACK_PREFIX}{fd_name} downloader: {reason}'
 
 
 def requested_downloader(params: Mapping[str, Any], protocol: str) -> str | None:

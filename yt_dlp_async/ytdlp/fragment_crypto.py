@@ -97,9 +97,14 @@ class KeyCache:
         self._tasks.clear()
 
 
+def decrypts_in_c(key: bytes, iv: bytes, size: int) -> bool:
+    """True when C decrypts this fragment (else yt-dlp's AES does: ``decrypt``)."""
+    return len(key) == 16 and len(iv) == 16 and size % 16 == 0
+
+
 def decrypt(data: bytes, key: bytes, iv: bytes, api: Any) -> bytes:
     """AES-128-CBC in C (padding dropped as yt-dlp does); yt-dlp's own AES for what C refuses."""
-    if len(key) == 16 and len(iv) == 16 and len(data) % 16 == 0:
+    if decrypts_in_c(key, iv, len(data)):
         return bytes(api.aes128_cbc_decrypt(data, key, iv))
     aes_cbc_decrypt_bytes = internals.load('yt_dlp.aes:aes_cbc_decrypt_bytes')
     unpad_pkcs7 = internals.load('yt_dlp.aes:unpad_pkcs7')

@@ -12,9 +12,17 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   slow fragment stops new submissions and memory stays bounded (also by
   ``WINDOW_BYTES`` once fragment sizes are known).  The engine's per-host
   cap decides how many of them actually transfer at once;
-* fragments are decrypted (AES-128, in C) and appended strictly in order
-  with ``_append_fragment`` (ExactResume's, fragment_resume.py: the ``.ytdl``
-  file records each fragment and the ``.part`` length, after its bytes);
+* fragments are appended strictly in order.  Their bytes never become
+  Python objects: a finished fragment's body stays in the engine's memory
+  until its turn, when ``DownloadTask.append_body`` writes it to the
+  ``.part`` descriptor in C, decrypting AES-128 on the way
+  (csrc/fragstream.c); after each turn of the loop, fragment_resume.record
+  writes the ``.ytdl`` state once for the fragments appended in that turn,
+  with the ``.part`` length, after their bytes (ExactResume's rule; one
+  atomic rename per turn, not per fragment).  Only what C cannot do takes
+  the old path through Python and ``_append_fragment``: a ``pack_func``
+  (WebVTT), an output without a file descriptor, AES with a key, IV or
+  length C refuses (yt-dlp's own AES);
 * yt-dlp's semantics: 4xx answers are retried ``--fragment-retries`` times
   (yt-dlp's "Retrying fragment N" lines); 5xx/network faults are retried by
   the engine (``--retries`` times, with backoff) and then count as
@@ -22,7 +30,7 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   when fatal (``--abort-on-unavailable-fragment``; DASH fragment 0), ends the
   download once every fragment before it is on disk;
 * ``--keep-fragments`` writes each downloaded fragment as yt-dlp names it
-  (``NAME.part-FragN``), ``--test`` skips decryption like yt-dlp.
+  (``NAME.part-FragN``, in C as well), ``--test`` skips decryption like yt-dlp.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from . import cookies as cookie_lines, internals
-from . import baton, errors, fragment_crypto, request_options
+from . import baton, errors, fragment_crypto, fragment_resume, request_options
 
 POLL_INTERVAL = 0.1
 PROGRESS_INTERVAL = 0.1
@@ -55,7 +63,9 @@ class _Slot:
     frag_index: int
     fatal: bool
     task: Any = None
-    body: bytes | None = None
+    done: Any = None                     # the finished task whose body waits in the engine
+    size: int = 0                        # bytes its body holds
+    body: bytes | None = None            # the old path only (bodies_in_c False)
     error: BaseException | None = None  # yt-dlp's exception once the fragment is given up
     retries: int = 0                     # fragment-level retries made
     budget: int = 0                      # fragment-level retries allowed for its last error
@@ -70,7 +80,7 @@ class FragmentPipeline:
     def __init__(self, fd: Any, engine: Any, api: Any, ctx: dict[str, Any], fragments: Iterable[dict[str, Any]],
                  info_dict: dict[str, Any], *, is_fatal: Callable[[int], bool],
                  pack_func: Callable[[bytes, int], bytes], finish_func: Callable[[], bytes] | None,
-                 interrupted: Callable[[], bool]) -> None:
+                 interrupted: Callable[[], bool], bodies_in_c: bool = False) -> None:
         self.fd = fd
         self.ydl = fd.ydl
         self.params: dict[str, Any] = fd.params
@@ -83,6 +93,7 @@ class FragmentPipeline:
         self.pack_func = pack_func
         self.finish_func = finish_func
         self.interrupted = interrupted
+        self.bodies_in_c = bodies_in_c and _has_fileno(ctx['dest_stream'])
 
         self.window = max(int(self.params.get('concurrent_fragment_downloads') or 1), DEFAULT_WINDOW)
         self.fragment_retries = self.params.get('fragment_retries')
@@ -125,6 +136,7 @@ class FragmentPipeline:
             return False
         except BaseException:
             self._cancel_all()
+            self._record_what_is_on_disk()
             raise
         if self.finish_func is not None:
             self.ctx['dest_stream'].write(self.finish_func())
@@ -144,6 +156,7 @@ class FragmentPipeline:
             self._collect()
             while self.pending and self.pending[0].settled:
                 self._append(self.pending.popleft())
+            fragment_resume.record(self.fd, self.ctx)  # once for the fragments appended in C just now
             self._report_progress()
 
     # -------------------------------------------------------------- planning
@@ -210,18 +223,23 @@ class FragmentPipeline:
                 continue
             try:
                 result = task.result()
-                body = task.body()
+                body = None if self.bodies_in_c else task.body()
             except (self.api.DownloadError, OSError) as exc:
                 slot.task = None
                 self._failed(slot, exc)
                 continue
             slot.task = None
-            slot.body = body
+            if body is None:
+                slot.done = task  # the body stays in the engine until its turn (_append_in_c)
+                slot.size = int(result.downloaded_bytes)
+            else:
+                slot.body = body
+                slot.size = len(body)
             self._store_cookies(result)
             self.done_frags += 1
-            self.run_bytes += len(body)
+            self.run_bytes += slot.size
             self.sizes_seen += 1
-            self.sizes_total += len(body)
+            self.sizes_total += slot.size
 
     def _store_cookies(self, result: Any) -> None:
         if 'set-cookie' not in (result.headers or {}):
@@ -248,6 +266,9 @@ class FragmentPipeline:
 
     # -------------------------------------------------------------- appending
     def _append(self, slot: _Slot) -> None:
+        if slot.done is not None:
+            self._append_in_c(slot)
+            return
         content = slot.body
         slot.body = None
         if content and self.keep_fragments:
@@ -259,9 +280,39 @@ class FragmentPipeline:
         if not content:
             self._unavailable(slot)
             return
+        fragment_resume.record(self.fd, self.ctx)  # C appends first: this append records at once
         self.ctx['fragment_index'] = slot.frag_index
         self.ctx['fragment_filename_sanitized'] = self._fragment_filename(slot.frag_index)
         self.fd._append_fragment(self.ctx, self.pack_func(content, slot.frag_index))
+
+    def _append_in_c(self, slot: _Slot) -> None:
+        """The fragment's body from the engine to ``.part`` (keep, decrypt, append: csrc/fragstream.c)."""
+        task, slot.done = slot.done, None
+        if not slot.size:
+            self._unavailable(slot)
+            return
+        key = iv = None
+        if fragment_crypto.needs_decryption(slot.fragment) and not self.is_test:
+            key = self.keys.key_for(slot.fragment)
+            iv = fragment_crypto.fragment_iv(slot.fragment)
+            if not fragment_crypto.decrypts_in_c(key, iv, slot.size):
+                slot.body = task.body()  # yt-dlp's own AES for what C refuses
+                self._append(slot)
+                return
+        name = self._fragment_filename(slot.frag_index)
+        keep = name if self.keep_fragments else None
+        appended = fragment_resume.append_in_c(
+            self.fd, self.ctx, slot.frag_index, name,
+            lambda fileno: int(task.append_body(fileno, key=key, iv=iv, keep=keep)))
+        if not appended:
+            self._unavailable(slot)
+
+    def _record_what_is_on_disk(self) -> None:
+        """After an error: the state for the fragments appended before it (best effort)."""
+        try:
+            fragment_resume.record(self.fd, self.ctx)
+        except Exception:
+            pass  # .part was cut back to the last record: the state on disk still describes it
 
     def _unavailable(self, slot: _Slot) -> None:
         error = slot.error
@@ -275,6 +326,7 @@ class FragmentPipeline:
             self.fd.report_skip_fragment(slot.frag_index, 'fragment not found')
             return
         self._cancel_all()
+        self._record_what_is_on_disk()
         self.ctx['dest_stream'].close()
         if error is not None:  # raises yt-dlp's DownloadError (unless --ignore-errors)
             self.fd.report_retry(error, slot.retries, max(slot.retries - 1, 0), slot.frag_index, True)
@@ -345,8 +397,17 @@ class FragmentPipeline:
                 pass
         for slot in self.pending:
             slot.task = None
+            slot.done = None
             slot.body = None
         self.keys.cancel()
+
+
+def _has_fileno(stream: Any) -> bool:
+    """True when the output has a descriptor the engine can append to."""
+    try:
+        return int(stream.fileno()) >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _engine_retries(params: dict[str, Any]) -> int:

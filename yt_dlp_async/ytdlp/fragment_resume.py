@@ -9,7 +9,9 @@ with one more fragment than recorded (a fragment twice), or a half-written
 fragment recorded as complete.  ``ExactResume`` (a mixin before yt-dlp's
 FragmentFD subclass) closes those holes:
 
-* after every fragment the ``.ytdl`` records, next to yt-dlp's own keys
+* after every fragment (the engine's C path: after every run of fragments
+  appended together, ``append_in_c`` then ``record``) the ``.ytdl``
+  records, next to yt-dlp's own keys
   (which yt-dlp reads; it ignores the others), the byte length of ``.part``
   at that point; it is written to a temporary file and renamed over the old
   one, only once the fragment's bytes are written and flushed;
@@ -26,12 +28,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 #: our key in the .ytdl JSON (yt-dlp reads only 'downloader')
 STATE_KEY = 'yt_dlp_async'
-#: ctx key: the length of .part that the state on disk describes
+#: ctx key: the length of .part that the state on disk describes (the C path: once ``record`` ran)
 PART_BYTES = '_async_part_bytes'
+#: ctx key: (part_bytes, fragment_index) of the state on disk, for the C path's cut-back
+RECORDED = '_async_recorded'
 
 
 @dataclass(frozen=True)
@@ -194,10 +198,72 @@ def append_and_record(fd: Any, ctx: dict[str, Any], content: bytes) -> None:
         _write_all(stream, content)
         ctx[PART_BYTES] = before + len(content)
         fd._write_ytdl_file(ctx)
+        ctx[RECORDED] = (ctx[PART_BYTES], ctx['fragment_index'])
     except BaseException:
         ctx[PART_BYTES] = before
         _cut_back(stream, before)
         raise
+
+
+def append_in_c(fd: Any, ctx: dict[str, Any], frag_index: int, fragment_file: str,
+                write: Callable[[int], int]) -> int:
+    """``ExactResume._append_fragment`` for a body the engine writes itself, but not yet recorded.
+
+    ``write(fileno)`` appends the fragment to the output's descriptor in C
+    and returns the bytes appended (0: nothing, the fragment is unavailable).
+    ``record`` then writes the ``.ytdl`` state once for every fragment
+    appended since the last record (one atomic rename per run of fragments,
+    not per fragment).  Until then ``.part`` may be longer than the state on
+    disk says, which ``settle`` cuts back on a resume; on any failure here
+    ``.part`` is cut back to the last record at once.  Returns the bytes
+    appended.
+    """
+    stream = ctx['dest_stream']
+    stream.flush()
+    fileno = stream.fileno()
+    keeps = fd._keeps_state(ctx)
+    before = 0
+    if keeps:
+        before = os.fstat(fileno).st_size
+        ctx.setdefault(RECORDED, (before, ctx['fragment_index']))
+    try:
+        appended = write(fileno)
+        if appended:
+            ctx['fragment_index'] = frag_index
+            ctx[PART_BYTES] = before + appended
+    except BaseException:
+        if keeps:
+            _back_to_record(stream, ctx)
+        raise
+    finally:
+        if not fd.params.get('keep_fragments', False):
+            fd.try_remove(fragment_file)
+        fd.try_remove(fragment_file + '.part')  # left by yt-dlp -N when it was killed
+    return appended
+
+
+def _back_to_record(stream: Any, ctx: dict[str, Any]) -> None:
+    part_bytes, index = ctx[RECORDED]
+    ctx[PART_BYTES] = part_bytes
+    ctx['fragment_index'] = index
+    _cut_back(stream, part_bytes)
+
+
+def record(fd: Any, ctx: dict[str, Any]) -> None:
+    """Write the ``.ytdl`` state for the fragments ``append_in_c`` appended since the last record.
+
+    If the state cannot be written, ``.part`` is cut back to the last record
+    (the state on disk still describes it) and the error is raised.
+    """
+    recorded = ctx.get(RECORDED)
+    if recorded is None or not fd._keeps_state(ctx) or recorded == (ctx[PART_BYTES], ctx['fragment_index']):
+        return
+    try:
+        fd._write_ytdl_file(ctx)
+    except BaseException:
+        _back_to_record(ctx['dest_stream'], ctx)
+        raise
+    ctx[RECORDED] = (ctx[PART_BYTES], ctx['fragment_index'])
 
 
 class ExactResume:

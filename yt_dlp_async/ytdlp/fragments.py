@@ -47,6 +47,11 @@ def fragments_reason(ctx: Mapping[str, Any], fragments: list[dict[str, Any]]) ->
     return None
 
 
+def same_content(content: bytes, frag_index: int) -> bytes:
+    """yt-dlp's default ``pack_func``: a fragment is appended as it is (then the engine writes it in C)."""
+    return content
+
+
 class FragmentsViaEngine:
     """Mixin before yt-dlp's FragmentFD subclass: fragments go to the shared engine."""
 
@@ -56,7 +61,7 @@ class FragmentsViaEngine:
     def download_and_append_fragments(
             self, ctx: dict[str, Any], fragments: Iterable[dict[str, Any]], info_dict: dict[str, Any], *,
             is_fatal: Callable[[int], bool] = (lambda idx: False),
-            pack_func: Callable[[bytes, int], bytes] = (lambda content, idx: content),
+            pack_func: Callable[[bytes, int], bytes] = same_content,
             finish_func: Callable[[], bytes] | None = None, tpe: Any = None,
             interrupt_trigger: Any = (True,)) -> bool:
         fragment_list = list(fragments)
@@ -88,7 +93,8 @@ class FragmentsViaEngine:
         def engine_run() -> bool:
             return FragmentPipeline(
                 self, engine, api, ctx, fragment_list, info_dict, is_fatal=is_fatal, pack_func=pack_func,
-                finish_func=finish_func, interrupted=interrupted).run()
+                finish_func=finish_func, interrupted=interrupted,
+                bodies_in_c=pack_func is same_content and finish_func is None).run()
 
         def native_run() -> bool:
             ctx['fragment_index'] = start_index

@@ -132,6 +132,10 @@ class HttpDownload:
         self.submit_options = request_options.submit_options(
             self.ydl, self.params, self.url, self.request_proxy)
 
+    #: why this download goes in order (segmented_download.refusal), for the
+    #: one -v line at its end; None: no line (SegmentedDownload prints its own)
+    not_split: str | None = None
+
     # ----------------------------------------------------------------- entry
     def run(self) -> bool:
         RetryManager = internals.load('yt_dlp.utils:RetryManager')
@@ -154,6 +158,9 @@ class HttpDownload:
             self._settle_stdout()
             if not done:
                 self._discard_empty_new_tmp()
+            if self.not_split is not None:
+                self.fd.write_debug(f'[async] {os.path.basename(self.filename) or self.filename}: '
+                                    f'1 connection, not split: {self.not_split}')
 
     def _sleep_retry_after(self) -> None:
         """Wait what the last 429/503 asked for (Retry-After) before the next request."""
@@ -238,6 +245,7 @@ class HttpDownload:
         kwargs: dict[str, Any] = dict(self.submit_options)
         kwargs['headers'] = list(self.headers.items())
         kwargs['cookies'] = cookies
+        kwargs['connections'] = 1             # in order, one connection
         if start is not None:
             kwargs['range'] = (start, None if end is None else end + 1)
             kwargs['offset'] = base

@@ -41,7 +41,7 @@ NAMES: dict[str, str] = {
     'yt_dlp.YoutubeDL:YoutubeDL._write_info_json': 'playlist: the updated playlist info json',
     'yt_dlp.YoutubeDL:YoutubeDL._write_string': 'playlist: entry labels, status lines',
     'yt_dlp.YoutubeDL:YoutubeDL.dl': 'patches: fallback [debug] lines; playlist: one writer per file',
-    'yt_dlp.YoutubeDL:YoutubeDL.download': 'playlist: URLs of a batch at once',
+    'yt_dlp.YoutubeDL:YoutubeDL.download': 'playlist: URLs of a batch at once; summary: the run\'s last line',
     'yt_dlp.YoutubeDL:YoutubeDL.extract_info': 'playlist: URLs of a batch at once',
     'yt_dlp.YoutubeDL:YoutubeDL.in_download_archive': 'playlist: archive lines',
     'yt_dlp.YoutubeDL:YoutubeDL.print_debug_header': 'patches: the -v line',

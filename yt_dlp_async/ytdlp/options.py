@@ -73,6 +73,11 @@ def _store(convert: Callable[[str], Any], check: Callable[[Any], bool], expected
     return callback
 
 
+def _connections(value: str) -> int | str:
+    """``auto`` or a whole number (checked by the caller)."""
+    return 'auto' if value.strip().lower() == 'auto' else int(value)
+
+
 def _finite_float(value: str) -> float:
     number = float(value)
     if number != number or number in (float('inf'), float('-inf')):
@@ -83,17 +88,17 @@ def _finite_float(value: str) -> float:
 def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
     """Add the group to ``parser`` (yt-dlp's ``create_parser()`` result) and return it."""
     group = optparse.OptionGroup(parser, GROUP_TITLE, description=(
-        'Downloads over http/https go through yt-dlp-async\'s libcurl engine, which runs on '
-        'a background thread; other protocols, impersonation and an explicit --downloader '
-        'use yt-dlp\'s own downloaders'))
+        'Downloads over http/https, HLS and DASH go through yt-dlp-async\'s libcurl engine, which '
+        'runs on a background thread; other protocols, live streams, --download-sections, '
+        'impersonation and an explicit --downloader use yt-dlp\'s own downloaders'))
     group.add_option(
         '--async-downloads',
         action='store_true', dest='async_downloads', default=DEFAULTS['async_downloads'],
-        help='Download http/https formats with the libcurl engine (default)')
+        help='Download http/https, HLS and DASH formats with the libcurl engine (default)')
     group.add_option(
         '--no-async-downloads',
         action='store_false', dest='async_downloads',
-        help='Use yt-dlp\'s own http downloader instead')
+        help='Use yt-dlp\'s own downloaders instead')
     group.add_option(
         '--concurrent-downloads',
         metavar='N', dest='concurrent_downloads', default=DEFAULTS['concurrent_downloads'],
@@ -104,9 +109,12 @@ def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
         '--async-connections',
         metavar='N', dest='async_connections', default=DEFAULTS['async_connections'],
         type='str', action='callback',
-        callback=_store(int, lambda n: 1 <= n <= 64, 'a whole number from 1 to 64'),
-        help='Connections per file when the server honours ranges (default is 8, or -N when given); '
-             '1 fetches every file in order over one connection')
+        callback=_store(_connections, lambda n: n == 'auto' or 1 <= n <= 64,
+                        'auto, or a whole number from 1 to 64'),
+        help='Connections per file when the server honours ranges: auto (the default unless -N is '
+             'given) starts with one and adds more while each step raises the speed, up to 16, and '
+             'gives them back when the server pushes back; a number fixes it, and 1 fetches every '
+             'file in order over one connection')
     group.add_option(
         '--async-host-connections',
         metavar='N', dest='async_host_connections', default=DEFAULTS['async_host_connections'],
@@ -138,8 +146,8 @@ def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
         metavar='N', dest='async_max_retries', default=DEFAULTS['async_max_retries'],
         type='str', action='callback',
         callback=_store(int, lambda n: n >= 0, 'a whole number, 0 or more'),
-        help='Retries the engine makes inside one attempt before yt-dlp\'s own --retries count one; '
-             'by default the engine does not retry and --retries/--retry-sleep apply as usual')
+        help='Retries the engine makes inside one attempt before yt-dlp\'s own --retries count one '
+             '(default is 0: the engine does not retry and --retries/--retry-sleep apply as usual)')
     parser.add_option_group(group)
     return group
 

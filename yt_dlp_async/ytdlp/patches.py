@@ -13,6 +13,7 @@ installed yt-dlp and otherwise stands aside; ``yt-dlp -v`` then prints one
   YoutubeDL.dl                                 the running YoutubeDL, for fallback [debug] lines;
                                                a finished NAME removes NAME.part-async(.ctl)
   YoutubeDL.print_debug_header                 the -v line: on/off, plugin and libcurl versions
+  YoutubeDL.download                           the run's summary line (summary.py), outermost
   yt_dlp.YoutubeDL.get_suitable_downloader     merged formats at the same time (multiformat.py)
 
 HLS (HlsFD) and DASH (DashSegmentsFD) become AsyncHlsFD / AsyncDashFD in
@@ -164,8 +165,13 @@ def patch_youtubedl_class(module: ModuleType) -> None:
         _stand_aside('YoutubeDL.dl', 'not found in this yt-dlp (fallback reasons are not logged)')
     elif not _is_wrapped(dl):
         def wrapped_dl(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with fallback.download_context(self):
-                result = dl(self, *args, **kwargs)
+            with fallback.download_context(self) as context:
+                try:
+                    result = dl(self, *args, **kwargs)
+                finally:
+                    if context.handed_back:
+                        from . import summary
+                        summary.fell_back(self)
             success = result[0] if isinstance(result, tuple) and result else result
             if success and args and isinstance(args[0], str) and args[0] != '-' and os.path.isfile(args[0]):
                 from .partmeta import remove_split_leftovers
@@ -191,6 +197,13 @@ def patch_youtubedl_class(module: ModuleType) -> None:
         playlist.patch_youtubedl_class(klass)
     except Exception as exc:
         _stand_aside('concurrent playlist entries', f'{type(exc).__name__}: {exc}')
+
+    download = klass.__dict__.get('download')  # after playlist.py's wrapper: this one is outside it
+    if download is None or not callable(download):
+        _stand_aside('YoutubeDL.download', 'not found in this yt-dlp (no summary line)')
+    elif not _is_wrapped(download):
+        from . import summary
+        klass.download = _mark(summary.make_download(download), download)
 
 
 def patch_youtubedl_module(module: ModuleType) -> None:

@@ -5,11 +5,13 @@ the engine bypasses that layer, so each one is mapped here: headers (with
 ``Accept-Encoding: identity``, as HttpFD sends), proxy (``--proxy``, the
 environment, ``Ytdl-Request-Proxy``; socks5 means socks5h as in yt-dlp),
 ``--source-address``, ``--no-check-certificates``, ``--client-certificate*``,
-and the CA bundle yt-dlp itself uses (certifi unless ``--compat-options no-certifi``).
+and the CA bundle yt-dlp itself uses (certifi unless ``--compat-options no-certifi``,
+else the file Python's ssl reads).
 """
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, Mapping
 
 from . import internals
@@ -47,14 +49,20 @@ def select_proxy(ydl: Any, url: str, request_proxy: str | None) -> str | None:
 
 
 def ca_file(params: Mapping[str, Any]) -> str | None:
-    """certifi's bundle when yt-dlp would load it, else None (libcurl's system store)."""
-    if 'no-certifi' in (params.get('compat_opts') or ()):
-        return None
-    try:
-        certifi = internals.load('yt_dlp.dependencies:certifi')
-    except internals.InternalMissing:
-        return None
-    return certifi.where() if certifi is not None else None
+    """The CA file yt-dlp itself trusts: certifi's bundle when it loads certifi, else
+    the one Python's ssl reads (SSL_CERT_FILE or OpenSSL's default), when it exists.
+
+    None leaves libcurl's compiled-in path, which in a wheel is the build machine's
+    (Debian's /etc/ssl/certs/ca-certificates.crt; Fedora keeps its store elsewhere).
+    """
+    if 'no-certifi' not in (params.get('compat_opts') or ()):
+        try:
+            certifi = internals.load('yt_dlp.dependencies:certifi')
+        except internals.InternalMissing:
+            certifi = None
+        if certifi is not None:
+            return str(certifi.where())
+    return ssl.get_default_verify_paths().cafile
 
 
 def tls_options(params: Mapping[str, Any]) -> dict[str, Any]:

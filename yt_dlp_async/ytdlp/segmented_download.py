@@ -1,5 +1,10 @@
 """One http/https file over several connections (``--async-connections``).
 
+By default (``auto``) the engine starts with one connection and adds more
+while each step raises the total rate (csrc/adaptive.c, docs/adaptive.md); a
+number fixes the count.  ``-v`` prints one line per download at its end with
+the connections used and why (``connections_line``).
+
 The engine splits the file (aria2's rule: a free connection halves the
 largest unfinished range while both halves stay at least ``--chunk-size``),
 caps every request at ``--http-chunk-size`` / the format's
@@ -33,8 +38,10 @@ from . import cookies as cookie_lines, internals
 from . import baton, errors, partmeta
 from .http_download import POLL_INTERVAL, RETRY_AFTER_STATUSES, HttpDownload, _Abort, _Retry
 from .partmeta import SPARSE_SUFFIX, STATE_SUFFIX
-#: connections per file when neither --async-connections nor -N says
-DEFAULT_CONNECTIONS = 8
+#: the engine's number for "auto": one connection at first, more while each
+#: step raises the total rate, up to 16, fewer on pressure (docs/adaptive.md);
+#: the default when neither --async-connections nor -N says
+AUTO = 0
 #: retries of each connection inside the engine (--async-max-retries): none
 #: by default, so that --retries/--retry-sleep count every fault as with
 #: HttpFD; a connection that fails leaves its range to the others, and the
@@ -43,44 +50,92 @@ DEFAULT_CONNECTIONS = 8
 DEFAULT_CONNECTION_RETRIES = 0
 
 
+#: why a split download used the connections it did (the engine's word,
+#: Task.info()['connections_note']) -> the words of the -v line
+NOTES = {
+    'fell-back': 'a range reply was unusable: fell back to one connection from the first byte',
+    'coded': 'not split: the reply is content-coded',
+    'no-length': 'not split: the server sent no length',
+    'no-ranges': 'not split: the server ignores ranges',
+    'max': 'at the maximum',
+    'no-gain': 'the last step did not raise the rate, given back',
+    'partial-gain': 'the last step raised the rate only partly',
+    'limited': 'no more could start (host window, pieces at --chunk-size, or the end of the file)',
+    'pressure': 'the server pushed back (429/503/403 or resets)',
+    'small': 'too little left to measure another step',
+    'none': 'done before a step could be measured',
+}
+
+
 def connections_for(params: dict[str, Any]) -> int:
-    """--async-connections, else an explicit -N (> 1), else the default."""
+    """--async-connections (a number, or auto), else an explicit -N (> 1), else auto (0)."""
     value = params.get('async_connections')
+    if value == 'auto':
+        return AUTO
     if value:
         return int(value)
     fragments = params.get('concurrent_fragment_downloads') or 1
-    return int(fragments) if fragments > 1 else DEFAULT_CONNECTIONS
+    return int(fragments) if fragments > 1 else AUTO
 
 
 def sparse_name(filename: str) -> str:
     return filename + SPARSE_SUFFIX
 
 
-def applies(fd: Any, filename: str, info_dict: dict[str, Any]) -> bool:
-    """Whether this download may be split; else it is fetched in order by
-    HttpDownload (stdout, --no-part, --test, a caller's Range, one connection,
-    or a native ``.part`` to resume)."""
+def refusal(fd: Any, filename: str, info_dict: dict[str, Any]) -> str | None:
+    """Why this download is not split (the -v line says it), or None when it
+    may be; else it is fetched in order by HttpDownload."""
     params = fd.params
-    if connections_for(params) < 2 or params.get('test') or params.get('nopart'):
-        return False
+    if connections_for(params) == 1:
+        return 'fixed by --async-connections 1'
+    for key, why in (('test', '--test'), ('nopart', '--no-part')):
+        if params.get(key):
+            return why
     tmp = fd.temp_name(filename)
     if tmp == '-' or filename == '-':
-        return False
+        return 'written to stdout, in order'
     headers = {k.lower() for k in (info_dict.get('http_headers') or {})}
     if 'range' in headers:
-        return False
+        return 'the format asks for a byte range'
     native_part = os.path.isfile(tmp) and os.path.getsize(tmp) > 0
     if params.get('continuedl', True) and native_part and not os.path.exists(sparse_name(filename)):
-        return False             # resume the contiguous .part in order, as HttpFD would
+        return f'resuming {os.path.basename(tmp)!r} in order, as yt-dlp would'
     if os.path.exists(filename) and not os.path.isfile(filename):
-        return False             # HttpFD fails on it before the first byte; so does the in-order path
+        return 'the target is not a regular file'  # HttpFD fails on it before the first byte; so does the in-order path
     control = sparse_name(filename) + STATE_SUFFIX + partmeta.STATE_TEMP_SUFFIX
     if not partmeta.name_fits(control):
         fd.write_debug(f'[async] {os.path.basename(control)!r} would be longer than the filesystem allows '
                        f'({partmeta.name_max(os.path.dirname(control))} bytes): one connection, '
                        f'{os.path.basename(tmp)!r} as yt-dlp names it')
-        return False
-    return True
+        return 'the name of its control file would be too long'
+    return None
+
+
+def applies(fd: Any, filename: str, info_dict: dict[str, Any]) -> bool:
+    """Whether this download may be split (see :func:`refusal`)."""
+    return refusal(fd, filename, info_dict) is None
+
+
+def connections_line(filename: str, report: Any, refused: str | None = None) -> str:
+    """The one -v line per download: the connections it used and why.
+
+    ``report`` is a split download's ``DownloadTask.connections()``;
+    ``refused`` why a download went in order (:func:`refusal`)."""
+    name = os.path.basename(filename) or filename
+    if report is None:
+        return f'[async] {name}: 1 connection, not split: {refused or "in order"}'
+    history = list(report.history)
+    peak = report.peak
+    note = report.note
+    if note == 'fixed':
+        why = f'fixed at {history[-1]}'
+    else:
+        why = NOTES.get(note, note)
+        if note == 'max':
+            why = f'at the maximum ({history[-1]})'
+    steps = ' -> '.join(str(n) for n in history)
+    plural = '' if history == [1] else 's'
+    return f'[async] {name}: {steps} connection{plural}, peak {peak}; {why}'
 
 
 class SegmentedDownload(HttpDownload):
@@ -115,8 +170,16 @@ class SegmentedDownload(HttpDownload):
         finally:
             if not done and self.bytes_seen <= 0:
                 self._discard_new_tmp()
+            self._note_connections()
 
     bytes_seen = 0      # most bytes the file held at any point of this run
+    task: Any = None    # the engine task of the last attempt
+
+    def _note_connections(self) -> None:
+        """The -v line: the connections the last attempt used and why."""
+        report = self.task.connections() if self.task is not None else None
+        if report is not None:
+            self.fd.write_debug(connections_line(self.filename, report))
 
     def _attempt_segmented(self, fresh: bool) -> bool:
         self._sleep_retry_after()
@@ -131,11 +194,12 @@ class SegmentedDownload(HttpDownload):
         task = self._with_file_access_retries(lambda: self.engine.submit(
             self.url, self.tmpfilename,
             headers=list(self.headers.items()), cookies=sent,
-            connections=self.connections, min_piece=self.min_piece,
+            connections='auto' if self.connections == AUTO else self.connections, min_piece=self.min_piece,
             max_request=self.chunk_size or None, state_path=self.state_path,
             max_retries=self.connection_retries, **kwargs))
         if task.resumed_bytes:
             self.fd.report_resuming_byte(task.resumed_bytes)
+        self.task = task
         try:
             result = self._wait_segmented(task)
         except KeyboardInterrupt:

@@ -125,6 +125,12 @@ def get_engine(params: Mapping[str, Any]) -> Any:
         return engine
 
 
+def engines() -> list[Any]:
+    """The shared engines of this process (for the run summary, summary.py)."""
+    with _lock:
+        return list(_engines.values()) if os.getpid() == _owner_pid else []
+
+
 def close_all() -> None:
     """Close every shared engine (cancels live transfers, joins the threads)."""
     with _lock:

@@ -1,0 +1,92 @@
+/*
+ * adaptive.h - how many connections one split file should use: a small
+ * pure controller (no libcurl, no Python, no clock: the caller passes the
+ * time, the byte count and the live connection count in).
+ *
+ * Ownership: a struct adaptive lives inside a segmented download's plan
+ * (struct seg) and is touched by the engine thread only ("thr"); its
+ * history and peak are copied out under eng->mu when Python asks.
+ *
+ * The rule, in TCP's words (docs/adaptive.md has the numbers and why):
+ *   - slow start: begin with one connection; after each change wait
+ *     ADAPTIVE_SETTLE seconds, then measure the total rate for
+ *     ADAPTIVE_MEASURE seconds; while a step pays (its gain is at least
+ *     ADAPTIVE_DOUBLE of what linear scaling would give), double;
+ *   - a step that brings less than ADAPTIVE_PAY of the linear gain (or
+ *     less than ADAPTIVE_PAY_MIN of the total) is given back and growth
+ *     stops (one connection already filled the link);
+ *   - a step that pays partly is kept and growth stops;
+ *   - pressure (429/503/403, a reset) halves the target once per
+ *     measurement interval and sets the threshold above which growth is
+ *     additive (+1 per measured step), after ADAPTIVE_CALM quiet seconds;
+ *   - no probe when what is left would be done before the probe could be
+ *     measured (small files), nor above max or above the connections the
+ *     engine could actually start (host window, pieces too small).
+ */
+#ifndef YTDLP_ASYNC_ADAPTIVE_H
+#define YTDLP_ASYNC_ADAPTIVE_H
+
+#include <stdint.h>
+
+#define ADAPTIVE_MAX 16          /* per-file maximum under auto */
+#define ADAPTIVE_SETTLE 0.5      /* s after a change before measuring */
+#define ADAPTIVE_MEASURE 1.0     /* s of rate measured per level */
+#define ADAPTIVE_DOUBLE 0.5      /* share of linear gain that earns a doubling */
+#define ADAPTIVE_PAY 0.3         /* share of linear gain a step must bring */
+#define ADAPTIVE_PAY_MIN 0.05    /* and least total gain (below: noise) */
+#define ADAPTIVE_CALM 5.0        /* s without pressure before growing again */
+#define ADAPTIVE_LEFT 2.0        /* no probe when less than this many
+                                    probe intervals of bytes are left */
+#define ADAPTIVE_HIST 16         /* targets remembered for the report */
+
+/* why growth stopped (the -v line says it) */
+enum adaptive_stop {
+    AS_NONE = 0,        /* still probing, or never measured */
+    AS_MAX,             /* reached max */
+    AS_NO_GAIN,         /* the last step added (almost) nothing: given back */
+    AS_PARTIAL,         /* the last step paid only partly: kept */
+    AS_LIMITED,         /* the engine could not start more (host window,
+                           pieces too small, near the end) */
+    AS_PRESSURE,        /* 429/503/403 or resets */
+    AS_SMALL            /* too little left to measure a probe */
+};
+
+/* pressure signals */
+enum adaptive_pressure {
+    AP_HTTP_429 = 1,
+    AP_HTTP_503,
+    AP_HTTP_403,
+    AP_RESET
+};
+
+struct adaptive {
+    int max;                /* the per-file maximum */
+    int target;             /* connections wanted now */
+    int ssthresh;           /* above it growth is +1, not doubling */
+    int stop;               /* enum adaptive_stop */
+    int pressure;           /* last enum adaptive_pressure, or 0 */
+    double since;           /* when target last changed */
+    double last_trouble;    /* last pressure signal, or -1 */
+    /* the measurement window of the current level */
+    int win_open;
+    double win_t, last_t;
+    int64_t win_b, last_b;
+    int win_conns;          /* most live connections seen in it */
+    /* the level measured before, the baseline of the next step */
+    int base_level;
+    double base_rate;
+    double rate;            /* the last measured total rate, bytes/s */
+    int hist[ADAPTIVE_HIST];
+    int nhist;
+};
+
+void adaptive_init(struct adaptive *c, int max, double now);
+/* a progress sample: bytes on disk in total, connections transferring */
+void adaptive_sample(struct adaptive *c, double now, int64_t bytes,
+                     int conns);
+/* the target now; remaining: bytes still to fetch, -1 unknown */
+int adaptive_decide(struct adaptive *c, double now, int64_t remaining);
+void adaptive_on_backoff(struct adaptive *c, double now, int reason);
+const char *adaptive_stop_name(int stop);
+
+#endif

@@ -1,0 +1,139 @@
+"""The installed wheel (``make test-wheel``): it carries everything, and its
+extension runs on the libcurl inside it, not on the system's.
+
+The wheel tests are skipped unless YTDLP_ASYNC_WHEEL_VENV names the venv the
+wheel was installed into (``make test-wheel`` sets it and runs this file with
+that venv's python).  The CA test runs everywhere: a wheel's libcurl keeps the
+build machine's CA path, so the system store must come from Python's ssl.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from faultserver import content, sha256_of
+from ytdlp_support import ENGINE_LINE, hermetic_env, output, require_engine, require_hook, run_ytdlp, sha256_file
+
+WHEEL_VENV = os.environ.get('YTDLP_ASYNC_WHEEL_VENV', '')
+
+needs_wheel = pytest.mark.skipif(not WHEEL_VENV, reason='YTDLP_ASYNC_WHEEL_VENV is not set (make test-wheel sets it)')
+
+#: what a user needs beside the package: the .pth hook, its module, yt-dlp's
+#: plugin, the stub and the typing marker
+INSTALLED_FILES = ('yt_dlp_async.pth', 'yt_dlp_async_hook.py', 'yt_dlp_plugins/postprocessor/yt_dlp_async_pp.py',
+                   'yt_dlp_async/py.typed', 'yt_dlp_async/_engine.pyi')
+
+
+def site_packages() -> Path:
+    import yt_dlp_async
+    return Path(yt_dlp_async.__file__).resolve().parent.parent
+
+
+def libs_dir() -> Path:
+    return site_packages() / 'yt_dlp_async.libs'
+
+
+def mapped_libcurl(maps: str) -> set[str]:
+    """The paths of every libcurl a /proc/PID/maps text shows mapped."""
+    paths = (line.split(None, 5)[-1] for line in maps.splitlines() if len(line.split(None, 5)) == 6)
+    return {p for p in paths if os.path.basename(p).startswith('libcurl')}
+
+
+def system_libcurls() -> list[str]:
+    found = glob.glob('/usr/lib*/libcurl.so.4') + glob.glob('/usr/lib*/*/libcurl.so.4')
+    return sorted({os.path.realpath(p) for p in found})
+
+
+@needs_wheel
+def test_the_package_is_the_wheel_in_its_venv() -> None:
+    assert Path(sys.prefix).resolve() == Path(WHEEL_VENV).resolve(), 'run with the wheel venv python'
+    assert site_packages().is_relative_to(Path(WHEEL_VENV).resolve()), site_packages()
+    record = next(site_packages().glob('yt_dlp_async-*.dist-info/RECORD')).read_text()
+    assert 'yt_dlp_async.libs/libcurl-' in record  # installed from the repaired wheel, not built here
+    missing = [name for name in INSTALLED_FILES if not (site_packages() / name).is_file()]
+    assert not missing, missing
+
+
+@needs_wheel
+def test_one_abi3_extension_and_its_tag() -> None:
+    from yt_dlp_async import _engine
+    assert Path(_engine.__file__).name == '_engine.abi3.so'  # the limited API build
+    assert [p.name for p in (site_packages() / 'yt_dlp_async').glob('_engine*.so')] == ['_engine.abi3.so']
+    wheel = next(site_packages().glob('yt_dlp_async-*.dist-info/WHEEL')).read_text()
+    tags = [line.split(':', 1)[1].strip() for line in wheel.splitlines() if line.startswith('Tag:')]
+    assert len(tags) == 1 and tags[0].startswith('cp311-abi3-manylinux_') and tags[0].endswith('_x86_64'), tags
+
+
+@needs_wheel
+def test_the_extension_maps_the_bundled_libcurl_and_reports_it() -> None:
+    from yt_dlp_async import engine
+    version = engine.curl_version()
+    mapped = mapped_libcurl(Path('/proc/self/maps').read_text())
+    assert mapped and all(Path(p).parent == libs_dir() for p in mapped), mapped
+    assert not mapped & set(system_libcurls())
+    bundled = ctypes.CDLL(mapped.pop())
+    bundled.curl_version.restype = ctypes.c_char_p
+    assert version == bundled.curl_version().decode() and version.startswith('libcurl/'), version
+
+
+CHILD = '''
+import json, os, runpy, sys
+report, sys.argv = sys.argv[1], ['yt_dlp'] + sys.argv[2:]
+try:
+    runpy.run_module('yt_dlp', run_name='__main__')
+finally:
+    with open('/proc/self/maps') as f, open(report, 'w') as out:
+        json.dump({'maps': f.read(), 'hidden': [os.path.getsize(p) for p in json.loads(os.environ['HIDDEN'])]}, out)
+'''
+
+
+@needs_wheel
+def test_a_download_with_the_system_libcurl_hidden(tmp_path: Path, fault_server) -> None:
+    """yt-dlp in a private mount namespace where /dev/null covers the system's libcurl."""
+    hidden = system_libcurls()
+    if not hidden:
+        pytest.skip('no system libcurl to hide')
+    if shutil.which('unshare') is None or os.geteuid() != 0:
+        pytest.skip('hiding the system libcurl needs unshare and root')
+    mounts = ' && '.join(f'mount --bind /dev/null {p}' for p in hidden)
+    size = 1_500_000
+    report = tmp_path / 'report.json'
+    env = hermetic_env(tmp_path / 'home', {'HIDDEN': json.dumps(hidden)})
+    env.pop('LD_LIBRARY_PATH', None)
+    env.pop('LD_PRELOAD', None)
+    cmd = ['unshare', '--mount', 'sh', '-c', f'{mounts} && exec "$@"', 'sh', sys.executable, '-c', CHILD,
+           str(report), '-v', '-o', 'video.%(ext)s', fault_server.data_url(size, 'mp4')]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, output(proc)
+    assert ENGINE_LINE in proc.stderr, output(proc)
+    assert sha256_file(tmp_path / 'video.mp4') == sha256_of(size)
+    seen = json.loads(report.read_text())
+    assert seen['hidden'] == [0] * len(hidden)  # the bind mounts were in place
+    mapped = mapped_libcurl(seen['maps'])
+    assert mapped and all(Path(p).parent == libs_dir() for p in mapped), mapped
+
+
+def test_the_system_store_is_the_one_python_reads(tmp_path: Path, nginx) -> None:
+    """No certifi: yt-dlp alone trusts the file Python's ssl reads (SSL_CERT_FILE or
+    OpenSSL's default); the engine must trust the same file, whatever CA path the
+    libcurl it runs on was built with (a wheel's is the build machine's)."""
+    require_hook()
+    require_engine()
+    size = 700_000
+    nginx.put_file('ca/video.mp4', content(size))
+    for name, disable in (('alone', True), ('plugin', False)):
+        proc = run_ytdlp(['-v', '--compat-options', 'no-certifi', '-o', f'{name}.mp4',
+                          nginx.https_url('/ca/video.mp4')], tmp_path,
+                         env={'SSL_CERT_FILE': str(nginx.ca_file)}, disable_hook=disable)
+        assert proc.returncode == 0, output(proc)
+        assert sha256_file(tmp_path / f'{name}.mp4') == sha256_of(size)
+        assert (ENGINE_LINE in proc.stderr) == (not disable), output(proc)

@@ -1,0 +1,111 @@
+"""yt-dlp with --async-connections auto (the default): the connection count
+follows the server (csrc/adaptive.c), and -v says what was decided, one line
+per download at its end.  Bytes by SHA-256, counts by the fault server's
+request log; no assertion on speed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from faultserver import sha256_of
+from ytdlp_support import (
+    ENGINE_LINE, get_requests, output, require_engine, require_hook, run_ytdlp, sha256_file, write_info_json)
+
+MiB = 1 << 20
+LINE = re.compile(r'^\[debug\] \[async\] (?P<name>\S+): (?P<steps>\d+(?: -> \d+)*) connections?, '
+                  r'peak (?P<peak>\d+); (?P<why>.+)$', re.M)
+
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    require_hook()
+    require_engine()
+
+
+def connection_lines(stderr: str) -> list[re.Match[str]]:
+    return list(LINE.finditer(stderr))
+
+
+def test_default_climbs_on_a_per_connection_throttle(tmp_path: Path, fault_server) -> None:
+    size = 12 * MiB + 5
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', rate=1_000_000))
+    proc = run_ytdlp(['-v', '--load-info-json', str(info), '-o', 'a.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert ENGINE_LINE in proc.stderr
+    assert sha256_file(tmp_path / 'a.mp4') == sha256_of(size)
+    assert not list(tmp_path.glob('a.mp4.*'))
+    lines = connection_lines(proc.stderr)
+    assert len(lines) == 1, output(proc)
+    steps = [int(n) for n in lines[0]['steps'].split(' -> ')]
+    assert lines[0]['name'] == 'a.mp4' and steps[:3] == [1, 2, 4], lines[0][0]
+    assert int(lines[0]['peak']) >= 4, lines[0][0]
+    assert fault_server.max_concurrent >= 4
+    ranges = [r.range for r in get_requests(fault_server, f'/data/{size}.mp4')]
+    assert ranges[0] is None and all(ranges[1:]) and len(ranges) >= 4, ranges
+
+
+def test_default_keeps_a_small_file_on_one_connection(tmp_path: Path, fault_server) -> None:
+    size = 2 * MiB
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4'))
+    proc = run_ytdlp(['-v', '--load-info-json', str(info), '-o', 's.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert sha256_file(tmp_path / 's.mp4') == sha256_of(size)
+    requests = get_requests(fault_server, f'/data/{size}.mp4')
+    assert len(requests) == 1 and requests[0].range is None, [r.range for r in requests]
+    assert '[debug] [async] s.mp4: 1 connection, peak 1; done before a step could be measured' \
+        in proc.stderr, output(proc)
+
+
+def test_a_fixed_number_means_exactly_that(tmp_path: Path, fault_server) -> None:
+    size = 6 * MiB
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', rate=2_000_000))
+    proc = run_ytdlp(['-v', '--async-connections', '4', '--chunk-size', '256K', '--load-info-json', str(info),
+                      '-o', 'f.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert sha256_file(tmp_path / 'f.mp4') == sha256_of(size)
+    assert 4 <= fault_server.max_concurrent <= 5     # + one cut at a split point, closing
+    assert '[debug] [async] f.mp4: 4 connections, peak 4; fixed at 4' in proc.stderr, output(proc)
+
+
+def test_the_line_says_why_a_file_is_not_split(tmp_path: Path, fault_server) -> None:
+    size = 1 * MiB
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', norange=1))
+    proc = run_ytdlp(['-v', '--load-info-json', str(info), '-o', 'n.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert sha256_file(tmp_path / 'n.mp4') == sha256_of(size)
+    assert '[debug] [async] n.mp4: 1 connection, peak 1; not split: the server ignores ranges' \
+        in proc.stderr, output(proc)
+    info = write_info_json(tmp_path / 'l.json', fault_server.data_url(size, 'mp4', no_length=1))
+    proc = run_ytdlp(['-v', '--load-info-json', str(info), '-o', 'l.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert sha256_file(tmp_path / 'l.mp4') == sha256_of(size)
+    assert '[debug] [async] l.mp4: 1 connection, peak 1; not split: the server sent no length' \
+        in proc.stderr, output(proc)
+    proc = run_ytdlp(['-v', '--async-connections', '1', '--load-info-json', str(info), '-o', 'o.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert sha256_file(tmp_path / 'o.mp4') == sha256_of(size)
+    assert '[debug] [async] o.mp4: 1 connection, not split: fixed by --async-connections 1' \
+        in proc.stderr, output(proc)
+    # without -v: no line
+    proc = run_ytdlp(['--load-info-json', str(info), '-o', 'p.mp4'], tmp_path)
+    assert proc.returncode == 0 and 'connection' not in proc.stderr, output(proc)
+
+
+@pytest.mark.parametrize('value', ['auto', 'AUTO'])
+def test_auto_is_a_value(tmp_path: Path, fault_server, value: str) -> None:
+    size = 1 * MiB
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4'))
+    proc = run_ytdlp(['-v', '--async-connections', value, '--load-info-json', str(info), '-o', 'x.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert sha256_file(tmp_path / 'x.mp4') == sha256_of(size)
+    assert len(connection_lines(proc.stderr)) == 1, output(proc)
+
+
+@pytest.mark.parametrize('value', ['0', '65', 'some', ''])
+def test_bad_values_are_usage_errors(tmp_path: Path, value: str) -> None:
+    proc = run_ytdlp(['--async-connections', value, 'http://127.0.0.1:9/x'], tmp_path)
+    assert proc.returncode == 2, output(proc)
+    assert f"option --async-connections: invalid value {value!r}: expected auto, or a whole number from 1 to 64" \
+        in proc.stderr, output(proc)
