@@ -938,6 +938,12 @@ def versions(tools: Tools) -> Dict[str, str]:
             v["yt-dlp-async"] = version("yt-dlp-async")
         except Exception:
             pass
+        try:
+            from yt_dlp_async import _engine
+            so = Path(_engine.__file__ or "").name
+            v["engine build"] = so + (" (limited API, abi3)" if ".abi3." in so else " (full C API)")
+        except Exception as exc:  # pragma: no cover
+            v["engine build"] = f"? ({exc})"
     commit = _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "csrc", "yt_dlp_async"],
                            capture_output=True, text=True).stdout.strip()
