@@ -383,6 +383,161 @@ def prep_many_40(ctx: Ctx) -> Prepared:
     return _many_small(ctx, 40)
 
 
+# ---- scale-out (issue 12): Celery workers and Redis, started here -----------------------------
+
+SCALE_ENTRIES = 20
+SCALE_WORKERS = {"scale-1": 1, "scale-2": 2, "scale-4": 4}   # contender -> workers
+SCALE_THREADS = 5                                            # downloads at once per worker (-c)
+SCALE_READY_TIMEOUT = 60.0
+
+
+class ScaleOut:
+    """The workload's redis-server (one for all its runs) and the workers of the current run."""
+
+    redis: Optional[subprocess.Popen] = None
+    url = ""
+    page_url = ""
+    workers: List[subprocess.Popen] = []
+
+    @classmethod
+    def start_redis(cls, workdir: Path) -> None:
+        import atexit
+        import socket
+        if cls.redis is not None:
+            return
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server not installed (apt-get install redis-server)")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        folder = workdir / "redis"
+        folder.mkdir(parents=True, exist_ok=True)
+        cls.redis = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(folder)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        atexit.register(cls.stop_redis)
+        cls.url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while not cls._redis_call("PING").startswith("+PONG"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    @classmethod
+    def _redis_call(cls, command: str) -> str:
+        import socket
+        port = int(cls.url.rsplit(":", 1)[1].split("/")[0])
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1) as sock:
+                sock.sendall(command.encode() + b"\r\n")
+                return sock.recv(64).decode(errors="replace")
+        except OSError:
+            return ""
+
+    @classmethod
+    def stop_redis(cls) -> None:
+        if cls.redis is not None and cls.redis.poll() is None:
+            cls.redis.terminate()
+            cls.redis.wait(10)
+        cls.redis = None
+
+    @classmethod
+    def start_workers(cls, count: int, job: "Job") -> Callable[[], None]:
+        """FLUSHALL, then ``count`` workers writing into the run dir, all ready; returns their teardown."""
+        cls._redis_call("FLUSHALL")
+        celery = str(Path(PY).parent / "celery")
+        env = {**os.environ, "YTDLP_ASYNC_BROKER": cls.url, "YTDLP_ASYNC_WORKDIR": str(job.run_dir)}
+        logs = []
+        for i in range(count):
+            log = job.run_dir.parent / f"{job.run_dir.name}-worker{i}.log"
+            logs.append(log)
+            cls.workers.append(subprocess.Popen(
+                [celery, "-A", "yt_dlp_async.celery", "worker", "--pool", "threads", "-c", str(SCALE_THREADS),
+                 "-n", f"w{i}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+                 "--without-heartbeat"], cwd=job.run_dir.parent, env=env, stdout=open(log, "wb"),
+                stderr=subprocess.STDOUT, start_new_session=True))
+        deadline = time.monotonic() + SCALE_READY_TIMEOUT
+        for log, proc in zip(logs, cls.workers):
+            while " ready." not in log.read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    cls.stop_workers()
+                    raise RuntimeError(f"celery worker not ready: {tail(log)}")
+                time.sleep(0.1)
+        return cls.stop_workers
+
+    @classmethod
+    def stop_workers(cls) -> None:
+        for proc in cls.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in cls.workers:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        cls.workers = []
+
+
+def prep_scale_out(ctx: Ctx) -> Prepared:
+    import urllib.parse
+    if not (Path(PY).parent / "celery").exists():
+        raise RuntimeError(f"celery not installed next to {PY} (pip install '.[celery]')")
+    ScaleOut.start_redis(ctx.servers.workdir)
+    fault = ctx.servers.fault
+    n = 4 if ctx.quick else SCALE_ENTRIES
+    size = 2 * MiB if ctx.quick else 16 * MiB
+    videos = [f"/data/{size}.mp4?seed={200 + i}&rate={RATE}" for i in range(1, n + 1)]
+    ScaleOut.page_url = fault.url("/page?" + urllib.parse.urlencode({"title": "PL", "videos": ",".join(videos)}))
+    width = len(str(n))
+    expected = [(f"{i:0{width}d}.mp4", sha256_of(size, 200 + i)) for i in range(1, n + 1)]
+    return Prepared(total_bytes=n * size, expected=expected, info={}, url=ScaleOut.page_url,
+                    out_template="%(playlist_index)s.%(ext)s", rate=RATE,
+                    notes=[f"A {n}-entry playlist page of tests/faultserver.py (yt-dlp's generic extractor), "
+                           f"{size // MiB} MiB per video at {RATE / 1e6:g} MB/s per connection.  Queue rows: "
+                           f"`yt-dlp --async-queue` submits the entries to N Celery workers "
+                           f"(`celery -A yt_dlp_async.celery worker --pool threads -c {SCALE_THREADS}`, "
+                           "started and ready before the clock starts, all on this machine, writing into one "
+                           "folder) and follows them: wall time is from submit to the last entry done.  "
+                           "The per-host window (--async-host-connections, 16) holds for all workers together "
+                           "(Redis leases), so the `conns` column (the server's peak) stays at or below 16 and "
+                           "more workers on one machine add no bandwidth: the rows show the queue's overhead."])
+
+
+def scale_out_contenders() -> List["Contender"]:
+    def queued(workers: int) -> "Contender":
+        def build(job: "Job") -> List[str]:
+            return ytdlp_base(job) + ["--async-queue", ScaleOut.url, ScaleOut.page_url]
+        return Contender(f"scale-{workers}", f"queue, {workers} worker{'s' if workers > 1 else ''}",
+                         f"yt-dlp --async-queue REDIS PAGE ({workers} x celery worker -c {SCALE_THREADS})", build,
+                         ["redis-server"], needs_plugin=True,
+                         setup=lambda job: ScaleOut.start_workers(workers, job))
+
+    def local(job: "Job") -> List[str]:
+        return ytdlp_base(job) + ["--concurrent-downloads", str(SCALE_THREADS), ScaleOut.page_url]
+
+    return [queued(n) for n in SCALE_WORKERS.values()] + [
+        Contender("local-c5", "no queue: yt-dlp --concurrent-downloads 5",
+                  "yt-dlp --concurrent-downloads 5 PAGE", local, [], needs_plugin=True)]
+
+
+def scale_out_verdict(rows: List[Dict[str, Any]]) -> str:
+    r = {x["key"]: x for x in rows}
+    local = r.get("local-c5")
+    parts = []
+    for key in SCALE_WORKERS:
+        row = r.get(key)
+        if row and row.get("wall_med") is not None:
+            txt = f"{row['label']}: {row['wall_med']:.2f} s, peak {row['conns']:.0f} conns"
+            if local and local.get("wall_med"):
+                txt += f" ({row['wall_med'] / local['wall_med']:.2f}x of no queue)"
+            parts.append(txt)
+    if local and local.get("wall_med"):
+        parts.append(f"no queue: {local['wall_med']:.2f} s, peak {local['conns']:.0f} conns")
+    return "; ".join(parts)
+
+
 @dataclasses.dataclass
 class Workload:
     name: str
@@ -443,6 +598,11 @@ WORKLOADS: List[Workload] = [
     Workload("pair", "Video + audio (bv+ba), 2 MB/s per connection, merged by ffmpeg", prep_pair,
              ["ytdlp-native", "ytdlp-async", "ytdlp-aria2c"], lambda q: 60 if q else 120, issue=5,
              goal="yt-dlp --async-downloads close to the time of the larger format alone"),
+    Workload("scale-out", "Scale-out: 20 videos of 16 MiB, 2 MB/s per connection, Celery workers on one machine",
+             prep_scale_out, ["scale-1", "scale-2", "scale-4", "local-c5"], lambda q: 120 if q else 400,
+             default=False, issue=12,
+             goal="the cluster-wide host window holds (peak <= 16 connections with any number of workers); "
+                  "the queue's overhead against one yt-dlp"),
 ]
 WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
 
@@ -469,6 +629,7 @@ class Contender:
     build: Callable[[Job], List[str]]
     needs: List[str]        # executables
     needs_plugin: bool = False
+    setup: Optional[Callable[[Job], Callable[[], None]]] = None  # before the clock; returns the teardown
 
 
 class Tools:
@@ -591,6 +752,7 @@ def make_contenders(tools: Tools) -> Dict[str, Contender]:
                   "connections=8).result()'", api8, []),
         Contender("xargs-ytdlp", "xargs -P 5 yt-dlp (native)", "xargs -P 5 -n 1 yt-dlp" + nf + " --load-info-json",
                   xargs, ["xargs"]),
+        *scale_out_contenders(),
     ]}
 
 
@@ -851,9 +1013,14 @@ def one_run(wl: Workload, c: Contender, p: Prepared, servers: Servers, workdir: 
     job = Job(run_dir, p, info_json, entry_list, url_list)
     argv = c.build(job)
     log_path = workdir / "runs" / f"{wl.name}-{c.key}-{run_index}.log"
-    servers.mark()
-    m = measure(argv, run_dir, wl.timeout(quick), log_path)
-    stats = servers.stats()
+    teardown = c.setup(job) if c.setup else None
+    try:
+        servers.mark()
+        m = measure(argv, run_dir, wl.timeout(quick), log_path)
+        stats = servers.stats()
+    finally:
+        if teardown:
+            teardown()
     if m.timed_out:
         status, error = "TIMEOUT", f"killed after {wl.timeout(quick):.0f} s"
     elif m.returncode != 0:
@@ -1312,7 +1479,10 @@ def _goal_line(g: GoalResult) -> str:
 
 def goal_verdict(name: str, rows: List[Dict[str, Any]], all_rows: Rows,
                  results: Optional[Dict[str, Any]] = None) -> str:
-    """The verdict line(s) of the goals judged on workload `name` (issue 10), or the older pair goal."""
+    """The verdict line(s) of the goals judged on workload `name` (issue 10), or the older pair and
+    scale-out (issue 12) goals."""
+    if name == "scale-out":
+        return scale_out_verdict(rows)
     r = {x["key"]: x for x in rows}
     a = r.get("ytdlp-async")
     if not a or a.get("wall_med") is None:

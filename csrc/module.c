@@ -1153,7 +1153,10 @@ static int Task_info_connections(PyObject *d, struct task *t, struct eng *e)
             Py_DECREF(list);
             return -1;
         }
-        PyList_SET_ITEM(list, i, n);
+        if (PyList_SetItem(list, i, n) < 0) {   /* steals n */
+            Py_DECREF(list);
+            return -1;
+        }
     }
     if (dict_set(d, "connections_history", list)
         || dict_set(d, "connections_peak", PyLong_FromLong(peak))

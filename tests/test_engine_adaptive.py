@@ -159,23 +159,3 @@ def test_a_split_download_reports_like_a_plain_one(fault_server: FaultServer, tm
         assert res.restarted and res.etag == '"0-500000-1"', res
     assert sha256_file(tmp_path / "h") == sha256_of(300000)
     assert (tmp_path / "r").read_bytes() == content(500000, 1000)
-
-
-def test_auto_stays_at_one_or_two_on_loopback_nginx(nginx, tmp_path: Path) -> None:
-    # one connection already fills loopback: a probe of 2 may happen, more never
-    size = 1 << 30
-    name = f"adaptive-{os.getpid()}-{tmp_path.name}.bin"
-    src = Path(nginx.root) / name
-    with open(src, "wb") as f:
-        f.truncate(size)            # sparse: zeros, no disk
-    try:
-        out = tmp_path / "z.bin"
-        with AsyncDownloadEngine() as e:
-            res = e.submit(nginx.http_url("/" + name), out).result(120)
-        assert res.downloaded_bytes == size and out.stat().st_size == size
-        zero = bytes(MiB)
-        with open(out, "rb") as f:
-            assert all(block == zero for block in iter(lambda: f.read(MiB), b""))
-        assert res.connections_peak <= 2 and max(res.connections_history) <= 2, res
-    finally:
-        src.unlink()

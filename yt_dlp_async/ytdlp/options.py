@@ -24,6 +24,7 @@ PARAM_KEYS: dict[str, str] = {
     'async_max_retries': 'async_max_retries',
     'async_connections': 'async_connections',
     'async_host_connections': 'async_host_connections',
+    'async_queue': 'async_queue',
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -35,7 +36,11 @@ DEFAULTS: dict[str, Any] = {
     'async_max_retries': None,
     'async_connections': None,
     'async_host_connections': 16,
+    'async_queue': None,
 }
+
+#: URL schemes --async-queue accepts (Redis is the broker and the result store).
+QUEUE_SCHEMES = ('redis://', 'rediss://', 'unix://')
 
 
 def parse_size(value: str) -> int | None:
@@ -111,10 +116,10 @@ def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
         type='str', action='callback',
         callback=_store(_connections, lambda n: n == 'auto' or 1 <= n <= 64,
                         'auto, or a whole number from 1 to 64'),
-        help='Connections per file when the server honours ranges: auto (the default unless -N is '
-             'given) starts with one and adds more while each step raises the speed, up to 16, and '
-             'gives them back when the server pushes back; a number fixes it, and 1 fetches every '
-             'file in order over one connection')
+        help='Connections per file when the server honours ranges: auto starts with one and adds '
+             'more while each step raises the speed, up to 16, and gives them back when the server '
+             'pushes back; a number fixes it, and 1 fetches every file in order over one connection '
+             '(default is auto, unless -N is given)')
     group.add_option(
         '--async-host-connections',
         metavar='N', dest='async_host_connections', default=DEFAULTS['async_host_connections'],
@@ -148,6 +153,15 @@ def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
         callback=_store(int, lambda n: n >= 0, 'a whole number, 0 or more'),
         help='Retries the engine makes inside one attempt before yt-dlp\'s own --retries count one '
              '(default is 0: the engine does not retry and --retries/--retry-sleep apply as usual)')
+    group.add_option(
+        '--async-queue',
+        metavar='URL', dest='async_queue', default=DEFAULTS['async_queue'],
+        type='str', action='callback',
+        callback=_store(str, lambda url: url.startswith(QUEUE_SCHEMES),
+                        'a Redis URL such as redis://HOST:6379/0'),
+        help='Extract here, then send one task per entry to the Celery workers of this Redis queue '
+             '(celery -A yt_dlp_async.celery worker) and show their progress; '
+             'needs pip install "yt-dlp-async[celery]" (default is none: everything is downloaded here)')
     parser.add_option_group(group)
     return group
 

@@ -9,11 +9,15 @@ installed yt-dlp and otherwise stands aside; ``yt-dlp -v`` then prints one
   yt_dlp.downloader._get_suitable_downloader  http/https -> AsyncFileDownloader (selection.py)
   yt_dlp.downloader.external._BY_NAME['async'] --downloader async / "http:async"
   yt_dlp.options.create_parser                 the "Async Downloads" option group
-  yt_dlp.parse_options                         the group's values -> ydl_opts
+  yt_dlp.parse_options                         the group's values -> ydl_opts (with --async-queue,
+                                               the arguments too, config files' included, for the workers)
   YoutubeDL.dl                                 the running YoutubeDL, for fallback [debug] lines;
                                                a finished NAME removes NAME.part-async(.ctl)
   YoutubeDL.print_debug_header                 the -v line: on/off, plugin and libcurl versions
-  YoutubeDL.download                           the run's summary line (summary.py), outermost
+  YoutubeDL.download                           the run's summary line (summary.py), outside
+                                               playlist.py's wrapper; outside both, --async-queue:
+                                               the URLs go to Celery workers
+                                               (yt_dlp_async.celery.cli; celery is imported only then)
   yt_dlp.YoutubeDL.get_suitable_downloader     merged formats at the same time (multiformat.py)
 
 HLS (HlsFD) and DASH (DashSegmentsFD) become AsyncHlsFD / AsyncDashFD in
@@ -121,10 +125,30 @@ def patch_create_parser(module: ModuleType) -> bool:
                 options.add_option_group(parser)
         except Exception as exc:
             _stand_aside('the Async Downloads option group', f'{type(exc).__name__}: {exc}')
+        _record_parsed_args(parser)
         return parser
 
     module.create_parser = _mark(create_parser, original)  # type: ignore[attr-defined]
     return True
+
+
+PARSED_ARGS = '_yt_dlp_async_parsed_args'
+
+
+def _record_parsed_args(parser: Any) -> None:
+    """Keep the arguments the parser last parsed: yt-dlp passes the config files' and the
+    command line's together, which --async-queue sends to the workers."""
+    parse_args = getattr(parser, 'parse_args', None)
+    if parse_args is None:
+        return
+
+    def recording_parse_args(args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        if args is not None:
+            args = list(args)  # yt-dlp passes a generator: read it once, for both
+            setattr(parser, PARSED_ARGS, [str(a) for a in args])
+        return parse_args(args, *rest, **kwargs)
+
+    parser.parse_args = recording_parse_args
 
 
 # -------------------------------------------------------------------------- yt_dlp
@@ -144,6 +168,11 @@ def patch_parse_options(module: ModuleType) -> bool:
         if isinstance(ydl_opts, dict) and opts is not None:
             for key, value in options.params_from_options(opts).items():
                 ydl_opts.setdefault(key, value)
+            if ydl_opts.get('async_queue'):  # the workers parse the same arguments (config files' too)
+                argv = getattr(getattr(result, 'parser', None), PARSED_ARGS, None)
+                if argv is None:
+                    argv = args[0] if args else kwargs.get('argv')
+                ydl_opts['async_queue_argv'] = list(sys.argv[1:] if argv is None else argv)
         else:
             _stand_aside(target, 'its result has no options/ydl_opts')
         return result
@@ -197,13 +226,42 @@ def patch_youtubedl_class(module: ModuleType) -> None:
         playlist.patch_youtubedl_class(klass)
     except Exception as exc:
         _stand_aside('concurrent playlist entries', f'{type(exc).__name__}: {exc}')
-
     download = klass.__dict__.get('download')  # after playlist.py's wrapper: this one is outside it
     if download is None or not callable(download):
         _stand_aside('YoutubeDL.download', 'not found in this yt-dlp (no summary line)')
     elif not _is_wrapped(download):
         from . import summary
         klass.download = _mark(summary.make_download(download), download)
+
+    patch_queue_download(klass)  # outermost: a queued run downloads nothing here
+
+
+QUEUE_MARK = '__yt_dlp_async_queue__'
+
+
+def patch_queue_download(klass: Any) -> None:
+    """``--async-queue URL``: YoutubeDL.download sends the URLs' entries to Celery workers."""
+    download = klass.__dict__.get('download')
+    if download is None or not callable(download):
+        _stand_aside('YoutubeDL.download', 'not found in this yt-dlp (--async-queue is not available)')
+        return
+    if getattr(download, QUEUE_MARK, False):
+        return
+
+    def queue_download(self: Any, url_list: Any) -> Any:
+        if not self.params.get('async_queue') or self.params.get('simulate'):
+            return download(self, url_list)  # -s, -j, --print ...: nothing to download, yt-dlp prints here
+        try:
+            from ..celery import cli  # imports celery: only for --async-queue
+        except ImportError as exc:
+            self.to_stderr(f'ERROR: --async-queue needs Celery and the Redis client: '
+                           f'pip install "yt-dlp-async[celery]" ({exc})')
+            return 1
+        return cli.download(self, url_list)
+
+    functools.update_wrapper(queue_download, download)
+    setattr(queue_download, QUEUE_MARK, True)
+    klass.download = queue_download
 
 
 def patch_youtubedl_module(module: ModuleType) -> None:

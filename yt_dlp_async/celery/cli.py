@@ -1,0 +1,338 @@
+"""The yt-dlp glue of the queue path: the only module of yt_dlp_async.celery that touches yt-dlp.
+
+Every yt-dlp internal comes from ``yt_dlp_async.ytdlp.internals`` (NAMES).
+
+Submitter (``yt-dlp --async-queue URL ...``; patches.py sends ``YoutubeDL.download`` here):
+  * each URL is extracted here with ``extract_flat='in_playlist'``, so yt-dlp's own playlist
+    loop (items, reverse, filters, the archive) picks the entries and gives them their
+    playlist fields without resolving them;
+  * one job per entry: the entry (sanitized, JSON), its playlist fields (``extra_info``), the
+    arguments yt-dlp parsed (config files', then the command line's) minus ``--async-queue``,
+    the URLs and the options that only mean something here (batch file, archive file, config
+    locations), the archive's name and both versions;
+  * the archive (``--download-archive FILE``) lives in a Redis set named after FILE's absolute
+    path, seeded from FILE; FILE gets the set's new lines when the run ends.
+
+Worker (tasks.py): ``worker_opts`` parses the same command line with yt-dlp's own
+``parse_options``; relative -o/-P/--cookies paths are resolved against the worker's folder;
+``run_entry`` gives the entry to ``YoutubeDL.process_ie_result(entry, download=True,
+extra_info=playlist fields)``, which extracts a URL entry (``extract_info``) or downloads a
+resolved one, so output templates name files as they would locally (``%(autonumber)s``
+too: ``autonumber_start`` moves by the entry's number in the run).  The instance's
+``YoutubeDL.dl`` waits for a claim on the file's absolute path first, so two entries with
+one name are written one after the other, as in one process (the output folder must be
+mounted at the same path on every worker for this to hold across machines).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Iterable
+
+from ..ytdlp import internals
+
+#: Fields yt-dlp's playlist loop gives its entries (YoutubeDL._playlist_infodict and the loop).
+PLAYLIST_FIELDS = (
+    'playlist', 'playlist_id', 'playlist_title', 'playlist_count', 'playlist_uploader',
+    'playlist_uploader_id', 'playlist_channel', 'playlist_channel_id', 'playlist_webpage_url',
+    'playlist_index', 'playlist_autonumber', 'n_entries', '__last_playlist_index',
+    'webpage_url', 'webpage_url_basename', 'webpage_url_domain', 'extractor', 'extractor_key',
+)
+#: Options whose value is dropped from the workers' command line (they are the submitter's).
+DROPPED_WITH_VALUE = ('--async-queue', '--batch-file', '-a', '--download-archive', '--load-info-json',
+                      '--config-locations', '--config-location')  # the config files' arguments are sent
+DROPPED_FLAGS = ('--no-download-archive', '--no-batch-file')
+
+
+# ------------------------------------------------------------------ versions
+def versions() -> dict[str, str]:
+    from ..ytdlp.patches import plugin_version
+    return {'yt-dlp': str(internals.load('yt_dlp.version:__version__')), 'yt-dlp-async': plugin_version()}
+
+
+def version_mismatch(theirs: dict[str, str]) -> str | None:
+    """The worker's refusal when the submitter's versions differ from ours (None: they match)."""
+    ours = versions()
+    if theirs == ours:
+        return None
+    return (f'worker has yt-dlp {ours["yt-dlp"]} / yt-dlp-async {ours["yt-dlp-async"]}, '
+            f'submitter has yt-dlp {theirs.get("yt-dlp")} / yt-dlp-async {theirs.get("yt-dlp-async")}')
+
+
+# ------------------------------------------------------------------ the command line
+def _drop_options(argv: list[str]) -> list[str]:
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in DROPPED_FLAGS:
+            continue
+        if arg in DROPPED_WITH_VALUE:
+            skip = True
+            continue
+        if any(arg.startswith(f'{name}=') for name in DROPPED_WITH_VALUE if name.startswith('--')):
+            continue
+        if arg.startswith('-a') and not arg.startswith('--') and len(arg) > 2:
+            continue
+        kept.append(arg)
+    return kept
+
+
+def worker_argv(argv: list[str]) -> list[str]:
+    """``argv`` without --async-queue, the URLs and the submitter-only options."""
+    argv = _drop_options(list(argv))
+    parser = internals.load('yt_dlp.options:create_parser')()
+    positional = parser.parse_args(argv)[1]
+    urls = set(positional)
+    for index in range(len(argv) - 1, -1, -1):
+        if argv[index] not in urls:
+            continue
+        trial = argv[:index] + argv[index + 1:]
+        if len(parser.parse_args(trial)[1]) == len(positional) - 1:  # it was a URL, not an option's value
+            argv, positional = trial, parser.parse_args(trial)[1]
+    return [str(arg) for arg in argv]
+
+
+# ------------------------------------------------------------------ submitter
+def _archive_name(path: Any) -> str:
+    return str(os.path.abspath(os.fspath(path)))
+
+
+def entry_jobs(ydl: Any, url: str, number: int, base: dict[str, Any], prefix: str = '') -> list[dict[str, Any]]:
+    """The jobs for one URL: one per playlist entry (extracted flat), or the URL itself.
+
+    Labels: ``URL n`` for a video, ``item i`` for a playlist's entry (``prefix``: ``URL n `` when
+    there are several URLs).
+    """
+    saved = ydl.params.get('extract_flat')
+    ydl.params['extract_flat'] = 'in_playlist'
+    try:
+        info = ydl.extract_info(url, download=False)
+    finally:
+        ydl.params['extract_flat'] = saved
+    if not info:
+        return []
+    if info.get('_type') not in ('playlist', 'multi_video'):
+        if _in_archive(ydl, info):
+            return []
+        return [{**base, 'label': f'URL {number}', 'entry': {'_type': 'url', 'url': url}, 'extra_info': {}}]
+    jobs = []
+    for position, entry in enumerate(info.get('entries') or [], 1):
+        if not entry or _in_archive(ydl, entry):
+            continue
+        extra = {key: entry[key] for key in PLAYLIST_FIELDS if entry.get(key) is not None}
+        index = extra.get('playlist_index', position)
+        jobs.append({**base, 'label': f'{prefix}item {index}', 'entry': ydl.sanitize_info(dict(entry), True),
+                     'extra_info': extra})
+    return jobs
+
+
+def _in_archive(ydl: Any, info: dict[str, Any]) -> bool:
+    if not ydl.params.get('download_archive') or not info.get('id'):
+        return False
+    try:
+        line = ydl._make_archive_id(info)
+    except Exception:
+        return False
+    if line and line in ydl.archive:
+        title = f' {info["title"]}' if info.get('title') else ''
+        ydl.to_screen(f'[download] {info.get("id")}:{title} has already been recorded in the archive')
+        return True
+    return False
+
+
+def build_jobs(ydl: Any, urls: Iterable[str], base: dict[str, Any],
+               on_error: Callable[[str], None]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Jobs for every URL, and the error text of each URL whose extraction failed."""
+    DownloadError = internals.load('yt_dlp.utils:DownloadError')
+    jobs: list[dict[str, Any]] = []
+    failures: list[str] = []
+    urls = list(urls)
+    for number, url in enumerate(urls, 1):
+        try:
+            jobs.extend(entry_jobs(ydl, url, number, base, f'URL {number} ' if len(urls) > 1 else ''))
+        except DownloadError as exc:
+            failures.append(_strip_error(str(exc)))  # yt-dlp printed the ERROR line
+        except Exception as exc:
+            on_error(f'{url}: {type(exc).__name__}: {exc}')
+            failures.append(f'{url}: {type(exc).__name__}: {exc}')
+    for number, job in enumerate(jobs, 1):
+        job['number'] = number  # the entry's place among this run's downloads: %(autonumber)s
+    return jobs, failures
+
+
+def _strip_error(text: str) -> str:
+    return text[len('ERROR: '):] if text.startswith('ERROR: ') else text
+
+
+def prepare_archive(ydl: Any, client: Any) -> str | None:
+    """Seed the Redis set from the local archive file; the set's lines count as archived here too."""
+    from . import archive
+    path = ydl.params.get('download_archive')
+    if not path or not internals.load('yt_dlp.utils:is_path_like')(path):
+        return None
+    name = _archive_name(path)
+    archive.seed(client, name, list(ydl.archive))
+    ydl.archive.update(archive.members(client, name))
+    return name
+
+
+def write_back_archive(ydl: Any, client: Any, name: str) -> int:
+    """Append the set's lines the local file lacks; returns how many."""
+    from . import archive
+    path = ydl.params['download_archive']
+    local: set[str] = set()
+    try:
+        with open(path, encoding='utf-8') as f:
+            local = {line.strip() for line in f if line.strip()}
+    except FileNotFoundError:
+        pass
+    new = sorted(archive.members(client, name) - local)
+    if new:
+        locked_file = internals.load('yt_dlp.utils:locked_file')
+        with locked_file(path, 'a', encoding='utf-8') as f:
+            f.write(''.join(f'{line}\n' for line in new))
+    return len(new)
+
+
+def report_error(ydl: Any, message: str) -> None:
+    """An ERROR line as yt-dlp prints it, without stopping the run."""
+    DownloadError = internals.load('yt_dlp.utils:DownloadError')
+    try:
+        ydl.report_error(message)
+    except DownloadError:
+        pass
+
+
+def download(ydl: Any, url_list: Any) -> int:
+    """``YoutubeDL.download`` with --async-queue: returns the exit status yt-dlp would."""
+    from . import submit_module as submit
+    from .errors import QueueUnreachable
+    queue_url = ydl.params['async_queue']
+    try:
+        client = submit.ping(queue_url)
+    except QueueUnreachable as exc:
+        report_error(ydl, str(exc))
+        return 1
+    urls = list(internals.load('yt_dlp.utils:variadic')(url_list))
+    argv = ydl.params.get('async_queue_argv') or sys.argv[1:]
+    name = prepare_archive(ydl, client)
+    base = {'argv': worker_argv(argv), 'ydl_opts': None, 'archive': name, 'versions': versions()}
+    jobs, failures = build_jobs(ydl, urls, base, lambda text: report_error(ydl, text))
+    try:
+        handles = submit.send(submit.app_for(queue_url), jobs)
+    except Exception as exc:  # Redis went away after the ping
+        report_error(ydl, f'cannot reach the queue at {queue_url}: {exc}')
+        return 1
+    try:
+        errors = submit.follow(handles, sys.stdout, quiet=bool(ydl.params.get('quiet')))
+    except QueueUnreachable as exc:
+        report_error(ydl, f'{exc} ({queue_url})')
+        return 1
+    finally:  # also on Ctrl-C: the lines of the entries done so far (the workers go on)
+        if name is not None:
+            try:
+                write_back_archive(ydl, client, name)
+            except Exception as exc:
+                ydl.report_warning(f'the archive file was not updated from the queue: {exc}')
+    for handle, text in errors:
+        report_error(ydl, f'{text} ({handle.label})')
+    return 1 if failures or errors else 0
+
+
+def submit_jobs(urls: Iterable[str], ydl_opts: dict[str, Any], broker_url: str) -> list[dict[str, Any]]:
+    """The Python API's extraction: one job per entry, carrying ``ydl_opts`` (JSON) instead of argv.
+
+    A URL whose extraction fails raises EntryError with yt-dlp's text before anything is sent.
+    """
+    import json
+    from . import submit_module as submit
+    client = submit.ping(broker_url)
+    opts = {k: v for k, v in ydl_opts.items() if k not in ('progress_hooks', 'postprocessor_hooks', 'logger')}
+    try:
+        json.dumps(opts)
+    except TypeError as exc:
+        raise TypeError(f'ydl_opts for the queue must be JSON values ({exc})') from exc
+    YoutubeDL = internals.load('yt_dlp:YoutubeDL')
+    with YoutubeDL({**ydl_opts, 'quiet': True, 'noprogress': True}) as ydl:
+        name = prepare_archive(ydl, client)
+        base = {'argv': None, 'ydl_opts': opts, 'archive': name, 'versions': versions()}
+        jobs, failures = build_jobs(ydl, internals.load('yt_dlp.utils:variadic')(urls), base, lambda text: None)
+    if failures:
+        from .errors import EntryError
+        raise EntryError('; '.join(failures))
+    return jobs
+
+
+# ------------------------------------------------------------------ worker
+def _resolve(path: str, workdir: str) -> str:
+    return os.path.join(workdir, os.path.expanduser(path))
+
+
+def worker_opts(job: dict[str, Any], workdir: str) -> dict[str, Any]:
+    """The entry's ydl_opts on this worker: the submitter's command line, parsed here."""
+    if job.get('argv') is not None:
+        try:
+            parsed = internals.load('yt_dlp:parse_options')(list(job['argv']))
+        except SystemExit as exc:
+            raise ValueError(f'the worker cannot parse the options {job["argv"]!r} (exit {exc.code})') from exc
+        opts = dict(parsed.ydl_opts)
+    else:
+        opts = dict(job.get('ydl_opts') or {})
+    paths = dict(opts.get('paths') or {})
+    outtmpl = opts.get('outtmpl')
+    default = outtmpl.get('default') if isinstance(outtmpl, dict) else outtmpl
+    if paths.get('home') or not (isinstance(default, str) and os.path.isabs(os.path.expanduser(default))):
+        paths['home'] = _resolve(paths.get('home') or '', workdir)  # an absolute -P/-o is used as given
+        opts['paths'] = paths
+    if opts.get('cookiefile'):
+        opts['cookiefile'] = _resolve(opts['cookiefile'], workdir)
+    # %(autonumber)s counts the run's downloads: the entry's number, as in one process
+    opts['autonumber_start'] = int(opts.get('autonumber_start') or 1) + int(job.get('number') or 1) - 1
+    opts.update(ignoreerrors=False, noprogress=True, download_archive=None, async_queue=None)
+    opts.pop('async_queue_argv', None)
+    return opts
+
+
+def _guard_files(ydl: Any, claim_file: Callable[[str], None]) -> None:
+    """Before a file is written, wait for its claim: two workers never write one file at once.
+
+    The second one then finds the file complete and says it has already been downloaded,
+    as yt-dlp does when two entries of one run have the same name.
+    """
+    dl = ydl.dl
+
+    def guarded_dl(name: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(name, str) and name != '-':
+            claim_file(os.path.abspath(name))
+        return dl(name, info, *args, **kwargs)
+
+    ydl.dl = guarded_dl
+
+
+def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any],
+              claim_file: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Download one entry; returns its files.  yt-dlp's failure raises EntryError with its text."""
+    from ..ytdlp import install
+    from .errors import EntryError
+    install(import_ytdlp=True)
+    YoutubeDL = internals.load('yt_dlp:YoutubeDL')
+    DownloadError = internals.load('yt_dlp.utils:DownloadError')
+    try:
+        with YoutubeDL(ydl_opts) as ydl:
+            if claim_file is not None:
+                _guard_files(ydl, claim_file)
+            info = ydl.process_ie_result(dict(job['entry']), download=True, extra_info=dict(job['extra_info']))
+    except DownloadError as exc:
+        text = str(exc)
+        raise EntryError(_strip_error(text)) from None
+    files = []
+    for item in (info or {}).get('requested_downloads') or []:
+        path = item.get('filepath') or item.get('_filename')
+        if path and path not in files:
+            files.append(path)
+    return {'filenames': files, 'bytes': sum(os.path.getsize(p) for p in files if os.path.isfile(p)),
+            'id': (info or {}).get('id'), 'title': (info or {}).get('title')}

@@ -1,0 +1,169 @@
+"""Sending entries to the workers, handles to wait on, and the submitter's progress lines.
+
+``submit(urls, ydl_opts)`` (Python) and ``yt-dlp --async-queue URL`` (cli.py) both
+end here: ``ping`` fails within seconds when Redis does not answer
+(QueueUnreachable: ``cannot reach the queue at URL: reason``), ``send`` makes
+one task per job, ``follow`` prints one line per entry from the workers'
+reports (updated in place on a terminal, one line per change of state
+otherwise) until every entry ended.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, TextIO
+
+from . import TASK_NAME, make_app
+from .archive import redis_client
+from .errors import EntryError, QueueUnreachable
+
+POLL_EVERY = 0.5
+LOST_AFTER = 30.0  # seconds without an answer from Redis before follow() gives up
+PING_TIMEOUT = 3.0
+_apps: dict[str, Any] = {}
+
+
+def ping(url: str) -> Any:
+    """A Redis client for the queue at ``url``, after one PING; QueueUnreachable otherwise."""
+    try:
+        client = redis_client(url, timeout=PING_TIMEOUT)
+        client.ping()
+    except Exception as exc:
+        raise QueueUnreachable(f'cannot reach the queue at {url}: {exc}') from None
+    return client
+
+
+def app_for(url: str) -> Any:
+    if url not in _apps:
+        _apps[url] = make_app(url)
+    return _apps[url]
+
+
+class EntryHandle:
+    """One submitted entry: ``status()`` now, ``wait(timeout)`` for its result."""
+
+    def __init__(self, result: Any, label: str, job: dict[str, Any]) -> None:
+        self.result = result
+        self.label = label
+        self.job = job
+
+    @property
+    def id(self) -> str:
+        return str(self.result.id)
+
+    def status(self) -> dict[str, Any]:
+        """``{'state': PENDING|STARTED|PROGRESS|SUCCESS|FAILURE, ...}`` with the worker's last report."""
+        state = str(self.result.state)
+        info = self.result.info
+        status: dict[str, Any] = {'state': state}
+        if state == 'FAILURE':
+            status['error'] = error_text(info)
+        elif isinstance(info, dict):
+            status.update(info)
+        return status
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """The result (``filenames``, ``bytes``, ``hostname``...); EntryError with yt-dlp's text if it failed."""
+        try:
+            value = self.result.get(timeout=timeout, propagate=True, interval=POLL_EVERY)
+        except EntryError:
+            raise
+        except Exception as exc:
+            if type(exc).__name__ == 'TimeoutError' and 'celery' in type(exc).__module__:
+                raise
+            raise EntryError(error_text(exc)) from None
+        return dict(value)
+
+
+def error_text(exc: Any) -> str:
+    if isinstance(exc, BaseException):
+        text = str(exc.args[0]) if len(exc.args) == 1 else str(exc)
+        return text or type(exc).__name__
+    return str(exc)
+
+
+def send(app: Any, jobs: Iterable[dict[str, Any]]) -> list[EntryHandle]:
+    return [EntryHandle(app.send_task(TASK_NAME, args=[job]), job['label'], job) for job in jobs]
+
+
+def submit(urls: Any, ydl_opts: dict[str, Any] | None = None, broker_url: str | None = None) -> list[EntryHandle]:
+    """Extract ``urls`` here (playlists flat) and send one task per entry; one handle each."""
+    from . import broker_from_env, cli
+    url = broker_url or broker_from_env()
+    jobs = cli.submit_jobs(urls, dict(ydl_opts or {}), url)
+    return send(app_for(url), jobs)
+
+
+# ------------------------------------------------------------------ progress lines
+def _size(n: Any) -> str:
+    if not isinstance(n, (int, float)):
+        return '?'
+    value = float(n)
+    for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB'):
+        if value < 1024 or unit == 'TiB':
+            return f'{value:.2f}{unit}' if unit != 'B' else f'{int(value)}B'
+        value /= 1024
+    return f'{value:.2f}TiB'
+
+
+def line_for(handle: EntryHandle, status: dict[str, Any]) -> tuple[str, str]:
+    """(state key, text): the key changes only when the entry's state does."""
+    state, host = status['state'], status.get('hostname')
+    on = f' on {host}' if host else ''
+    if state == 'PENDING':
+        return 'queued', f'[queue] {handle.label}: queued'
+    if state == 'FAILURE':
+        return 'failed', f'[queue] {handle.label}: failed{on}: {status.get("error")}'
+    if state == 'SUCCESS':
+        result = handle.result.result or {}
+        if result.get('skipped'):
+            return 'done', f'[queue] {handle.label}: {result["skipped"]} (on {result.get("hostname")})'
+        files = ', '.join(result.get('filenames') or []) or '-'
+        return 'done', (f'[queue] {handle.label}: finished {_size(result.get("bytes"))} '
+                        f'on {result.get("hostname")}: {files}')
+    filename = status.get('filename') or ''
+    if status.get('status') == 'downloading':  # one state per file (merged formats have several)
+        done, total = status.get('downloaded_bytes'), status.get('total_bytes')
+        percent = f'{100.0 * done / total:5.1f}% of ' if isinstance(done, (int, float)) and total else ''
+        speed = f' at {_size(status.get("speed"))}/s' if status.get('speed') else ''
+        return f'downloading {filename}', (f'[queue] {handle.label}: downloading {percent}{_size(total)}{speed}{on}: '
+                                           f'{filename}')
+    if status.get('status') == 'finished':  # yt-dlp's hook: this file is complete, postprocessing may follow
+        return f'downloaded {filename}', (f'[queue] {handle.label}: downloaded {_size(status.get("total_bytes"))}'
+                                          f'{on}: {filename}')
+    return 'started', f'[queue] {handle.label}: started{on}'
+
+
+def follow(handles: list[EntryHandle], out: TextIO, quiet: bool = False) -> list[tuple[EntryHandle, str]]:
+    """Print the entries' lines until all ended; returns the failed ones with their error text."""
+    tty = bool(getattr(out, 'isatty', lambda: False)()) and not quiet
+    keys: dict[int, str] = {}
+    drawn = 0
+    pending = set(range(len(handles)))
+    answered = time.monotonic()
+    while True:
+        texts = []
+        for i, handle in enumerate(handles):
+            try:
+                status = handle.status()
+                answered = time.monotonic()
+            except Exception as exc:  # a Redis hiccup: try again, for a while
+                if time.monotonic() - answered > LOST_AFTER:
+                    raise QueueUnreachable(f'lost the queue for {LOST_AFTER:.0f} s: {exc} '
+                                           f'(the workers go on; rerun to see the results)') from None
+                status = {'state': 'STARTED'}
+            key, text = line_for(handle, status)
+            texts.append(text)
+            if status['state'] in ('SUCCESS', 'FAILURE'):
+                pending.discard(i)
+            if not tty and not quiet and keys.get(i) != key:
+                out.write(text + '\n')
+            keys[i] = key
+        if tty:
+            out.write(('\x1b[%dA' % drawn if drawn else '') + ''.join(f'\r\x1b[K{t}\n' for t in texts))
+            drawn = len(texts)
+        out.flush()
+        if not pending:
+            break
+        time.sleep(POLL_EVERY)
+    return [(h, str(h.status().get('error'))) for h in handles if h.result.state == 'FAILURE']
