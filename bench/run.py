@@ -1395,8 +1395,8 @@ def _g_hls_latency(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     source = f"window {window} from the code"
     if not window and a and a.get("server_peak"):
         window, source = int(a["server_peak"]), f"window {a['server_peak']:.0f} = the server's peak (not in the code)"
-    if not (a and window):
-        return g
+    if not (a and window and wres.get("fragments") and wres.get("latency_s")):
+        return g  # also a table measured before the harness recorded fragments and latency
     ideal = wres["fragments"] * wres["latency_s"] / window
     g.measured = (f"{a['wall_med']:.2f} s = {a['wall_med'] / ideal:.2f}x of ideal {ideal:.3f} s ({source}; "
                   f"server peak {a['server_peak']:.0f} concurrent)")
