@@ -587,7 +587,8 @@ WORKLOADS: List[Workload] = [
              lambda q: 60 if q else 180, issue=10, probe=True,
              goal="the default no more than 10% slower than the unencrypted `hls` row"),
     Workload("playlist", "Playlist: 10 videos of 16 MiB, 2 MB/s per connection", prep_playlist,
-             ["ytdlp-async", "ytdlp-async-host80", "ytdlp-aria2c", "aria2c-list", "xargs-ytdlp"],
+             ["ytdlp-async", "ytdlp-async-host80", "ytdlp-async-16", "ytdlp-async-16-host80", "ytdlp-aria2c",
+              "aria2c-list", "xargs-ytdlp"],
              lambda q: 90 if q else 300, issue=10, probe=True,
              goal="a row for `aria2c -j5 -x16 -i list`; the note explains the gap to it"),
     Workload("many-10", "Playlist: 10 entries of 1 MiB from nginx (peak RSS)", prep_many_10,
@@ -738,6 +739,10 @@ def make_contenders(tools: Tools) -> Dict[str, Contender]:
         Contender("ytdlp-async-host80", "yt-dlp --async-host-connections 80",
                   ytdlp + " --async-downloads --async-host-connections 80",
                   asyncd_with("--async-host-connections", "80"), [], needs_plugin=True),
+        Contender("ytdlp-async-16-host80", "yt-dlp --async-connections 16 --async-host-connections 80",
+                  ytdlp + " --async-downloads --async-connections 16 --async-host-connections 80",
+                  asyncd_with("--async-connections", "16", "--async-host-connections", "80"), [],
+                  needs_plugin=True),
         Contender("ytdlp-aria2c", "yt-dlp + aria2c", ytdlp + ' --downloader aria2c --downloader-args "aria2c:'
                   + " ".join(aria_args) + '"', ytdlp_aria, ["aria2c"]),
         Contender("aria2c", "aria2c -x16 -s16 -k1M", "aria2c " + " ".join(aria_args) + " -d DIR -o NAME URL", aria,
@@ -1125,6 +1130,7 @@ def versions(tools: Tools) -> Dict[str, str]:
 
 # Variants start like their base contender: the start-up row subtracted from them.
 STARTUP_OF = {"ytdlp-async-1": "ytdlp-async", "ytdlp-async-16": "ytdlp-async", "ytdlp-async-host80": "ytdlp-async",
+              "ytdlp-async-16-host80": "ytdlp-async",
               "ytdlp-native-n16": "ytdlp-native", "aria2c-list": "aria2c", "api-8": "api"}
 
 
@@ -1137,11 +1143,13 @@ def summarize(wres: Dict[str, Any], startup: Optional[Dict[str, Any]]) -> List[D
         by_c.setdefault(r["contender"], []).append(r)
     start_med: Dict[str, float] = {}
     start_cpu: Dict[str, float] = {}
+    spread: Dict[str, Tuple[float, float]] = {}  # max - min of the start-up runs: (wall, CPU)
     if startup:
         for s in summarize(startup, None):
             if s.get("wall_med") is not None:
                 start_med[s["key"]] = s["wall_med"]
                 start_cpu[s["key"]] = s["cpu_med"]
+                spread[s["key"]] = (s["wall_max"] - s["wall_min"], s["cpu_max"] - s["cpu_min"])
     local: Dict[str, List[Dict[str, Any]]] = {}
     for r in wres.get("startup_runs") or []:
         if r["status"] == "OK":
@@ -1149,6 +1157,8 @@ def summarize(wres: Dict[str, Any], startup: Optional[Dict[str, Any]]) -> List[D
     for key, runs_ in local.items():  # measured in this workload's own rounds: preferred
         start_med[key] = statistics.median(r["wall"] for r in runs_)
         start_cpu[key] = statistics.median(r["cpu"] for r in runs_)
+        spread[key] = (max(r["wall"] for r in runs_) - min(r["wall"] for r in runs_),
+                       max(r["cpu"] for r in runs_) - min(r["cpu"] for r in runs_))
     for key in wres["contenders"]:
         label = wres["labels"].get(key, key)
         if key in wres.get("skipped", {}):
@@ -1184,6 +1194,7 @@ def summarize(wres: Dict[str, Any], startup: Optional[Dict[str, Any]]) -> List[D
             skey = STARTUP_OF.get(key, key)
             if skey in start_med and startup is not wres:
                 row["startup_wall"], row["startup_cpu"] = start_med[skey], start_cpu[skey]
+                row["startup_spread"], row["startup_cpu_spread"] = spread.get(skey, (0.0, 0.0))
                 row["net"] = row["wall_med"] - start_med[skey]
                 row["net_cpu_per_gib"] = (row["cpu_med"] - start_cpu[skey]) / (total / GiB)
             # The connections a row is judged by: the engine's own -v line (one untimed probe run of the
@@ -1252,6 +1263,19 @@ def _pos(*xs: Optional[float]) -> bool:
     return all(x is not None and x > 0 for x in xs)
 
 
+def _clear(*rows: Dict[str, Any], cpu: bool = False) -> Optional[str]:
+    """None when each row's download phase stands out of its start-up's noise (more than twice the spread
+    of the start-up runs it subtracts), else what was seen: a verdict on it would judge the noise."""
+    for r in rows:
+        net = (r["cpu_med"] - r.get("startup_cpu", 0.0)) if cpu else r.get("net")
+        noise = r.get("startup_cpu_spread" if cpu else "startup_spread") or 0.0
+        if net is None or net <= 2 * noise:
+            what = "CPU" if cpu else "wall"
+            return (f"download phase not judged: {r['label']}'s {net or 0:.2f} s ({what}) is within twice the "
+                    f"spread of its start-up runs ({noise:.2f} s)")
+    return None
+
+
 def _verdict(ok: Optional[bool]) -> str:
     return "–" if ok is None else ("met" if ok else "NOT met")
 
@@ -1266,7 +1290,10 @@ def _g_file(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     g.measured = (f"wall {a['wall_med']:.2f} s vs {one['wall_med']:.2f} s with 1 connection = {ratio:.2f}x; "
                   f"CPU {a['cpu_per_gib']:.2f} vs {n['cpu_per_gib']:.2f} s/GiB native")
     g.whole = ratio <= 1.05 and a["cpu_per_gib"] <= n["cpu_per_gib"]
-    if _pos(a.get("net"), one.get("net"), a.get("net_cpu_per_gib"), n.get("net_cpu_per_gib")):
+    unclear = _clear(a, one) or _clear(a, n, cpu=True)
+    if unclear:
+        g.measured += f"; {unclear}"
+    elif _pos(a.get("net"), one.get("net"), a.get("net_cpu_per_gib"), n.get("net_cpu_per_gib")):
         pr = a["net"] / one["net"]
         g.measured += (f"; download phase {a['net']:.2f} vs {one['net']:.2f} s = {pr:.2f}x, "
                        f"{a['net_cpu_per_gib']:.2f} vs {n['net_cpu_per_gib']:.2f} CPU s/GiB")
@@ -1305,7 +1332,10 @@ def _g_throttled(all_rows: Rows, results: Dict[str, Any], name: str, gid: str, w
                   f"ideal {a['ideal']:.2f} s: {a['of_ideal_whole']:.2f} of ideal (whole), "
                   f"{_f(a.get('of_ideal'))} (download phase)")
     g.whole = a["wall_med"] <= ar["wall_med"] and a["of_ideal_whole"] >= 0.85
-    if _pos(a.get("net"), ar.get("net"), a.get("of_ideal")):
+    unclear = _clear(a, ar)
+    if unclear:
+        g.measured += f"; {unclear}"
+    elif _pos(a.get("net"), ar.get("net"), a.get("of_ideal")):
         g.phase = a["net"] <= ar["net"] and a["of_ideal"] >= 0.85
         g.measured += f"; download phase {a['net']:.2f} s vs {ar['net']:.2f} s"
     why = []
@@ -1333,7 +1363,10 @@ def _g_hls_cpu(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     ratio = a["cpu_per_gib"] / f["cpu_per_gib"]
     g.measured = f"{a['cpu_per_gib']:.2f} vs {f['cpu_per_gib']:.2f} CPU s/GiB = {ratio:.2f}x"
     g.whole = ratio <= 2
-    if _pos(a.get("net_cpu_per_gib"), f.get("net_cpu_per_gib")):
+    unclear = _clear(a, f, cpu=True)
+    if unclear:
+        g.measured += f"; {unclear}"
+    elif _pos(a.get("net_cpu_per_gib"), f.get("net_cpu_per_gib")):
         pr = a["net_cpu_per_gib"] / f["net_cpu_per_gib"]
         g.measured += f"; download phase {a['net_cpu_per_gib']:.2f} vs {f['net_cpu_per_gib']:.2f} = {pr:.2f}x"
         g.phase = pr <= 2
@@ -1356,7 +1389,10 @@ def _g_hls_speed(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     sp = n16["wall_med"] / a["wall_med"]
     g.measured = f"{a['wall_med']:.2f} s vs {n16['wall_med']:.2f} s = {sp:.2f}x faster"
     g.whole = sp >= 6
-    if _pos(a.get("net"), n16.get("net")):
+    unclear = _clear(a, n16)
+    if unclear:
+        g.measured += f"; {unclear}"
+    elif _pos(a.get("net"), n16.get("net")):
         ps = n16["net"] / a["net"]
         g.measured += f"; download phase {a['net']:.2f} vs {n16['net']:.2f} s = {ps:.2f}x"
         g.phase = ps >= 6
@@ -1378,7 +1414,10 @@ def _g_hls_aes(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     g.measured = (f"{a['wall_med']:.2f} s vs {plain['wall_med']:.2f} s plain = {slow * 100:+.0f}%; CPU "
                   f"{a['cpu_med']:.2f} vs {plain['cpu_med']:.2f} s")
     g.whole = slow <= 0.10
-    if _pos(a.get("net"), plain.get("net")):
+    unclear = _clear(a, plain)
+    if unclear:
+        g.measured += f"; {unclear}"
+    elif _pos(a.get("net"), plain.get("net")):
         ps = a["net"] / plain["net"] - 1
         g.measured += f"; download phase {ps * 100:+.0f}%"
         g.phase = ps <= 0.10
@@ -1401,7 +1440,10 @@ def _g_hls_latency(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     g.measured = (f"{a['wall_med']:.2f} s = {a['wall_med'] / ideal:.2f}x of ideal {ideal:.3f} s ({source}; "
                   f"server peak {a['server_peak']:.0f} concurrent)")
     g.whole = a["wall_med"] <= 1.3 * ideal
-    if _pos(a.get("net")):
+    unclear = _clear(a)
+    if unclear:
+        g.measured += f"; {unclear}"
+    elif _pos(a.get("net")):
         g.measured += f"; download phase {a['net']:.2f} s = {a['net'] / ideal:.2f}x"
         g.phase = a["net"] <= 1.3 * ideal
     why = []
@@ -1427,10 +1469,45 @@ def _g_playlist(all_rows: Rows, results: Dict[str, Any]) -> GoalResult:
     h80 = _row(all_rows, "playlist", "ytdlp-async-host80")
     if h80:
         g.measured += f"; `--async-host-connections 80`: {h80['wall_med']:.2f} s (peak {h80['server_peak']:.0f})"
-    g.reason = (f"the host window: {a['server_peak']:.0f} connections x 2 MB/s vs aria2c's "
-                f"{al['server_peak']:.0f}: ideal {a.get('ideal') or 0:.2f} s vs {al.get('ideal') or 0:.2f} s "
-                "(see the playlist note)")
+    g.reason = _playlist_reason(results, a, al, all_rows)
     return g
+
+
+def host_window_default() -> Optional[int]:
+    """--async-host-connections' default, read from the plugin's code."""
+    try:
+        from yt_dlp_async.ytdlp import options
+    except Exception:
+        return None
+    value = getattr(options, "DEFAULTS", {}).get("async_host_connections")
+    return value if isinstance(value, int) else None
+
+
+def _playlist_reason(results: Dict[str, Any], a: Dict[str, Any], al: Dict[str, Any], all_rows: Rows) -> str:
+    """What the playlist rows measured about the gap to aria2c -j5: the per-file count, then the host window."""
+    wres = results["workloads"].get("playlist", {})
+    window = wres.get("host_window") or host_window_default() or 16
+    why = [f"aria2c -j5 -x16 had {al['server_peak']:.0f} requests in progress at its peak, the default "
+           f"{a['server_peak']:.0f} (ideal at those peaks {al.get('ideal') or 0:.2f} s vs {a.get('ideal') or 0:.2f} s)"]
+    lines = wres.get("probe_conn_lines") or []
+    if lines:
+        first = lines[0].split("]", 2)[-1].strip()
+        why.append(f"each file's own count (-v, {len(lines)} line(s) of the untimed run; the first: `{first}`)")
+    h80 = _row(all_rows, "playlist", "ytdlp-async-host80")
+    if a["server_peak"] < window:
+        txt = f"the default stayed below the host window ({window}): the window did not bind here"
+        if h80:
+            txt += (f" (raising it to 80 alone: {h80['wall_med']:.2f} s, peak {h80['server_peak']:.0f}, against "
+                    f"{a['wall_med']:.2f} s)")
+        why.append(txt)
+    c16, c16h = _row(all_rows, "playlist", "ytdlp-async-16"), _row(all_rows, "playlist", "ytdlp-async-16-host80")
+    if c16:
+        why.append(f"with 16 connections per file the files share the host window: {c16['wall_med']:.2f} s at "
+                   f"peak {c16['server_peak']:.0f}")
+    if c16h:
+        why.append(f"with the window at 80 as well: {c16h['wall_med']:.2f} s at peak {c16h['server_peak']:.0f} "
+                   f"(vs {al['wall_med']:.2f} s for aria2c -j5): what remains of the gap there is the window's cost")
+    return "; ".join(why)
 
 
 def _g_rss(all_rows: Rows, gid: str, goal: str, small: str, big: str) -> GoalResult:
@@ -1655,6 +1732,7 @@ def write_markdown(results: Dict[str, Any], path: Path) -> None:
 
 COLORS = {"ytdlp-native": "#7f7f7f", "ytdlp-native-n16": "#bcbd22", "ytdlp-async": "#d62728",
           "ytdlp-async-16": "#ff9896", "ytdlp-async-1": "#8c564b", "ytdlp-async-host80": "#c49c94",
+          "ytdlp-async-16-host80": "#f7b6d2",
           "aria2c-list": "#9edae5",
           "ytdlp-aria2c": "#1f77b4", "aria2c": "#17becf", "curl": "#2ca02c", "api": "#ff7f0e", "api-8": "#e377c2",
           "xargs-ytdlp": "#9467bd"}
@@ -1831,7 +1909,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 "runs_per_contender": runs, "total_bytes": p.total_bytes, "rate": p.rate, "notes": p.notes,
                 "contenders": keys, "labels": {k: contenders[k].label for k in keys}, "skipped": skipped,
                 "commands": {k: contenders[k].command for k in keys}, "runs": [],
-                "single_file": not p.entries, "load_before": _loadavg(), **p.extra,
+                "single_file": not p.entries, "load_before": _loadavg(), "host_window": host_window_default(),
+                **p.extra,
             }
             # Start-up rows measured inside this workload's rounds (a shared machine's load drifts
             # between workloads): the 1 KiB download of every tool whose start-up a row subtracts.
