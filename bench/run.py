@@ -1349,6 +1349,11 @@ def _g_throttled(all_rows: Rows, results: Dict[str, Any], name: str, gid: str, w
         why.append(f"yt-dlp + aria2c: {ar['span_med']:.2f} s at the server, peak {ar['server_peak']:.0f} reached "
                    f"after {ar['ramp_med']:.2f} s")
     why.append(_said(results["workloads"].get(name, {})))
+    c16 = _row(all_rows, name, "ytdlp-async-16")
+    if c16 and c16.get("ideal"):
+        why.append(f"the same engine fixed at 16 connections (`--async-connections 16`): {c16['wall_med']:.2f} s, "
+                   f"{c16['of_ideal_whole']:.2f} of its ideal (whole), {_f(c16.get('of_ideal'))} (download phase), "
+                   f"{c16['span_med'] if c16.get('span_med') else 0:.2f} s at the server")
     st = _startup(all_rows, "ytdlp-async", a)
     if st:
         why.append(f"yt-dlp start-up {st['wall_med']:.2f} s is in every yt-dlp row's wall time")
