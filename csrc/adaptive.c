@@ -174,6 +174,10 @@ void adaptive_on_backoff(struct adaptive *c, double now, int reason)
     if (recent)
         return;           /* one decrease per burst of bad replies */
     c->ssthresh = c->target / 2 < 1 ? 1 : c->target / 2;
+    /* in a step up not yet measured (2 -> 8): back to the level that
+       was measured, when that is lower than half */
+    if (c->base_level > 0 && c->base_level < c->ssthresh)
+        c->ssthresh = c->base_level;
     c->base_level = 0;    /* measure the new level afresh */
     adaptive_set(c, c->ssthresh, now);
     c->win_open = 0;

@@ -18,8 +18,9 @@
  *     less than ADAPTIVE_PAY_MIN of the total) is given back and growth
  *     stops (one connection already filled the link);
  *   - a step that pays partly is kept and growth stops;
- *   - pressure (429/503/403, a reset) halves the target once per
- *     measurement interval and sets the threshold above which growth is
+ *   - pressure (429/503/403, a reset) halves the target (or returns to
+ *     the last measured level when a step up is not measured yet) once
+ *     per ADAPTIVE_BURST and sets the threshold above which growth is
  *     additive (+1 per measured step), after ADAPTIVE_CALM quiet seconds;
  *   - no probe when what is left would be done within ADAPTIVE_LEFT
  *     seconds (ADAPTIVE_LEFT_LINEAR after a linear step), nor above max or above the connections the

@@ -148,6 +148,20 @@ static void test_pressure_halves_then_grows_additively(void)
     CHECK(s.c.target <= 7 && s.c.target >= 4, "target %d", s.c.target);
 }
 
+static void test_pressure_in_a_x4_step_returns_to_its_base(void)
+{
+    /* 1 -> 2 -> 8, and the server refuses the new connections at once */
+    struct link l = {.per_conn = 2 * MB, .rng = 1};
+    struct sim s;
+    sim_init(&s, -1);
+    while (s.c.target < 8 && s.now < 5)
+        sim_run(&s, &l, s.now + TICK);
+    CHECK(s.c.target == 8 && s.c.nhist == 3, "target %d", s.c.target);
+    adaptive_on_backoff(&s.c, s.now + 0.1, AP_HTTP_429);
+    CHECK(s.c.target == 2 && s.c.ssthresh == 2, "target %d ssthresh %d",
+          s.c.target, s.c.ssthresh);
+}
+
 static void test_pressure_at_one_stays_at_one(void)
 {
     struct link l = {.per_conn = 2 * MB, .rng = 1};
@@ -265,6 +279,7 @@ int main(void)
     RUN(test_saturating_link_stays_at_one);
     RUN(test_linear_link_climbs_to_max_within_two_seconds);
     RUN(test_pressure_halves_then_grows_additively);
+    RUN(test_pressure_in_a_x4_step_returns_to_its_base);
     RUN(test_pressure_at_one_stays_at_one);
     RUN(test_noise_neither_stops_a_climb_nor_starts_one);
     RUN(test_host_window_limits);
