@@ -18,7 +18,7 @@ import hashlib
 import os
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -59,6 +59,40 @@ def write_content(path: Path, size: int, seed: int) -> str:
     digest = h.hexdigest()
     marker.write_text(f"{digest} {size} {seed}\n")
     return digest
+
+
+def _timeline(entries: List[Any]) -> Dict[str, float]:
+    """Fault-server requests of one run -> when and how densely they were served.
+
+    server_span: first request's start to last request's end (the transfer as
+    the server saw it: no client start-up in it); ramp: first request's start
+    to the moment the peak number of concurrent requests was first reached;
+    idle: time inside the span with no request in progress (the client was
+    busy elsewhere); mean_concurrent: request-seconds / span.
+    """
+    events: List[Tuple[float, int]] = []
+    for e in entries:
+        start = e.started or e.time
+        events.append((start, 1))
+        events.append((e.finished if e.finished is not None else start, -1))
+    if not events:
+        return {"server_span": 0.0, "ramp": 0.0, "idle": 0.0, "mean_concurrent": 0.0}
+    events.sort()
+    first, last = events[0][0], events[-1][0]
+    active = peak = 0
+    peak_at = prev = first
+    idle = busy = 0.0
+    for t, d in events:
+        if active == 0:
+            idle += t - prev
+        busy += active * (t - prev)
+        prev = t
+        active += d
+        if active > peak:
+            peak, peak_at = active, t
+    span = last - first
+    return {"server_span": round(span, 4), "ramp": round(peak_at - first, 4), "idle": round(idle, 4),
+            "mean_concurrent": round(busy / span, 3) if span > 0 else 0.0}
 
 
 class Servers:
@@ -110,15 +144,16 @@ class Servers:
         conns: set = set()
         peak = 0
         body = 0
+        timeline: Dict[str, float] = {}
         if self._fault is not None:
             self._fault.wait_idle(2.0)
-            for e in self._fault.log:
-                if e.method != "GET":
-                    continue
+            entries = [e for e in self._fault.log if e.method == "GET"]
+            for e in entries:
                 requests += 1
                 conns.add(("f", e.conn_id))
                 body += e.bytes_sent
             peak = self._fault.max_concurrent
+            timeline = _timeline(entries)
         if self._nginx is not None:
             try:
                 with open(self._nginx.access_log, "rb") as f:
@@ -134,7 +169,8 @@ class Servers:
                 requests += 1
                 conns.add(("n", m.group("connection")))
                 body += int(m.group("bytes"))
-        return {"requests": requests, "connections": len(conns), "peak_concurrent": peak, "bytes_served": body}
+        return {"requests": requests, "connections": len(conns), "peak_concurrent": peak, "bytes_served": body,
+                **timeline}
 
     def stop(self) -> None:
         if self._fault is not None:

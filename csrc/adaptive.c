@@ -58,10 +58,13 @@ void adaptive_sample(struct adaptive *c, double now, int64_t bytes,
         c->win_conns = conns;
 }
 
-/* One step up, if nothing speaks against it. */
-static int adaptive_grow(struct adaptive *c, double now, int64_t remaining)
+/* One step up, if nothing speaks against it; linear: the last step paid
+   (nearly) linearly, which earns x4 and a probe closer to the end. */
+static int adaptive_grow(struct adaptive *c, double now, int64_t remaining,
+                         int linear)
 {
     int next;
+    double left = linear ? ADAPTIVE_LEFT_LINEAR : ADAPTIVE_LEFT;
     if (c->last_trouble >= 0 && now - c->last_trouble < ADAPTIVE_CALM) {
         c->stop = AS_PRESSURE;
         return c->target;
@@ -70,12 +73,14 @@ static int adaptive_grow(struct adaptive *c, double now, int64_t remaining)
         c->stop = AS_MAX;
         return c->target;
     }
-    if (remaining >= 0 && (double)remaining < c->rate * ADAPTIVE_LEFT
-                               * (ADAPTIVE_SETTLE + ADAPTIVE_MEASURE)) {
+    if (remaining >= 0 && (double)remaining < c->rate * left) {
         c->stop = AS_SMALL;
         return c->target;
     }
-    next = c->target < c->ssthresh ? 2 * c->target : c->target + 1;
+    if (c->target >= c->ssthresh)
+        next = c->target + 1;
+    else
+        next = (linear && !c->no_quad ? 4 : 2) * c->target;
     if (c->target < c->ssthresh && next > c->ssthresh)
         next = c->ssthresh;
     c->stop = AS_NONE;
@@ -92,6 +97,13 @@ static int adaptive_judge(struct adaptive *c, double now, int level,
     double gain = c->base_rate > 0 ? (c->rate - c->base_rate) / c->base_rate
                                    : (c->rate > 0 ? ideal : 0);
     if (gain < ADAPTIVE_PAY * ideal || gain < ADAPTIVE_PAY_MIN) {
+        if (level > 2 * c->base_level && !c->no_quad) {
+            /* a x4 step overshot: try a doubling from the same base */
+            c->no_quad = 1;
+            c->stop = AS_NONE;
+            adaptive_set(c, 2 * c->base_level, now);
+            return c->target;
+        }
         c->stop = AS_NO_GAIN;
         adaptive_set(c, c->base_level, now);
         return c->target;
@@ -108,7 +120,7 @@ static int adaptive_judge(struct adaptive *c, double now, int level,
         c->stop = AS_PARTIAL;
         return c->target;
     }
-    return adaptive_grow(c, now, remaining);
+    return adaptive_grow(c, now, remaining, gain >= ADAPTIVE_QUAD * ideal);
 }
 
 int adaptive_decide(struct adaptive *c, double now, int64_t remaining)
@@ -136,7 +148,7 @@ int adaptive_decide(struct adaptive *c, double now, int64_t remaining)
             adaptive_set(c, level, now);
             return c->target;
         }
-        return adaptive_grow(c, now, remaining);
+        return adaptive_grow(c, now, remaining, 0);
     }
     if (level > c->base_level)
         return adaptive_judge(c, now, level, remaining);
@@ -148,20 +160,24 @@ int adaptive_decide(struct adaptive *c, double now, int64_t remaining)
         return c->target;
     }
     if (c->stop == AS_PRESSURE)
-        return adaptive_grow(c, now, remaining);
+        return adaptive_grow(c, now, remaining, 0);
     return c->target;
 }
 
 void adaptive_on_backoff(struct adaptive *c, double now, int reason)
 {
     int recent = c->last_trouble >= 0
-        && now - c->last_trouble < ADAPTIVE_SETTLE + ADAPTIVE_MEASURE;
+        && now - c->last_trouble < ADAPTIVE_BURST;
     c->pressure = reason;
     c->stop = AS_PRESSURE;
     c->last_trouble = now;
     if (recent)
         return;           /* one decrease per burst of bad replies */
     c->ssthresh = c->target / 2 < 1 ? 1 : c->target / 2;
+    /* in a step up not yet measured (2 -> 8): back to the level that
+       was measured, when that is lower than half */
+    if (c->base_level > 0 && c->base_level < c->ssthresh)
+        c->ssthresh = c->base_level;
     c->base_level = 0;    /* measure the new level afresh */
     adaptive_set(c, c->ssthresh, now);
     c->win_open = 0;

@@ -40,10 +40,10 @@ def test_auto_climbs_on_a_per_connection_throttle(fault_server: FaultServer, tmp
     assert sha256_file(out) == sha256_of(size)
     assert res.downloaded_bytes == size
     assert report is not None and report.adaptive
-    # doubling while each step pays
-    assert res.connections_history[:3] == (1, 2, 4), res
-    assert res.connections_peak >= 4, res
-    assert fault_server.max_concurrent >= 4
+    # 1 -> 2, then x4 while a step pays linearly (x2 if noise hid it)
+    assert res.connections_history[:2] == (1, 2) and res.connections_history[2] in (4, 8), res
+    assert res.connections_peak >= 8, res
+    assert fault_server.max_concurrent >= 8
     # the first request is the whole file; the others are ranges of it
     requests = served(fault_server, f"/data/{size}")
     assert requests[0].range is None
@@ -77,8 +77,10 @@ def test_pressure_gives_connections_back(fault_server: FaultServer, tmp_path: Pa
     log = fault_server.requests(path)
     refused = [r for r in log if r.status == 429]
     assert refused, [r.status for r in log]
-    # one burst, not a storm: the engine does not keep knocking
-    assert len(refused) <= 4, [r.status for r in log]
+    # one burst, not a storm: the refusals of one x4 step (2 -> 8: six new
+    # connections, three over the limit plus the ones racing them) and at
+    # most one more try before the target is back at what ran
+    assert len(refused) <= 7, [r.status for r in log]
     # a second after the first 429, at most two connections transfer
     ok = [r for r in log if r.status in (200, 206)]
     assert concurrent_at(ok, refused[0].started + 1.0) <= 2

@@ -39,9 +39,10 @@ def test_default_climbs_on_a_per_connection_throttle(tmp_path: Path, fault_serve
     lines = connection_lines(proc.stderr)
     assert len(lines) == 1, output(proc)
     steps = [int(n) for n in lines[0]['steps'].split(' -> ')]
-    assert lines[0]['name'] == 'a.mp4' and steps[:3] == [1, 2, 4], lines[0][0]
-    assert int(lines[0]['peak']) >= 4, lines[0][0]
-    assert fault_server.max_concurrent >= 4
+    # 1 -> 2, then x4 while a step pays linearly (x2 if noise hid it)
+    assert lines[0]['name'] == 'a.mp4' and steps[:2] == [1, 2] and steps[2] in (4, 8), lines[0][0]
+    assert int(lines[0]['peak']) >= 8, lines[0][0]
+    assert fault_server.max_concurrent >= 8
     ranges = [r.range for r in get_requests(fault_server, f'/data/{size}.mp4')]
     assert ranges[0] is None and all(ranges[1:]) and len(ranges) >= 4, ranges
 

@@ -97,18 +97,19 @@ static void test_saturating_link_stays_at_one(void)
           "history of %d", s.c.nhist);
 }
 
-static void test_linear_link_climbs_to_max_by_doubling(void)
+static void test_linear_link_climbs_to_max_within_two_seconds(void)
 {
-    /* a server that throttles each connection to 2 MB/s */
+    /* a server that throttles each connection to 2 MB/s: 1 -> 2, then x4
+       while each step pays linearly */
     struct link l = {.per_conn = 2 * MB, .rng = 1};
     struct sim s;
-    int want[] = {1, 2, 4, 8, 16};
+    int want[] = {1, 2, 8, 16};
     sim_init(&s, -1);
-    sim_run(&s, &l, 4 * (ADAPTIVE_SETTLE + ADAPTIVE_MEASURE) + 1);
+    sim_run(&s, &l, 2.0);
     CHECK(s.c.target == ADAPTIVE_MAX, "target %d after %.1f s", s.c.target,
           s.now);
-    CHECK(s.c.nhist == 5, "history of %d", s.c.nhist);
-    for (int i = 0; i < 5 && i < s.c.nhist; i++)
+    CHECK(s.c.nhist == 4, "history of %d", s.c.nhist);
+    for (int i = 0; i < 4 && i < s.c.nhist; i++)
         CHECK(s.c.hist[i] == want[i], "step %d: %d", i, s.c.hist[i]);
     sim_run(&s, &l, 60);
     CHECK(s.c.target == ADAPTIVE_MAX && s.peak == ADAPTIVE_MAX,
@@ -136,7 +137,7 @@ static void test_pressure_halves_then_grows_additively(void)
     CHECK(s.high == 8, "grew within the calm period: %d", s.high);
     /* calm again: +1 per measured step, not doubling */
     sim_mark(&s);
-    sim_run(&s, &l, s.now + 4 * (ADAPTIVE_SETTLE + ADAPTIVE_MEASURE) + 1);
+    sim_run(&s, &l, s.now + 0.5 * 4 + 0.1);
     CHECK(s.c.target > 8 && s.c.target < 16, "target %d", s.c.target);
     for (int i = mark; i < s.c.nhist - 1; i++)
         if (s.c.hist[i + 1] > s.c.hist[i])
@@ -145,6 +146,20 @@ static void test_pressure_halves_then_grows_additively(void)
     /* a second burst later halves again */
     adaptive_on_backoff(&s.c, s.now, AP_HTTP_503);
     CHECK(s.c.target <= 7 && s.c.target >= 4, "target %d", s.c.target);
+}
+
+static void test_pressure_in_a_x4_step_returns_to_its_base(void)
+{
+    /* 1 -> 2 -> 8, and the server refuses the new connections at once */
+    struct link l = {.per_conn = 2 * MB, .rng = 1};
+    struct sim s;
+    sim_init(&s, -1);
+    while (s.c.target < 8 && s.now < 5)
+        sim_run(&s, &l, s.now + TICK);
+    CHECK(s.c.target == 8 && s.c.nhist == 3, "target %d", s.c.target);
+    adaptive_on_backoff(&s.c, s.now + 0.1, AP_HTTP_429);
+    CHECK(s.c.target == 2 && s.c.ssthresh == 2, "target %d ssthresh %d",
+          s.c.target, s.c.ssthresh);
 }
 
 static void test_pressure_at_one_stays_at_one(void)
@@ -211,7 +226,7 @@ static void test_tiny_files_are_not_probed(void)
     struct link l = {.per_conn = 2 * MB, .rng = 1};
     struct sim s;
     /* done before the first measurement */
-    sim_init(&s, 1 * MB);
+    sim_init(&s, 0.4 * MB);
     sim_run(&s, &l, 60);
     CHECK(s.peak == 1, "1 MiB: peak %d", s.peak);
     CHECK(s.c.stop == AS_NONE, "stop %s", adaptive_stop_name(s.c.stop));
@@ -220,10 +235,12 @@ static void test_tiny_files_are_not_probed(void)
     sim_run(&s, &l, 60);
     CHECK(s.peak == 1, "6 MiB: peak %d", s.peak);
     CHECK(s.c.stop == AS_SMALL, "stop %s", adaptive_stop_name(s.c.stop));
-    /* big enough: probes, and stops probing near the end */
-    sim_init(&s, 40 * MB);
+    /* big enough: probes, and stops probing near the end (1 -> 2 -> 8,
+       then too little left even after a linear step) */
+    sim_init(&s, 20 * MB);
     sim_run(&s, &l, 60);
-    CHECK(s.peak >= 4 && s.peak < 16, "40 MiB: peak %d", s.peak);
+    CHECK(s.peak == 8, "20 MiB: peak %d", s.peak);
+    CHECK(s.c.stop == AS_SMALL, "stop %s", adaptive_stop_name(s.c.stop));
 }
 
 static void test_history_keeps_the_last_change(void)
@@ -260,8 +277,9 @@ static void test_max_one_never_grows(void)
 int main(void)
 {
     RUN(test_saturating_link_stays_at_one);
-    RUN(test_linear_link_climbs_to_max_by_doubling);
+    RUN(test_linear_link_climbs_to_max_within_two_seconds);
     RUN(test_pressure_halves_then_grows_additively);
+    RUN(test_pressure_in_a_x4_step_returns_to_its_base);
     RUN(test_pressure_at_one_stays_at_one);
     RUN(test_noise_neither_stops_a_climb_nor_starts_one);
     RUN(test_host_window_limits);
