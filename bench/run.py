@@ -1507,6 +1507,9 @@ def _playlist_reason(results: Dict[str, Any], a: Dict[str, Any], al: Dict[str, A
             txt += (f" (raising it to 80 alone: {h80['wall_med']:.2f} s, peak {h80['server_peak']:.0f}, against "
                     f"{a['wall_med']:.2f} s)")
         why.append(txt)
+    elif h80:
+        why.append(f"the default reached the host window ({window}); raising it to 80: {h80['wall_med']:.2f} s at "
+                   f"peak {h80['server_peak']:.0f}, against {a['wall_med']:.2f} s")
     c16, c16h = _row(all_rows, "playlist", "ytdlp-async-16"), _row(all_rows, "playlist", "ytdlp-async-16-host80")
     if c16:
         why.append(f"with 16 connections per file the files share the host window: {c16['wall_med']:.2f} s at "
