@@ -193,6 +193,12 @@ class build_ext_by_flags(build_ext):
                 self.force = self.force or f.read() != flags
         except OSError:
             self.force = True
+        for ext in self.extensions:  # a build with other flags may have left another ABI's file
+            built = os.path.join(self.build_lib, self.get_ext_filename(self.get_ext_fullname(ext.name)))
+            stem = os.path.basename(built).split(".")[0]
+            for path in glob.glob(os.path.join(os.path.dirname(built), stem + ".*")):
+                if path != built and path.endswith((".so", ".pyd")):
+                    os.remove(path)
         super().run()
         os.makedirs(self.build_temp, exist_ok=True)
         with open(stamp, "w") as f:
