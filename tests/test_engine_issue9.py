@@ -348,6 +348,7 @@ def test_gzip_short_reply_is_fetched_again_whole(
     res = task.result(30)
     assert res.retries == 1
     assert sha256_file(out) == sha256_of(size)
+    assert fault_server.wait_idle(5.0)  # the server logs a reply's outcome after its last byte went out
     gets = fault_server.requests(f"/data/{size}")
     assert [(r.outcome, r.range) for r in gets] == [("short", None), ("ok", None)]
 
