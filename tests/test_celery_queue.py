@@ -312,6 +312,34 @@ def test_python_submit_handles_and_version_mismatch(tmp_path: Path, fault_server
     assert [e for e in data_gets(fault_server) if e.path.startswith(f'/data/{size(2)}')] == []
 
 
+def test_no_worker_is_said_once_and_a_late_worker_still_runs_the_entry(
+        tmp_path: Path, fault_server, celery_workers: Workers) -> None:
+    import io
+    import threading
+    from yt_dlp_async import celery as queue
+    broker = celery_workers.redis.url
+    [handle] = queue.submit([fault_server.url(video_path(3, size(3)))], {'outtmpl': str(tmp_path / 'late.%(ext)s')},
+                            broker_url=broker)
+    out, warned, ended = io.StringIO(), [], []
+    follower = threading.Thread(target=lambda: ended.append(queue.submit_module.follow(
+        [handle], out, queue_url=broker, warn=warned.append, hint_after=0.5)), daemon=True)
+    follower.start()
+    deadline = time.monotonic() + 20
+    while not warned and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert warned == [
+        f'[queue] no worker has taken an entry in 0.5 s; start one that reaches the queue: '
+        f'YTDLP_ASYNC_BROKER={broker} celery -A yt_dlp_async.celery worker '
+        f'(still waiting; Ctrl-C leaves the entries queued for a worker)'], out.getvalue()
+    assert follower.is_alive() and handle.status() == {'state': 'PENDING'}
+    celery_workers.start('late', concurrency=1)
+    follower.join(90)
+    assert not follower.is_alive(), celery_workers.logs()
+    assert ended == [[]] and len(warned) == 1, (warned, out.getvalue())
+    assert out.getvalue().splitlines()[0] == f'[queue] {handle.label}: queued'
+    assert sha256_file(tmp_path / 'late.mp4') == sha256_of(size(3), 3)
+
+
 def test_plain_runs_do_not_import_celery(tmp_path: Path) -> None:
     code = ('import sys, yt_dlp; yt_dlp.parse_options(["-o", "x", "http://127.0.0.1/"]); '
             'ydl = yt_dlp.YoutubeDL({}); print("celery" in sys.modules, "yt_dlp_async.celery" in sys.modules)')

@@ -228,7 +228,8 @@ def download(ydl: Any, url_list: Any) -> int:
         report_error(ydl, f'cannot reach the queue at {queue_url}: {exc}')
         return 1
     try:
-        errors = submit.follow(handles, sys.stdout, quiet=bool(ydl.params.get('quiet')))
+        errors = submit.follow(handles, sys.stdout, quiet=bool(ydl.params.get('quiet')), queue_url=queue_url,
+                               warn=ydl.report_warning)
     except QueueUnreachable as exc:
         report_error(ydl, f'{exc} ({queue_url})')
         return 1

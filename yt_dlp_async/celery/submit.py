@@ -11,7 +11,7 @@ otherwise) until every entry ended.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, TextIO
+from typing import Any, Callable, Iterable, TextIO
 
 from . import TASK_NAME, make_app
 from .archive import redis_client
@@ -19,6 +19,7 @@ from .errors import EntryError, QueueUnreachable
 
 POLL_EVERY = 0.5
 LOST_AFTER = 30.0  # seconds without an answer from Redis before follow() gives up
+IDLE_HINT_AFTER = 30.0  # seconds with every entry still queued before follow() says no worker took one
 PING_TIMEOUT = 3.0
 _apps: dict[str, Any] = {}
 
@@ -134,13 +135,27 @@ def line_for(handle: EntryHandle, status: dict[str, Any]) -> tuple[str, str]:
     return 'started', f'[queue] {handle.label}: started{on}'
 
 
-def follow(handles: list[EntryHandle], out: TextIO, quiet: bool = False) -> list[tuple[EntryHandle, str]]:
-    """Print the entries' lines until all ended; returns the failed ones with their error text."""
+def idle_hint(queue_url: str, seconds: float) -> str:
+    """What follow() says once when no worker has taken an entry for ``seconds`` (it goes on waiting)."""
+    return (f'[queue] no worker has taken an entry in {seconds:g} s; start one that reaches the queue: '
+            f'YTDLP_ASYNC_BROKER={queue_url} celery -A yt_dlp_async.celery worker '
+            f'(still waiting; Ctrl-C leaves the entries queued for a worker)')
+
+
+def follow(handles: list[EntryHandle], out: TextIO, quiet: bool = False, queue_url: str = 'URL',
+           warn: Callable[[str], None] | None = None, hint_after: float = IDLE_HINT_AFTER
+           ) -> list[tuple[EntryHandle, str]]:
+    """Print the entries' lines until all ended; returns the failed ones with their error text.
+
+    While every entry is still queued after ``hint_after`` seconds, ``warn`` (default: a
+    line on ``out``) gets ``idle_hint()`` once: a queue with no worker otherwise waits silently.
+    """
     tty = bool(getattr(out, 'isatty', lambda: False)()) and not quiet
     keys: dict[int, str] = {}
     drawn = 0
     pending = set(range(len(handles)))
-    answered = time.monotonic()
+    answered = begun = time.monotonic()
+    taken = hinted = False
     while True:
         texts = []
         for i, handle in enumerate(handles):
@@ -154,6 +169,8 @@ def follow(handles: list[EntryHandle], out: TextIO, quiet: bool = False) -> list
                 status = {'state': 'STARTED'}
             key, text = line_for(handle, status)
             texts.append(text)
+            if status['state'] != 'PENDING':
+                taken = True
             if status['state'] in ('SUCCESS', 'FAILURE'):
                 pending.discard(i)
             if not tty and not quiet and keys.get(i) != key:
@@ -162,6 +179,14 @@ def follow(handles: list[EntryHandle], out: TextIO, quiet: bool = False) -> list
         if tty:
             out.write(('\x1b[%dA' % drawn if drawn else '') + ''.join(f'\r\x1b[K{t}\n' for t in texts))
             drawn = len(texts)
+        if not (taken or hinted) and time.monotonic() - begun >= hint_after:
+            hinted = True
+            text = idle_hint(queue_url, hint_after)
+            if warn is not None:
+                warn(text)
+            else:
+                out.write(text + '\n')
+            drawn = 0  # on a terminal the entries' lines are drawn again below it
         out.flush()
         if not pending:
             break
