@@ -57,7 +57,7 @@ def test_ctrl_c_while_waiting_raises_keyboard_interrupt(fault_server: FaultServe
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
-    assert time.monotonic() - t0 < 1.0, err
+    assert time.monotonic() - t0 < 3, err  # not the server's 60 s stall
     assert out.splitlines() == ["interrupted active", "closed cancelled"], err
     assert proc.returncode == 0
 
