@@ -7,10 +7,12 @@ when redis-server or celery is missing).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -314,8 +316,6 @@ def test_python_submit_handles_and_version_mismatch(tmp_path: Path, fault_server
 
 def test_no_worker_is_said_once_and_a_late_worker_still_runs_the_entry(
         tmp_path: Path, fault_server, celery_workers: Workers) -> None:
-    import io
-    import threading
     from yt_dlp_async import celery as queue
     broker = celery_workers.redis.url
     [handle] = queue.submit([fault_server.url(video_path(3, size(3)))], {'outtmpl': str(tmp_path / 'late.%(ext)s')},
