@@ -88,6 +88,20 @@ static int adaptive_grow(struct adaptive *c, double now, int64_t remaining,
     return c->target;
 }
 
+/* The level just measured is the base from now on.  Returns 1 when fewer
+   connections started than were asked for: that is the limit (host window,
+   --chunk-size), and the target comes down to it. */
+static int adaptive_rebase(struct adaptive *c, int level, double now)
+{
+    c->base_level = level;
+    c->base_rate = c->rate;
+    if (level >= c->target)
+        return 0;
+    c->stop = AS_LIMITED;
+    adaptive_set(c, level, now);
+    return 1;
+}
+
 /* The last step went from base_level to level: keep it, double again, or
    give it back. */
 static int adaptive_judge(struct adaptive *c, double now, int level,
@@ -108,14 +122,8 @@ static int adaptive_judge(struct adaptive *c, double now, int level,
         adaptive_set(c, c->base_level, now);
         return c->target;
     }
-    c->base_level = level;
-    c->base_rate = c->rate;
-    if (level < c->target) {
-        /* paid, but fewer started than asked: that is the limit */
-        c->stop = AS_LIMITED;
-        adaptive_set(c, level, now);
+    if (adaptive_rebase(c, level, now))
         return c->target;
-    }
     if (gain < ADAPTIVE_DOUBLE * ideal) {
         c->stop = AS_PARTIAL;
         return c->target;
@@ -141,24 +149,14 @@ int adaptive_decide(struct adaptive *c, double now, int64_t remaining)
 
     if (c->base_level == 0) {
         /* the first measurement, or the first after a backoff */
-        c->base_level = level;
-        c->base_rate = c->rate;
-        if (level < c->target) {
-            c->stop = AS_LIMITED;
-            adaptive_set(c, level, now);
+        if (adaptive_rebase(c, level, now))
             return c->target;
-        }
         return adaptive_grow(c, now, remaining, 0);
     }
     if (level > c->base_level)
         return adaptive_judge(c, now, level, remaining);
-    c->base_level = level;
-    c->base_rate = c->rate;
-    if (level < c->target) {
-        c->stop = AS_LIMITED;
-        adaptive_set(c, level, now);
+    if (adaptive_rebase(c, level, now))
         return c->target;
-    }
     if (c->stop == AS_PRESSURE)
         return adaptive_grow(c, now, remaining, 0);
     return c->target;
