@@ -70,27 +70,21 @@ def test_a_fixed_number_means_exactly_that(tmp_path: Path, fault_server) -> None
     assert '[debug] [async] f.mp4: 4 connections, peak 4; fixed at 4' in proc.stderr, output(proc)
 
 
-def test_the_line_says_why_a_file_is_not_split(tmp_path: Path, fault_server) -> None:
+@pytest.mark.parametrize('query, args, line', [
+    ({'norange': 1}, [], '1 connection, peak 1; not split: the server ignores ranges'),
+    ({'no_length': 1}, [], '1 connection, peak 1; not split: the server sent no length'),
+    ({'no_length': 1}, ['--async-connections', '1'], '1 connection, not split: fixed by --async-connections 1'),
+])
+def test_the_line_says_why_a_file_is_not_split(tmp_path: Path, fault_server, query: dict[str, int],
+                                               args: list[str], line: str) -> None:
     size = 1 * MiB
-    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', norange=1))
-    proc = run_ytdlp(['-v', '--load-info-json', str(info), '-o', 'n.mp4'], tmp_path)
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', **query))
+    proc = run_ytdlp(['-v', *args, '--load-info-json', str(info), '-o', 'n.mp4'], tmp_path)
     assert proc.returncode == 0, output(proc)
     assert sha256_file(tmp_path / 'n.mp4') == sha256_of(size)
-    assert '[debug] [async] n.mp4: 1 connection, peak 1; not split: the server ignores ranges' \
-        in proc.stderr, output(proc)
-    info = write_info_json(tmp_path / 'l.json', fault_server.data_url(size, 'mp4', no_length=1))
-    proc = run_ytdlp(['-v', '--load-info-json', str(info), '-o', 'l.mp4'], tmp_path)
-    assert proc.returncode == 0, output(proc)
-    assert sha256_file(tmp_path / 'l.mp4') == sha256_of(size)
-    assert '[debug] [async] l.mp4: 1 connection, peak 1; not split: the server sent no length' \
-        in proc.stderr, output(proc)
-    proc = run_ytdlp(['-v', '--async-connections', '1', '--load-info-json', str(info), '-o', 'o.mp4'], tmp_path)
-    assert proc.returncode == 0, output(proc)
-    assert sha256_file(tmp_path / 'o.mp4') == sha256_of(size)
-    assert '[debug] [async] o.mp4: 1 connection, not split: fixed by --async-connections 1' \
-        in proc.stderr, output(proc)
+    assert f'[debug] [async] n.mp4: {line}' in proc.stderr, output(proc)
     # without -v: no line
-    proc = run_ytdlp(['--load-info-json', str(info), '-o', 'p.mp4'], tmp_path)
+    proc = run_ytdlp([*args, '--load-info-json', str(info), '-o', 'p.mp4'], tmp_path)
     assert proc.returncode == 0 and 'connection' not in proc.stderr, output(proc)
 
 
