@@ -162,11 +162,10 @@ int adaptive_decide(struct adaptive *c, double now, int64_t remaining)
     return c->target;
 }
 
-void adaptive_on_backoff(struct adaptive *c, double now, int reason)
+void adaptive_on_backoff(struct adaptive *c, double now)
 {
     int recent = c->last_trouble >= 0
         && now - c->last_trouble < ADAPTIVE_BURST;
-    c->pressure = reason;
     c->stop = AS_PRESSURE;
     c->last_trouble = now;
     if (recent)

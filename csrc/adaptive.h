@@ -66,20 +66,11 @@ enum adaptive_stop {
     AS_SMALL            /* too little left to measure a probe */
 };
 
-/* pressure signals */
-enum adaptive_pressure {
-    AP_HTTP_429 = 1,
-    AP_HTTP_503,
-    AP_HTTP_403,
-    AP_RESET
-};
-
 struct adaptive {
     int max;                /* the per-file maximum */
     int target;             /* connections wanted now */
     int ssthresh;           /* above it growth is +1, not doubling */
     int stop;               /* enum adaptive_stop */
-    int pressure;           /* last enum adaptive_pressure, or 0 */
     double since;           /* when target last changed */
     double last_trouble;    /* last pressure signal, or -1 */
     /* the measurement window of the current level */
@@ -102,7 +93,7 @@ void adaptive_sample(struct adaptive *c, double now, int64_t bytes,
                      int conns);
 /* the target now; remaining: bytes still to fetch, -1 unknown */
 int adaptive_decide(struct adaptive *c, double now, int64_t remaining);
-void adaptive_on_backoff(struct adaptive *c, double now, int reason);
+void adaptive_on_backoff(struct adaptive *c, double now);
 const char *adaptive_stop_name(int stop);
 
 #endif

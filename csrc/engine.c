@@ -402,7 +402,7 @@ static void eng_attempt_ended(struct eng *e, struct task *t, CURLcode res)
     if (t->host && eng_is_trouble(t, res)) {
         eng_host_trouble(e, t->host);
         if (t->parent)
-            seg_child_trouble(e, t, res);
+            seg_child_trouble(e, t);
     }
     if (t->err == EK_NONE) {
         eng_finish(e, t, TS_DONE);

@@ -415,7 +415,7 @@ void seg_refresh(struct eng *e, struct task *t, double now, int force);
 void seg_cancel_children(struct eng *e, struct task *t);
 void seg_adapt(struct eng *e, struct task *t, double now);
 void seg_child_active(struct eng *e, struct task *child);
-void seg_child_trouble(struct eng *e, struct task *child, CURLcode res);
+void seg_child_trouble(struct eng *e, struct task *child);
 
 /* ---- aes.c --------------------------------------------------------------- */
 

@@ -77,7 +77,6 @@ int seg_init(struct task *t, char *err, size_t errlen)
     if (!t->o.adaptive) {
         /* fixed: the history is that one number */
         s->ctl.target = s->ctl.hist[0] = t->o.connections;
-        s->ctl.stop = AS_MAX;
     }
     t->seg = s;
     if (!t->o.state_path)
@@ -298,7 +297,9 @@ int seg_start(struct eng *e, struct task *t)
     if (s->done.n > 0) {
         if (!ranges_first_gap(&s->done, s->start, s->size, &ga, &gb)) {
             /* the control file says every byte is here already */
+            eng_lock(e);
             s->confirmed = 1;
+            eng_unlock(e);
             seg_finish_parent(e, t, TS_DONE);
             return 0;
         }
@@ -343,10 +344,10 @@ void seg_child_confirmed(struct task *c)
     size_t vlen;
     const char *ar;
     int64_t size = c->resource_size;
+    int ranges_ok;
 
     if (s->confirmed || s->finishing)
         return;
-    s->confirmed = 1;
     if (c->restarted || (s->size > 0 && size > 0 && size != s->size)) {
         /* the resource is not the one the control file described */
         seg_done_clear(p->eng, s);
@@ -355,17 +356,20 @@ void seg_child_confirmed(struct task *c)
     if (size > 0)
         s->size = size;
     ar = hdr_find(c->hdr, c->hdr_len, "accept-ranges", &vlen);
-    s->ranges_ok = s->size > 0 && (c->http_status == 206
-                                   || (ar && vlen == 5
-                                       && strncmp(ar, "bytes", 5) == 0));
+    ranges_ok = s->size > 0 && (c->http_status == 206
+                                || (ar && vlen == 5
+                                    && strncmp(ar, "bytes", 5) == 0));
     free(p->etag);
     free(p->last_modified);
     p->etag = c->etag ? strdup(c->etag) : NULL;
     p->last_modified = c->last_modified ? strdup(c->last_modified) : NULL;
-    s->coded = c->coded;
-    s->no_length = s->size <= 0;
     seg_copy_headers(p, c);
     eng_lock(p->eng);
+    /* under mu: seg_note reads these from a Python thread */
+    s->confirmed = 1;
+    s->ranges_ok = ranges_ok;
+    s->coded = c->coded;
+    s->no_length = s->size <= 0;
     if (p->o.adaptive)   /* the first settle period starts with the reply */
         adaptive_init(&s->ctl, p->o.connections, eng_now());
     free(p->live_etag);
@@ -505,7 +509,9 @@ static void seg_fail_parent(struct eng *e, struct task *t,
 static void seg_fall_back(struct eng *e, struct task *t)
 {
     struct seg *s = t->seg;
-    s->single = 1;
+    eng_lock(e);
+    s->single = 1;                /* under mu, as the flags seg_note reads */
+    eng_unlock(e);
     s->finishing = 1;             /* children ending now are not replanned */
     seg_cancel_children(e, t);
     s->finishing = 0;
@@ -515,8 +521,8 @@ static void seg_fall_back(struct eng *e, struct task *t)
     free(t->etag);
     free(t->last_modified);
     t->etag = t->last_modified = NULL;
-    s->confirmed = 0;             /* the new reply is checked afresh */
     eng_lock(e);
+    s->confirmed = 0;             /* the new reply is checked afresh */
     t->restarted = 1;
     eng_unlock(e);
     if (!child_new(e, t, s->start, -1)) {
@@ -589,8 +595,11 @@ void seg_child_finished(struct eng *e, struct task *c)
         /* its bytes so far are good; the rest becomes a gap that another
            connection takes */
     }
-    if (!s->confirmed && s->nchildren == 0 && c->state == TS_DONE)
+    if (!s->confirmed && s->nchildren == 0 && c->state == TS_DONE) {
+        eng_lock(e);
         s->confirmed = 1;        /* an empty reply: nothing to plan */
+        eng_unlock(e);
+    }
     seg_refresh(e, t, eng_now(), 0);
     seg_plan(e, t);
 }
@@ -645,27 +654,23 @@ void seg_child_active(struct eng *e, struct task *c)
 }
 
 /* A connection met pressure (429/503/403, a reset): fewer connections. */
-void seg_child_trouble(struct eng *e, struct task *c, CURLcode res)
+void seg_child_trouble(struct eng *e, struct task *c)
 {
     struct task *t = c->parent;
     struct seg *s = t->seg;
-    int reason = AP_RESET;
     if (!seg_adaptive_now(t))
         return;
-    if (c->err == EK_HTTP && res != CURLE_RECV_ERROR
-        && res != CURLE_SEND_ERROR && res != CURLE_GOT_NOTHING)
-        reason = c->http_status == 429 ? AP_HTTP_429
-            : c->http_status == 503 ? AP_HTTP_503 : AP_HTTP_403;
     eng_lock(e);
-    adaptive_on_backoff(&s->ctl, eng_now(), reason);
+    adaptive_on_backoff(&s->ctl, eng_now());
     eng_unlock(e);
     s->plan_me = 1;
     e->plan_pending = 1;
 }
 
 /* Why the download used the connections it did, in a word Python turns
-   into the -v line (called under mu; the flags it reads are set once, when
-   the first reply is confirmed or the download falls back). */
+   into the -v line.  Called under mu from a Python thread: the engine
+   thread writes every flag it reads (confirmed, ranges_ok, coded,
+   no_length, single, ctl) under mu too. */
 const char *seg_note(const struct task *t)
 {
     const struct seg *s = t->seg;

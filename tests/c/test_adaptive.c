@@ -127,11 +127,10 @@ static void test_pressure_halves_then_grows_additively(void)
     CHECK(s.c.target == 16, "target %d", s.c.target);
     mark = s.c.nhist;
     /* a 429, and three more from the same burst */
-    adaptive_on_backoff(&s.c, s.now, AP_HTTP_429);
-    adaptive_on_backoff(&s.c, s.now + 0.1, AP_HTTP_429);
-    adaptive_on_backoff(&s.c, s.now + 0.2, AP_RESET);
+    adaptive_on_backoff(&s.c, s.now);
+    adaptive_on_backoff(&s.c, s.now + 0.1);
+    adaptive_on_backoff(&s.c, s.now + 0.2);
     CHECK(s.c.target == 8, "one halving per burst, target %d", s.c.target);
-    CHECK(s.c.pressure == AP_RESET, "pressure %d", s.c.pressure);
     sim_mark(&s);
     sim_run(&s, &l, s.now + ADAPTIVE_CALM - 0.5);
     CHECK(s.high == 8, "grew within the calm period: %d", s.high);
@@ -144,7 +143,7 @@ static void test_pressure_halves_then_grows_additively(void)
             CHECK(s.c.hist[i + 1] == s.c.hist[i] + 1, "step %d -> %d",
                   s.c.hist[i], s.c.hist[i + 1]);
     /* a second burst later halves again */
-    adaptive_on_backoff(&s.c, s.now, AP_HTTP_503);
+    adaptive_on_backoff(&s.c, s.now);
     CHECK(s.c.target <= 7 && s.c.target >= 4, "target %d", s.c.target);
 }
 
@@ -157,7 +156,7 @@ static void test_pressure_in_a_x4_step_returns_to_its_base(void)
     while (s.c.target < 8 && s.now < 5)
         sim_run(&s, &l, s.now + TICK);
     CHECK(s.c.target == 8 && s.c.nhist == 3, "target %d", s.c.target);
-    adaptive_on_backoff(&s.c, s.now + 0.1, AP_HTTP_429);
+    adaptive_on_backoff(&s.c, s.now + 0.1);
     CHECK(s.c.target == 2 && s.c.ssthresh == 2, "target %d ssthresh %d",
           s.c.target, s.c.ssthresh);
 }
@@ -167,7 +166,7 @@ static void test_pressure_at_one_stays_at_one(void)
     struct link l = {.per_conn = 2 * MB, .rng = 1};
     struct sim s;
     sim_init(&s, -1);
-    adaptive_on_backoff(&s.c, 0.1, AP_HTTP_503);
+    adaptive_on_backoff(&s.c, 0.1);
     sim_run(&s, &l, ADAPTIVE_CALM - 0.2);
     CHECK(s.peak == 1, "peak %d during the calm period", s.peak);
     CHECK(s.c.stop == AS_PRESSURE, "stop %s", adaptive_stop_name(s.c.stop));
@@ -252,7 +251,7 @@ static void test_history_keeps_the_last_change(void)
     for (int i = 0; i < 40; i++) {
         now += 10;
         c.target = i % 2 ? 4 : 12;   /* a change each time: 2 or 6 */
-        adaptive_on_backoff(&c, now, AP_RESET);
+        adaptive_on_backoff(&c, now);
         last = c.target;
     }
     CHECK(last == 2, "last target %d", last);
