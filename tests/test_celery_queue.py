@@ -340,6 +340,37 @@ def test_no_worker_is_said_once_and_a_late_worker_still_runs_the_entry(
     assert sha256_file(tmp_path / 'late.mp4') == sha256_of(size(3), 3)
 
 
+@pytest.mark.parametrize('reverse', [False, True])
+def test_flat_url_entries_get_their_playlist_fields(tmp_path: Path, fault_server, reverse: bool) -> None:
+    """yt-dlp gives a flat (``url``) entry its playlist fields on a copy: the jobs must carry them."""
+    from yt_dlp import YoutubeDL
+    from yt_dlp.extractor.common import InfoExtractor
+    from yt_dlp_async.celery import cli
+    urls = [fault_server.url(video_path(i, size(i))) for i in range(1, 5)]
+
+    class FlatIE(InfoExtractor):
+        _VALID_URL = r'flat:(?P<id>.+)'
+        IE_NAME = 'flat'
+
+        def _real_extract(self, url: str) -> dict[str, Any]:
+            return self.playlist_result([self.url_result(u, None, str(i), f'v{i}') for i, u in enumerate(urls, 1)],
+                                        'plid', 'PL title')
+
+    ydl = YoutubeDL({'quiet': True, 'playlist_items': '2,3', 'playlistreverse': reverse}, auto_init=False)
+    ydl.add_info_extractor(FlatIE())
+    ydl.add_default_info_extractors()
+    jobs = cli.entry_jobs(ydl, 'flat:x', 1, {})
+    assert [job['entry']['url'] for job in jobs] == (urls[2:0:-1] if reverse else urls[1:3])
+    fields = [{k: job['extra_info'].get(k) for k in ('playlist_index', 'playlist_autonumber', 'playlist',
+                                                    'playlist_id', 'n_entries', '__last_playlist_index')}
+              for job in jobs]
+    expected = [{'playlist_index': index, 'playlist_autonumber': n, 'playlist': 'PL title', 'playlist_id': 'plid',
+                 'n_entries': 2, '__last_playlist_index': 3}
+                for n, index in enumerate((3, 2) if reverse else (2, 3), 1)]
+    assert fields == expected
+    assert [job['label'] for job in jobs] == (['item 3', 'item 2'] if reverse else ['item 2', 'item 3'])
+
+
 def test_plain_runs_do_not_import_celery(tmp_path: Path) -> None:
     code = ('import sys, yt_dlp; yt_dlp.parse_options(["-o", "x", "http://127.0.0.1/"]); '
             'ydl = yt_dlp.YoutubeDL({}); print("celery" in sys.modules, "yt_dlp_async.celery" in sys.modules)')

@@ -4,8 +4,9 @@ Every yt-dlp internal comes from ``yt_dlp_async.ytdlp.internals`` (NAMES).
 
 Submitter (``yt-dlp --async-queue URL ...``; patches.py sends ``YoutubeDL.download`` here):
   * each URL is extracted here with ``extract_flat='in_playlist'``, so yt-dlp's own playlist
-    loop (items, reverse, filters, the archive) picks the entries and gives them their
-    playlist fields without resolving them;
+    loop (items, reverse, filters, the archive) picks the entries without resolving them;
+    their playlist fields are made as that loop makes them (``playlist_entries``: it puts
+    them on a copy of a flat entry, not on the entry);
   * one job per entry: the entry (sanitized, JSON), its playlist fields (``extra_info``), the
     arguments yt-dlp parsed (config files', then the command line's) minus ``--async-queue``,
     the URLs and the options that only mean something here (batch file, archive file, config
@@ -32,13 +33,6 @@ from typing import Any, Callable, Iterable
 
 from ..ytdlp import internals
 
-#: Fields yt-dlp's playlist loop gives its entries (YoutubeDL._playlist_infodict and the loop).
-PLAYLIST_FIELDS = (
-    'playlist', 'playlist_id', 'playlist_title', 'playlist_count', 'playlist_uploader',
-    'playlist_uploader_id', 'playlist_channel', 'playlist_channel_id', 'playlist_webpage_url',
-    'playlist_index', 'playlist_autonumber', 'n_entries', '__last_playlist_index',
-    'webpage_url', 'webpage_url_basename', 'webpage_url_domain', 'extractor', 'extractor_key',
-)
 #: Options whose value is dropped from the workers' command line (they are the submitter's).
 DROPPED_WITH_VALUE = ('--async-queue', '--batch-file', '-a', '--download-archive', '--load-info-json',
                       '--config-locations', '--config-location')  # the config files' arguments are sent
@@ -119,15 +113,25 @@ def entry_jobs(ydl: Any, url: str, number: int, base: dict[str, Any], prefix: st
         if _in_archive(ydl, info):
             return []
         return [{**base, 'label': f'URL {number}', 'entry': {'_type': 'url', 'url': url}, 'extra_info': {}}]
-    jobs = []
-    for position, entry in enumerate(info.get('entries') or [], 1):
-        if not entry or _in_archive(ydl, entry):
-            continue
-        extra = {key: entry[key] for key in PLAYLIST_FIELDS if entry.get(key) is not None}
-        index = extra.get('playlist_index', position)
-        jobs.append({**base, 'label': f'{prefix}item {index}', 'entry': ydl.sanitize_info(dict(entry), True),
-                     'extra_info': extra})
-    return jobs
+    return [{**base, 'label': f'{prefix}item {extra["playlist_index"]}',
+             'entry': ydl.sanitize_info(dict(entry), True), 'extra_info': extra}
+            for entry, extra in playlist_entries(ydl, info) if not _in_archive(ydl, entry)]
+
+
+def playlist_entries(ydl: Any, info: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The entries yt-dlp's playlist loop kept, each with the fields that loop gives it.
+
+    yt-dlp adds the playlist fields to a copy of a flat (``url``) entry, not to the entry, so
+    they are made here as it makes them: the playlist's (``YoutubeDL._playlist_infodict``),
+    then the entry's ``playlist_index`` (``requested_entries``, in the loop's order: items,
+    reverse) and ``playlist_autonumber``.
+    """
+    entries = list(info.get('entries') or [])
+    indexes = info.get('requested_entries') or range(1, len(entries) + 1)
+    common = ydl._playlist_infodict(info, n_entries=len(entries))
+    return [(entry, {**{k: v for k, v in common.items() if v is not None},
+                     'playlist_index': index, 'playlist_autonumber': position})
+            for position, (index, entry) in enumerate(zip(indexes, entries), 1) if entry]
 
 
 def _in_archive(ydl: Any, info: dict[str, Any]) -> bool:

@@ -38,6 +38,7 @@ NAMES: dict[str, str] = {
     'yt_dlp.YoutubeDL:YoutubeDL._YoutubeDL__process_playlist': 'playlist: entries at once',
     'yt_dlp.YoutubeDL:YoutubeDL._make_archive_id': 'playlist: archive lines; celery.cli: the Redis archive',
     'yt_dlp.YoutubeDL:YoutubeDL._match_entry': 'playlist: a free slot before the next entry',
+    'yt_dlp.YoutubeDL:YoutubeDL._playlist_infodict': 'celery.cli: the playlist fields of a flat entry',
     'yt_dlp.YoutubeDL:YoutubeDL._write_info_json': 'playlist: the updated playlist info json',
     'yt_dlp.YoutubeDL:YoutubeDL._write_string': 'playlist: entry labels, status lines',
     'yt_dlp.YoutubeDL:YoutubeDL.dl': 'patches: fallback [debug] lines; playlist: one writer per file',
