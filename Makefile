@@ -21,7 +21,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SAN_VENV ?= .venv-san
-DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg clang redis-server
+DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg clang redis-server gcc python3-dev python3-venv
 PYTEST_ARGS ?=
 
 .PHONY: deps venv install test ctest test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build \
