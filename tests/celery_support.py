@@ -39,12 +39,18 @@ def find_redis_server() -> str | None:
 
 
 def require_celery(redis: bool = True) -> None:
-    """Skip, with the reason, without celery in this venv or (``redis``) without redis-server."""
+    """Skip, with the reason, without celery in this venv or (``redis``) without redis-server.
+
+    Under ``make test`` (YTDLP_ASYNC_REQUIRE_INSTALLED=1) a missing part fails instead: CI
+    installs both, and a skip there would pass the queue's tests without running them.
+    """
     missing = []
     if redis and find_redis_server() is None:
         missing.append('redis-server is not installed (apt-get install redis-server)')
     if not os.path.exists(CELERY):
         missing.append(f'celery is not installed in {sys.executable} (pip install ".[celery]")')
+    if missing and os.environ.get('YTDLP_ASYNC_REQUIRE_INSTALLED') == '1':
+        pytest.fail('; '.join(missing))
     if missing:
         pytest.skip('; '.join(missing))
 

@@ -24,8 +24,12 @@ from celery_support import RedisServer, Workers, celery_workers, redis_server  #
 from faultserver import sha256_of
 from ytdlp_support import output, page_url, require_engine, require_hook, run_ytdlp, sha256_file, video_path
 
-redis = pytest.importorskip('redis')
-lease = pytest.importorskip('yt_dlp_async.celery.lease')
+if os.environ.get('YTDLP_ASYNC_REQUIRE_INSTALLED') == '1':  # make test installs both: missing is an error
+    import redis
+    from yt_dlp_async.celery import lease
+else:
+    redis = pytest.importorskip('redis')
+    lease = pytest.importorskip('yt_dlp_async.celery.lease')
 
 PYTHON = sys.executable
 HOST_URL = 'http://media.example:8080/watch?v=1'
