@@ -223,7 +223,11 @@ def download(ydl: Any, url_list: Any) -> int:
         return 1
     urls = list(internals.load('yt_dlp.utils:variadic')(url_list))
     argv = ydl.params.get('async_queue_argv') or sys.argv[1:]
-    name = prepare_archive(ydl, client)
+    try:
+        name = prepare_archive(ydl, client)
+    except Exception as exc:  # Redis went away after the ping
+        report_error(ydl, f'cannot reach the queue at {queue_url}: {exc}')
+        return 1
     base = {'argv': worker_argv(argv), 'ydl_opts': None, 'archive': name, 'versions': versions()}
     jobs, failures = build_jobs(ydl, urls, base, lambda text: report_error(ydl, text))
     try:
