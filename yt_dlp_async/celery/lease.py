@@ -59,8 +59,8 @@ log = logging.getLogger(__name__)
 
 #: connections per host for the whole cluster when the submitter gave none
 DEFAULT_WINDOW = 16
-#: connections a download asks for when neither --async-connections nor -N
-#: says (as segmented_download.DEFAULT_CONNECTIONS)
+#: leases a download asks for when neither --async-connections N nor -N says
+#: (the adaptive ``auto`` then climbs within what it got)
 DEFAULT_WANT = 8
 #: seconds a lease lives without renewal: how long a dead worker's share stays taken
 DEFAULT_TTL = 15.0
@@ -161,19 +161,22 @@ def wanted(ydl_opts: dict[str, Any]) -> int:
 def overrides_for(granted: int, ydl_opts: dict[str, Any]) -> dict[str, Any]:
     """The options that keep one download within ``granted`` connections.
 
-    The engine's per-host cap is what holds the download to its leases.  The
-    split stays a split: a download that would open several connections is
-    given at least 2 (with a cap of 1 its pieces take turns), because with 1
-    yt-dlp-async fetches the file in order and would start over instead of
-    resuming the ``.part-async`` a killed worker left.
+    The engine's per-host cap is what holds the download to its leases: the
+    adaptive ``auto`` (the default) stays auto and climbs within it.  A fixed
+    count (--async-connections N, -N) becomes ``granted``, but a split stays a
+    split: a download that would open several connections is given at least 2
+    (with a cap of 1 its pieces take turns), because with 1 yt-dlp-async
+    fetches the file in order and would start over instead of resuming the
+    ``.part-async`` a killed worker left.
     """
     fragments = _positive_int(ydl_opts.get('concurrent_fragment_downloads')) or 1
-    connections = granted if granted >= 2 or wanted(ydl_opts) < 2 else 2
-    return {
-        'async_connections': connections,
+    overrides: dict[str, Any] = {
         'async_host_connections': granted,
         'concurrent_fragment_downloads': min(fragments, granted),
     }
+    if _positive_int(ydl_opts.get('async_connections')) or fragments > 1:
+        overrides['async_connections'] = granted if granted >= 2 or wanted(ydl_opts) < 2 else 2
+    return overrides
 
 
 def ttl_seconds(ttl: float | None = None) -> float:
