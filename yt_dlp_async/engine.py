@@ -48,6 +48,8 @@ def body_bytes_to_python() -> int:
     (:meth:`DownloadTask.body`), in this process.  A debug count: bodies
     appended with :meth:`DownloadTask.append_body` never reach Python."""
     return int(_engine.body_bytes_to_python())
+
+
 def build_features() -> tuple[str, ...]:
     """How the extension was built: ``('linux', 'wakeup:eventfd')``, or
     ``('portable', 'wakeup:pipe')`` when built with ``YTDLP_ASYNC_PORTABLE=1``."""
@@ -65,8 +67,8 @@ class EngineStats:
     engine's own retries; ``connections`` the connections libcurl opened
     (``CURLINFO_NUM_CONNECTS`` summed: a reused connection is not counted
     again); ``seconds`` from the first counted task's submit to the last
-    one's end.  ``fallbacks`` is always 0 here: only yt-dlp downloads fall
-    back to yt-dlp's own downloader.
+    one's end.  (Fallbacks to yt-dlp's own downloader are counted by the
+    yt-dlp summary line, not here: the engine never hands a download back.)
     """
 
     files: int = 0
@@ -74,7 +76,6 @@ class EngineStats:
     seconds: float = 0.0
     retries: int = 0
     connections: int = 0
-    fallbacks: int = 0
     failures: int = 0
 
     @property
@@ -561,6 +562,7 @@ class AsyncDownloadEngine:
         held at once.  Readable after :meth:`close`."""
         held, peak = self._engine.body_memory()
         return int(held), int(peak)
+
     def stats(self) -> EngineStats:
         """The engine's counters so far (also after :meth:`close`)."""
         raw = self._engine.stats()
