@@ -84,11 +84,6 @@ class Claims:
                 return True
             time.sleep(WAIT_STEP)
 
-    def release(self, key: str) -> None:
-        with self._lock:
-            self._held.discard(key)
-        self.client.eval(_RELEASE, 1, key, self.token)
-
     def release_all(self) -> None:
         self._stop.set()
         with self._lock:

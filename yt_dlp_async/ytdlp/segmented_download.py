@@ -111,19 +111,12 @@ def refusal(fd: Any, filename: str, info_dict: dict[str, Any]) -> str | None:
     return None
 
 
-def applies(fd: Any, filename: str, info_dict: dict[str, Any]) -> bool:
-    """Whether this download may be split (see :func:`refusal`)."""
-    return refusal(fd, filename, info_dict) is None
+def connections_line(filename: str, report: Any) -> str:
+    """The one -v line of a split download: the connections it used and why.
 
-
-def connections_line(filename: str, report: Any, refused: str | None = None) -> str:
-    """The one -v line per download: the connections it used and why.
-
-    ``report`` is a split download's ``DownloadTask.connections()``;
-    ``refused`` why a download went in order (:func:`refusal`)."""
+    ``report`` is its ``DownloadTask.connections()`` (a download that went in
+    order says why in http_download.py)."""
     name = os.path.basename(filename) or filename
-    if report is None:
-        return f'[async] {name}: 1 connection, not split: {refused or "in order"}'
     history = list(report.history)
     peak = report.peak
     note = report.note

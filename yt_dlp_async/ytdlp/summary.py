@@ -95,15 +95,14 @@ def current(ydl: Any) -> Run | None:
 
 
 # ------------------------------------------------------------- what is counted
-def download_started(ydl: Any) -> float:
-    """An engine download starts now (boundary.guarded); returns the time to give download_ended."""
+def download_started(ydl: Any) -> None:
+    """An engine download starts now (boundary.guarded): the run's time counts from the first."""
     now = time.monotonic()
     run = current(ydl)
     if run is not None:
         with run.lock:
             if run.first_start is None or now < run.first_start:
                 run.first_start = now
-    return now
 
 
 def download_ended(ydl: Any, ok: bool) -> None:
