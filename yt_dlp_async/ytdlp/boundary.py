@@ -22,8 +22,8 @@ yt-dlp's own errors (``YoutubeDLError``: ``DownloadError``, ``HTTPError``,
 propagate.
 
 ``guarded()`` also feeds the run summary (summary.py): each engine download's
-start, end and outcome, the retries reported through ``fd.report_retry`` while
-it runs, and a fallback.
+start, end and outcome, and a fallback (our downloaders count their retries
+where they report them: ``summary.retried``).
 """
 
 from __future__ import annotations
@@ -108,49 +108,18 @@ class _HookWatch:
             self.fd._hook_progress = self.original
 
 
-class _RetryCount:
-    """Counts the retries ``fd.report_retry`` announces (for summary.py), the last error excluded."""
-
-    def __init__(self, fd: Any) -> None:
-        self.fd = fd
-        self.original = fd.__dict__.get('report_retry')
-
-    def __enter__(self) -> _RetryCount:
-        inner = self.fd.report_retry
-        ydl = getattr(self.fd, 'ydl', None)
-
-        def report_retry(err: Any, count: Any, retries: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                if count <= retries:
-                    summary.retried(ydl)
-            except TypeError:
-                pass
-            return inner(err, count, retries, *args, **kwargs)
-
-        self.fd.report_retry = report_retry
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self.original is None:
-            self.fd.__dict__.pop('report_retry', None)
-        else:
-            self.fd.report_retry = self.original
-
-
 def guarded(fd: Any, fd_name: str, snapshot: Snapshot, engine_run: Callable[[], bool],
             native_run: Callable[[], bool], watch_hooks: bool = False) -> bool:
     """``engine_run()``; on our own failure before a byte is committed, ``native_run()``."""
     watch = _HookWatch(fd) if watch_hooks else None
     ydl = getattr(fd, 'ydl', None)
     summary.download_started(ydl)
-    ok = False
     try:
-        with _RetryCount(fd):
-            if watch is None:
+        if watch is None:
+            ok = bool(engine_run())
+        else:
+            with watch:
                 ok = bool(engine_run())
-            else:
-                with watch:
-                    ok = bool(engine_run())
         summary.download_ended(ydl, ok)
         return ok
     except BaseException as exc:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from . import cookies as cookie_lines, internals
-from . import baton, errors, fragment_crypto, fragment_resume, request_options
+from . import baton, errors, fragment_crypto, fragment_resume, request_options, summary
 
 POLL_INTERVAL = 0.1
 PROGRESS_INTERVAL = 0.1
@@ -259,6 +259,7 @@ class FragmentPipeline:
         slot.budget = self.fragment_retries if client_error and self.fragment_retries else 0
         slot.retries += 1
         if slot.retries <= slot.budget:
+            summary.retried(self.fd.ydl)
             self.fd.report_retry(error, slot.retries, slot.budget, slot.frag_index, slot.fatal)
             self._submit(slot)
             return

@@ -48,7 +48,7 @@ import time
 from typing import Any, Callable
 
 from . import cookies as cookie_lines, internals
-from . import baton, errors, partmeta, request_options
+from . import baton, errors, partmeta, request_options, summary
 
 POLL_INTERVAL = 0.1
 THROTTLE_SECONDS = 3.0
@@ -144,7 +144,7 @@ class HttpDownload:
         self.engine.set_rate_limit(int(rate_limit) if rate_limit else None)
         done = False
         try:
-            for retry in RetryManager(self.params.get('retries'), self.fd.report_retry):
+            for retry in RetryManager(self.params.get('retries'), summary.counting_report_retry(self.fd)):
                 try:
                     done = self._attempt()
                     return done

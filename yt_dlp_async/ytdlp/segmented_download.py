@@ -35,7 +35,7 @@ import time
 from typing import Any, NoReturn
 
 from . import cookies as cookie_lines, internals
-from . import baton, errors, partmeta
+from . import baton, errors, partmeta, summary
 from .http_download import POLL_INTERVAL, RETRY_AFTER_STATUSES, HttpDownload, _Abort, _Retry
 from .partmeta import SPARSE_SUFFIX, STATE_SUFFIX
 #: the engine's number for "auto": one connection at first, more while each
@@ -150,7 +150,7 @@ class SegmentedDownload(HttpDownload):
         fresh = not self.params.get('continuedl', True)
         done = False
         try:
-            for retry in RetryManager(self.params.get('retries'), self.fd.report_retry):
+            for retry in RetryManager(self.params.get('retries'), summary.counting_report_retry(self.fd)):
                 try:
                     done = self._attempt_segmented(fresh)
                     return done

@@ -12,8 +12,9 @@ through the engine, and always under ``-v``.  The figures:
   (``AsyncDownloadEngine.stats()``: bytes received and written, connections
   libcurl opened);
 * retries: the engine's own retries (C) plus the retries of yt-dlp's
-  ``--retries``/``--fragment-retries`` that our downloaders reported through
-  ``FileDownloader.report_retry`` (a retry that follows, not the last error);
+  ``--retries``/``--fragment-retries`` that our downloaders report (``retried``
+  where they call ``FileDownloader.report_retry``: a retry that follows, not the
+  last error; a per-call count, safe when yt-dlp runs fragments in threads);
 * fallbacks: ``dl()`` calls whose download our code handed to yt-dlp's own
   downloader (fallback.note of a "Using yt-dlp's ... downloader" line, or
   boundary.guarded's fallback);
@@ -125,6 +126,15 @@ def retried(ydl: Any) -> None:
     if run is not None:
         with run.lock:
             run.retries += 1
+
+
+def counting_report_retry(fd: Any) -> Callable[..., Any]:
+    """``fd.report_retry`` for a RetryManager, counting each retry that follows (not the last error)."""
+    def report_retry(err: Any, count: int, retries: float, *args: Any, **kwargs: Any) -> Any:
+        if count <= retries:
+            retried(getattr(fd, 'ydl', None))
+        return fd.report_retry(err, count, retries, *args, **kwargs)
+    return report_retry
 
 
 def fell_back(ydl: Any) -> None:
