@@ -81,6 +81,50 @@ def test_exit_with_live_transfers_does_not_hang(fault_server: FaultServer, tmp_p
     assert time.monotonic() - t0 < 5
 
 
+def test_ctrl_c_during_exit_closes_every_engine_without_a_traceback(fault_server: FaultServer,
+                                                                   tmp_path: Path) -> None:
+    """A second Ctrl-C that lands while exit closes the engines (CI saw it after
+    yt-dlp's "Interrupted by user"): every engine is still closed, nothing printed.
+
+    raise_signal() runs the Ctrl-C at a chosen point: just before one engine's
+    close and just after another's (Python raises it once the C call returns).
+    """
+    proc = run_script(
+        """
+        import signal, sys
+        from yt_dlp_async import AsyncDownloadEngine
+
+        class CtrlC:
+            def __init__(self, real, name, before):
+                self.real, self.name, self.before, self.fired = real, name, before, False
+            def __getattr__(self, attr):
+                return getattr(self.real, attr)
+            def ctrl_c(self):
+                if not self.fired:
+                    self.fired = True
+                    signal.raise_signal(signal.SIGINT)
+            def close(self):
+                if self.before:
+                    self.ctrl_c()
+                self.real.close()
+                print("closed", self.name, flush=True)
+                self.ctrl_c()
+
+        for name, before in (("before", True), ("after", False)):
+            e = AsyncDownloadEngine()
+            e.submit(sys.argv[1] + "&key=" + name, sys.argv[2] + name)
+            e._engine = CtrlC(e._engine, name, before)
+            globals()["engine_" + name] = e
+        print("submitted", flush=True)
+        """,
+        fault_server.url("/data/1000000?stall_after=1000&stall=60"),
+        str(tmp_path / "x"),
+    )
+    out, err = proc.communicate(timeout=20)
+    assert sorted(out.splitlines()) == ["closed after", "closed before", "submitted"], err
+    assert err == "" and proc.returncode == 0, err
+
+
 @pytest.mark.skipif(bool(os.environ.get('YTDLP_ASYNC_SANITIZED')),
                     reason="ASan's allocator has no fork handler: a child forked while the parent's engine thread "
                            "allocates inherits its lock held and hangs in the child's first malloc (seen 1 in 3)")

@@ -483,12 +483,24 @@ _live_engines: "weakref.WeakSet[AsyncDownloadEngine]" = weakref.WeakSet()
 
 @atexit.register
 def _close_live_engines() -> None:
-    # interpreter exit with live transfers: cancel them and join the threads.
-    # A forked child's copies belong to the parent: leave them alone.
+    """At interpreter exit: cancel live transfers and join the engine threads.
+
+    A Ctrl-C that lands here is the user's second: the first ended the run
+    and the process is already exiting.  close() is bounded (it cancels and
+    joins) and Python raises the KeyboardInterrupt only once it returns, so
+    the Ctrl-C cannot end the process sooner; letting it through would only
+    print a traceback after yt-dlp's "Interrupted by user", or leave the
+    next engine unjoined.  A forked child's copies belong to the parent.
+    """
     pid = os.getpid()
     for engine in list(_live_engines):
-        if engine._pid == pid:
-            engine.close()
+        while True:
+            try:
+                if engine._pid != pid or engine.closed:
+                    break
+                engine.close()
+            except KeyboardInterrupt:
+                continue
 
 
 class AsyncDownloadEngine:

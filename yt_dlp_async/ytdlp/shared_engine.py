@@ -3,12 +3,12 @@
 yt-dlp creates a new FileDownloader for every download, so the engine (its
 thread, connection pool and per-host caps) lives here instead, keyed by the
 settings that can only be given at construction.  Engines are closed at exit
-and forgotten in a forked child (the engine refuses use after fork()).
+by the engine binding (engine.py closes every live engine) and forgotten in a
+forked child (the engine refuses use after fork()).
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
 from dataclasses import dataclass
@@ -18,7 +18,6 @@ from typing import Any, Mapping
 _lock = threading.Lock()
 _engines: dict[EngineConfig, Any] = {}
 _owner_pid = os.getpid()
-_atexit_registered = False
 _api: ModuleType | None = None
 _api_error: str | None = None
 
@@ -108,7 +107,7 @@ def config_from_params(params: Mapping[str, Any]) -> EngineConfig:
 
 def get_engine(params: Mapping[str, Any]) -> Any:
     """The shared engine for these params (created on first use)."""
-    global _owner_pid, _atexit_registered
+    global _owner_pid
     api = load_api()
     config = config_from_params(params)
     with _lock:
@@ -119,9 +118,6 @@ def get_engine(params: Mapping[str, Any]) -> Any:
         if engine is None:
             engine = api.AsyncDownloadEngine(**config.kwargs())
             _engines[config] = engine
-            if not _atexit_registered:
-                atexit.register(close_all)
-                _atexit_registered = True
         return engine
 
 
@@ -130,14 +126,3 @@ def engines() -> list[Any]:
     with _lock:
         return list(_engines.values()) if os.getpid() == _owner_pid else []
 
-
-def close_all() -> None:
-    """Close every shared engine (cancels live transfers, joins the threads)."""
-    with _lock:
-        engines = list(_engines.values()) if os.getpid() == _owner_pid else []
-        _engines.clear()
-    for engine in engines:
-        try:
-            engine.close()
-        except Exception:
-            pass
