@@ -150,6 +150,7 @@ struct task_opts {
     char *proxy;
     char *source_address;
     char *ca_file;
+    char *ca_path;             /* hashed CA directory, or NULL: curl's */
     char *client_cert;
     char *client_key;
     char *key_password;

@@ -705,7 +705,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         "url", "path", "fileno", "headers", "range_start", "range_end",
         "offset", "expected_size", "truncate", "if_range", "priority",
         "cookies", "proxy", "source_address", "verify", "ca_file",
-        "client_cert", "client_key", "client_key_password",
+        "ca_path", "client_cert", "client_key", "client_key_password",
         "max_filesize", "max_retries", "connections", "min_piece",
         "max_request", "state_path", "memory", "max_memory",
         "hold_new_validator", NULL
@@ -713,7 +713,8 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     EngineObject *self = (EngineObject *)op;
     PyObject *url, *path = Py_None, *headers = Py_None, *cookies = Py_None;
     PyObject *if_range = Py_None, *proxy = Py_None, *source = Py_None;
-    PyObject *ca = Py_None, *cert = Py_None, *key = Py_None;
+    PyObject *ca = Py_None, *capath = Py_None, *cert = Py_None;
+    PyObject *key = Py_None;
     PyObject *keypw = Py_None, *result, *state_path = Py_None;
     int fileno = -1, truncate = 0, priority = 0, verify = 1;
     int connections = 1, memory = 0, hold = 0, adaptive = 0;
@@ -730,11 +731,12 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     if (!engine_usable(self, 1))
         return NULL;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "U|O$iOLLLLpOiOOOpOOOOLiiLLOpLp:submit", kwlist, &url,
+            args, kw, "U|O$iOLLLLpOiOOOpOOOOOLiiLLOpLp:submit", kwlist, &url,
             &path, &fileno, &headers, &range_start, &range_end, &offset,
             &expected, &truncate, &if_range, &priority, &cookies, &proxy,
-            &source, &verify, &ca, &cert, &key, &keypw, &max_filesize,
-            &max_retries, &connections, &min_piece, &max_request,
+            &source, &verify, &ca, &capath, &cert, &key, &keypw,
+            &max_filesize, &max_retries, &connections, &min_piece,
+            &max_request,
             &state_path, &memory, &max_memory, &hold))
         return NULL;
 
@@ -798,6 +800,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     o.source_address = err ? NULL : dup_optional(source, "source_address",
                                                  &err);
     o.ca_file = err ? NULL : dup_optional(ca, "ca_file", &err);
+    o.ca_path = err ? NULL : dup_optional(capath, "ca_path", &err);
     o.client_cert = err ? NULL : dup_optional(cert, "client_cert", &err);
     o.client_key = err ? NULL : dup_optional(key, "client_key", &err);
     o.key_password = err ? NULL : dup_optional(keypw, "client_key_password",

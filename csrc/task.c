@@ -52,6 +52,7 @@ void task_opts_clear(struct task_opts *o)
     free(o->proxy);
     free(o->source_address);
     free(o->ca_file);
+    free(o->ca_path);
     free(o->client_cert);
     free(o->client_key);
     if (o->key_password) {
@@ -86,6 +87,7 @@ int task_opts_copy(struct task_opts *dst, const struct task_opts *src)
         | dup_field(&dst->proxy, src->proxy)
         | dup_field(&dst->source_address, src->source_address)
         | dup_field(&dst->ca_file, src->ca_file)
+        | dup_field(&dst->ca_path, src->ca_path)
         | dup_field(&dst->client_cert, src->client_cert)
         | dup_field(&dst->client_key, src->client_key)
         | dup_field(&dst->key_password, src->key_password)

@@ -476,6 +476,8 @@ static int xfer_setup_handle(struct eng *e, struct task *t)
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, t->o.verify ? 2L : 0L);
     if (t->o.ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, t->o.ca_file);
+    if (t->o.ca_path)
+        curl_easy_setopt(c, CURLOPT_CAPATH, t->o.ca_path);
     if (t->o.client_cert)
         curl_easy_setopt(c, CURLOPT_SSLCERT, t->o.client_cert);
     if (t->o.client_key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -167,8 +168,14 @@ def test_tls_verification_and_http2(nginx, tmp_path: Path) -> None:  # type: ign
         assert "certificate" in str(info.value).lower()
         res = e.submit(nginx.https_url("/tls.bin"), tmp_path / "ok", ca_file=nginx.ca_file).result(30)
         res2 = e.submit(nginx.https_url("/tls.bin"), tmp_path / "insecure", verify=False).result(30)
+        ca_dir = tmp_path / "ca-dir"  # the CA as a hashed directory holds it (openssl rehash's layout)
+        ca_dir.mkdir()
+        subject_hash = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(nginx.ca_file)],
+                                      capture_output=True, text=True, check=True).stdout.strip()
+        shutil.copy(nginx.ca_file, ca_dir / f"{subject_hash}.0")
+        e.submit(nginx.https_url("/tls.bin"), tmp_path / "dir", ca_path=ca_dir).result(30)
     digest = hashlib.sha256(payload).hexdigest()
-    for name in ("ok", "insecure"):
+    for name in ("ok", "insecure", "dir"):
         assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest
     assert res.http_status == res2.http_status == 200
     assert any("/tls.bin" in line and "HTTP/2.0" in line for line in nginx.access_log_lines())

@@ -37,6 +37,7 @@ class Engine:
         source_address: str | None = ...,
         verify: bool = ...,
         ca_file: str | None = ...,
+        ca_path: str | None = ...,
         client_cert: str | None = ...,
         client_key: str | None = ...,
         client_key_password: str | None = ...,
