@@ -137,3 +137,25 @@ def test_the_system_store_is_the_one_python_reads(tmp_path: Path, nginx) -> None
         assert proc.returncode == 0, output(proc)
         assert sha256_file(tmp_path / f'{name}.mp4') == sha256_of(size)
         assert (ENGINE_LINE in proc.stderr) == (not disable), output(proc)
+
+
+def test_a_ca_directory_python_reads_is_trusted_too(tmp_path: Path, nginx) -> None:
+    """No certifi, the CA in a hashed directory (SSL_CERT_DIR) and in no file:
+    yt-dlp alone trusts it through Python's ssl, and so must the engine (it
+    failed with curl error 60 while its CA path was libcurl's compiled one)."""
+    require_hook()
+    require_engine()
+    size = 650_000
+    nginx.put_file('capath/video.mp4', content(size))
+    ca_dir = tmp_path / 'ca-dir'
+    ca_dir.mkdir()
+    subject_hash = subprocess.run(['openssl', 'x509', '-hash', '-noout', '-in', str(nginx.ca_file)],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+    shutil.copy(nginx.ca_file, ca_dir / f'{subject_hash}.0')
+    env = {'SSL_CERT_DIR': str(ca_dir), 'SSL_CERT_FILE': str(tmp_path / 'no-such-bundle.pem')}
+    for name, disable in (('alone', True), ('plugin', False)):
+        proc = run_ytdlp(['-v', '--compat-options', 'no-certifi', '-o', f'{name}.mp4',
+                          nginx.https_url('/capath/video.mp4')], tmp_path, env=env, disable_hook=disable)
+        assert proc.returncode == 0, output(proc)
+        assert sha256_file(tmp_path / f'{name}.mp4') == sha256_of(size)
+        assert (ENGINE_LINE in proc.stderr) == (not disable), output(proc)

@@ -48,6 +48,17 @@ def select_proxy(ydl: Any, url: str, request_proxy: str | None) -> str | None:
     return ytdlp_select(url, proxies) or ''
 
 
+def _certifi_bundle(params: Mapping[str, Any]) -> str | None:
+    """certifi's bundle when yt-dlp uses it (it loads certifi, and no ``no-certifi``)."""
+    if 'no-certifi' in (params.get('compat_opts') or ()):
+        return None
+    try:
+        certifi = internals.load('yt_dlp.dependencies:certifi')
+    except internals.InternalMissing:
+        return None
+    return None if certifi is None else str(certifi.where())
+
+
 def ca_file(params: Mapping[str, Any]) -> str | None:
     """The CA file yt-dlp itself trusts: certifi's bundle when it loads certifi, else
     the one Python's ssl reads (SSL_CERT_FILE or OpenSSL's default), when it exists.
@@ -55,14 +66,17 @@ def ca_file(params: Mapping[str, Any]) -> str | None:
     None leaves libcurl's compiled-in path, which in a wheel is the build machine's
     (Debian's /etc/ssl/certs/ca-certificates.crt; Fedora keeps its store elsewhere).
     """
-    if 'no-certifi' not in (params.get('compat_opts') or ()):
-        try:
-            certifi = internals.load('yt_dlp.dependencies:certifi')
-        except internals.InternalMissing:
-            certifi = None
-        if certifi is not None:
-            return str(certifi.where())
-    return ssl.get_default_verify_paths().cafile
+    return _certifi_bundle(params) or ssl.get_default_verify_paths().cafile
+
+
+def ca_path(params: Mapping[str, Any]) -> str | None:
+    """The hashed CA directory yt-dlp trusts beside the file: without certifi, the
+    one Python's ssl reads (SSL_CERT_DIR or OpenSSL's default), when it exists.
+
+    With certifi yt-dlp trusts certifi's bundle alone; libcurl then keeps its
+    compiled-in directory (Debian's /etc/ssl/certs), as before.
+    """
+    return None if _certifi_bundle(params) else ssl.get_default_verify_paths().capath
 
 
 def tls_options(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,6 +85,9 @@ def tls_options(params: Mapping[str, Any]) -> dict[str, Any]:
         bundle = ca_file(params)
         if bundle:
             options['ca_file'] = bundle
+        directory = ca_path(params)
+        if directory:
+            options['ca_path'] = directory
     if params.get('client_certificate'):
         options['client_cert'] = params['client_certificate']
         if params.get('client_certificate_key'):
