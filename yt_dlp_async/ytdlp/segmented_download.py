@@ -104,10 +104,9 @@ def refusal(fd: Any, filename: str, info_dict: dict[str, Any]) -> str | None:
         return 'the target is not a regular file'  # HttpFD fails on it before the first byte; so does the in-order path
     control = sparse_name(filename) + STATE_SUFFIX + partmeta.STATE_TEMP_SUFFIX
     if not partmeta.name_fits(control):
-        fd.write_debug(f'[async] {os.path.basename(control)!r} would be longer than the filesystem allows '
-                       f'({partmeta.name_max(os.path.dirname(control))} bytes): one connection, '
-                       f'{os.path.basename(tmp)!r} as yt-dlp names it')
-        return 'the name of its control file would be too long'
+        return (f'its control file {os.path.basename(control)!r} would be longer than the filesystem allows '
+                f'({partmeta.name_max(os.path.dirname(control))} bytes); written to {os.path.basename(tmp)!r} '
+                'as yt-dlp names it')
     return None
 
 
