@@ -136,7 +136,7 @@ def report(fd: Any, fd_name: str, exc: BaseException) -> None:
     """One line for a download handed back: [debug] for the machine's refusal, WARNING for a bug."""
     what = f'{type(exc).__name__}: {exc}'
     if isinstance(exc, OSError):
-        fallback.note(fallback.fallback_line(fd_name, f'the engine could not write the file ({what})'), fd.ydl)
+        fallback.hand_back(fd_name, f'the engine could not write the file ({what})', fd.ydl)
         return
     fd.report_warning(
         f'[async] yt-dlp-async failed before writing any byte ({what}); this download goes to yt-dlp\'s '

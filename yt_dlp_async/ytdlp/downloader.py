@@ -56,7 +56,7 @@ class AsyncFileDownloader(FileDownloader):  # type: ignore[misc, valid-type]
             except Exception as exc:
                 reason = f'the engine could not start ({type(exc).__name__}: {exc})'
         if reason is not None:
-            fallback.note(fallback.fallback_line('http', reason), self.ydl)
+            fallback.hand_back('http', reason, self.ydl)
             return self._native_download(filename, info_dict)
         return boundary.guarded(
             self, 'http', boundary.Snapshot.around(filename, [self.temp_name(filename)]),

@@ -1,8 +1,9 @@
 """Why a download cannot go to the engine, and the one ``[debug]`` line that says so.
 
-The reasons (``engine_reason``, ``native_reason``) and the lines (``note``,
-``stand_aside``) live here; selection.py uses them to choose a downloader, and
-the downloaders use them when they hand a download back to yt-dlp.  This
+The reasons (``engine_reason``, ``native_reason``) and the lines
+(``hand_back``, ``note``, ``stand_aside``) live here; selection.py uses them to
+choose a downloader, and the downloaders use them when they hand a download
+back to yt-dlp.  This
 module imports none of our downloaders, so every module can import it.
 
 The [debug] line needs a YoutubeDL; ``YoutubeDL.dl`` is wrapped (patches.py) to
@@ -21,9 +22,6 @@ from . import internals, request_options, shared_engine
 
 ENGINE_PROTOCOLS = frozenset({'http', 'https'})
 ASYNC_NAMES = frozenset({'async'})
-
-
-FALLBACK_PREFIX = "[async] Using yt-dlp's "
 
 
 class _Context:
@@ -53,11 +51,18 @@ def mark_handed_back() -> None:
         context.handed_back = True
 
 
+def hand_back(fd_name: str, reason: str, ydl: Any = None) -> None:
+    """This download goes to yt-dlp's ``fd_name`` downloader: count it for the
+    summary and say why in one ``[debug]`` line."""
+    context = _current.get()
+    if context is not None and (ydl is None or ydl is context.ydl):
+        context.handed_back = True
+    note(f"[async] Using yt-dlp's {fd_name} downloader: {reason}", ydl)
+
+
 def note(message: str, ydl: Any = None) -> None:
     """Write ``[debug] message`` once per YoutubeDL.dl() call (with -v)."""
     context = _current.get()
-    if context is not None and message.startswith(FALLBACK_PREFIX) and (ydl is None or ydl is context.ydl):
-        context.handed_back = True
     if ydl is None:
         if context is None:
             return
@@ -79,10 +84,6 @@ def stand_aside(target: str, why: str) -> None:
     line = f'[async] {target}: {why}; that patch stands aside'
     if line not in STOOD_ASIDE:
         STOOD_ASIDE.append(line)
-
-
-def fallback_line(fd_name: str, reason: str) -> str:
-    return f'{FALLBACK_PREFIX}{fd_name} downloader: {reason}'
 
 
 def requested_downloader(params: Mapping[str, Any], protocol: str) -> str | None:

@@ -74,7 +74,7 @@ class FragmentsViaEngine:
             except Exception as exc:
                 reason = f'the engine could not start ({type(exc).__name__}: {exc})'
         if reason is not None:
-            fallback.note(fallback.fallback_line(self.FD_NAME, reason), self.ydl)  # type: ignore[attr-defined]
+            fallback.hand_back(self.FD_NAME, reason, self.ydl)  # type: ignore[attr-defined]
             return bool(super().download_and_append_fragments(  # type: ignore[misc]
                 ctx, fragment_list, info_dict, is_fatal=is_fatal, pack_func=pack_func,
                 finish_func=finish_func, tpe=tpe, interrupt_trigger=interrupt_trigger))

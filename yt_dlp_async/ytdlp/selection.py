@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from . import fallback, internals
-from .fallback import engine_reason, fallback_line, is_async_name, native_reason, note, requested_downloader
+from .fallback import engine_reason, hand_back, is_async_name, native_reason, requested_downloader
 
 ENGINE_PROTOCOLS = fallback.ENGINE_PROTOCOLS
 #: get_suitable_downloader() probes used by HlsFD/DashSegmentsFD: never ours, never worth a line
@@ -32,7 +32,7 @@ def choose(fd: Any, info_dict: dict[str, Any], protocol: str, params: Mapping[st
     fd_name = getattr(fd, 'FD_NAME', None) or 'http'
     unsupported = internals.check()
     if unsupported:  # the whole plugin stands aside (--downloader async gets HttpFD)
-        note(fallback_line(fd_name, unsupported))
+        hand_back(fd_name, unsupported)
         return internals.load('yt_dlp.downloader.http:HttpFD') if fd_name == 'async' else fd
 
     from .downloader import AsyncFileDownloader
@@ -42,21 +42,21 @@ def choose(fd: Any, info_dict: dict[str, Any], protocol: str, params: Mapping[st
         reason = engine_reason(info_dict, params)
         if reason is None:
             return fd
-        note(fallback_line('http', reason))
+        hand_back('http', reason)
         return HttpFD
 
     if protocol not in ENGINE_PROTOCOLS:
         return _choose_fragmented(fd, fd_name, info_dict, protocol, params, requested, explicit_async)
     if requested and not explicit_async:
-        note(fallback_line(fd_name, f'--downloader {requested} was given'))
+        hand_back(fd_name, f'--downloader {requested} was given')
         return fd
     if fd is not HttpFD:
         if fd is not None:
-            note(fallback_line(fd_name, 'yt-dlp chose this downloader for the format'))
+            hand_back(fd_name, 'yt-dlp chose this downloader for the format')
         return fd
     reason = engine_reason(info_dict, params)
     if reason is not None:
-        note(fallback_line(fd_name, reason))
+        hand_back(fd_name, reason)
         return fd
     return AsyncFileDownloader
 
@@ -69,13 +69,13 @@ def _choose_fragmented(fd: Any, fd_name: str, info_dict: dict[str, Any], protoco
     swapped = fragments.swap(fd, protocol)
     if swapped is None:
         if fd is not None:
-            note(fallback_line(fd_name, native_reason(info_dict, protocol, params)))
+            hand_back(fd_name, native_reason(info_dict, protocol, params))
         return fd
     if requested and not explicit_async:
-        note(fallback_line(fd_name, f'--downloader {requested} was given'))
+        hand_back(fd_name, f'--downloader {requested} was given')
         return fd
     reason = fragments.engine_reason_for(info_dict, params)
     if reason is not None:
-        note(fallback_line(fd_name, reason))
+        hand_back(fd_name, reason)
         return fd
     return swapped

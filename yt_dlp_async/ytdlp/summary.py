@@ -16,8 +16,7 @@ through the engine, and always under ``-v``.  The figures:
   where they call ``FileDownloader.report_retry``: a retry that follows, not the
   last error; a per-call count, safe when yt-dlp runs fragments in threads);
 * fallbacks: ``dl()`` calls whose download our code handed to yt-dlp's own
-  downloader (fallback.note of a "Using yt-dlp's ... downloader" line, or
-  boundary.guarded's fallback);
+  downloader (fallback.hand_back, or boundary.guarded's fallback);
 * time: from the first engine download's start to the end of the last.
 
 Patched (patches.py applies it after playlist.py, so it is the outermost):
