@@ -150,3 +150,19 @@ def test_max_filesize_leaves_nothing(tmp_path: Path, fault_server) -> None:
     proc = run_ytdlp(['--max-filesize', '1M', '--load-info-json', str(info), '-o', 'm.mp4'], tmp_path)
     assert 'File is larger than max-filesize (3145728 bytes > 1048576 bytes). Aborting.' in proc.stdout, output(proc)
     assert not list(tmp_path.glob('m.mp4*'))
+
+
+@pytest.mark.parametrize('fault', ['no_length', 'chunked'])
+@pytest.mark.parametrize('limit', [['--max-filesize', '500K'], ['--min-filesize', '5M']], ids=['max', 'min'])
+def test_a_size_no_header_gave_is_not_checked(tmp_path: Path, fault_server, fault: str, limit: list[str]) -> None:
+    """yt-dlp checks --max/--min-filesize against the announced length only: a
+    reply without one is kept whatever its size (the plugin used to delete it
+    once read, exit 0 and no file)."""
+    size = 2_000_000
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', **{fault: 1}))
+    for name, disable in (('alone', True), ('plugin', False)):
+        proc = run_ytdlp([*limit, '-v', '--load-info-json', str(info), '-o', f'{name}.mp4'], tmp_path,
+                         disable_hook=disable)
+        assert proc.returncode == 0 and 'Aborting' not in proc.stdout, output(proc)
+        assert sha256_file(tmp_path / f'{name}.mp4') == sha256_of(size), output(proc)
+        assert (ENGINE_LINE in proc.stderr) == (not disable), output(proc)

@@ -130,6 +130,13 @@ def connections_line(filename: str, report: Any) -> str:
     return f'[async] {name}: {steps} connection{plural}, peak {peak}; {why}'
 
 
+def _size_announced(headers: dict[str, str] | None) -> bool:
+    """The reply gave the resource's size (Content-Length, or a Content-Range total)."""
+    headers = headers or {}
+    total = headers.get('content-range', '').rpartition('/')[2].strip()
+    return 'content-length' in headers or total.isdigit()
+
+
 class SegmentedDownload(HttpDownload):
     def __init__(self, fd: Any, engine: Any, api: Any, filename: str, info_dict: dict[str, Any]) -> None:
         super().__init__(fd, engine, api, filename, info_dict)
@@ -232,7 +239,9 @@ class SegmentedDownload(HttpDownload):
             cookie_lines.store_lines(self.ydl.cookiejar, result.cookies or (), sent)
         except Exception as exc:
             self.fd.write_debug(f'[async] could not store cookies: {exc}')
-        if result.resource_size is not None:
+        if result.resource_size is not None and _size_announced(result.headers):
+            # HttpFD checks the size the server announced; a length learnt by reading to
+            # the end was never checked by yt-dlp, which keeps such a file
             self._check_sizes(result.resource_size, final=True)
         self.last_modified = result.last_modified or (result.headers or {}).get('last-modified')
         self.resume_len = result.downloaded_bytes
