@@ -96,12 +96,12 @@ def test_entries_byte_identical_and_overlapping(tmp_path: Path, fault_server) ->
 
 def test_url_batch_downloads_at_once(tmp_path: Path, fault_server) -> None:
     urls = [fault_server.url(video_path(i, rate=600_000)) for i in range(1, 5)]
-    proc = run(['-o', 'u%(autonumber)s.%(ext)s', *urls], tmp_path)
+    proc = run(['-o', 'u%(id)s.%(ext)s', *urls], tmp_path)
     assert proc.returncode == 0, output(proc)
     assert_baton_checked(proc)
-    assert media_files(tmp_path) == [f'u0000{i}.mp4' for i in range(1, 5)]
+    assert media_files(tmp_path) == [f'u{BASE_SIZE + i}.mp4' for i in range(1, 5)]
     for i in range(1, 5):
-        assert sha256_file(tmp_path / f'u0000{i}.mp4') == expected_sha(i)
+        assert sha256_file(tmp_path / f'u{BASE_SIZE + i}.mp4') == expected_sha(i)
     assert overlapping_entries(fault_server) >= 3
 
 
@@ -124,6 +124,59 @@ def test_print_exec_info_json_and_playlist_index(tmp_path: Path, fault_server) -
     entries = json.loads(lines[-1])['entries']
     assert [e['playlist_index'] for e in entries] == [1, 2, 3, 4]
     assert [e['requested_downloads'][0]['filepath'] for e in entries] == [str(tmp_path / f'{i}-PL.mp4') for i in range(1, 5)]
+
+
+def outcome(directory: Path) -> dict[str, Any]:
+    """Every file a run left, by name: its SHA-256 (an archive: its lines, in any order)."""
+    return {p.name: sorted(archive_lines(p)) if p.suffix == '.txt' else sha256_file(p)
+            for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+BATCH_CASES = {
+    # the second page's first entries would start before the first page's last one
+    'max-downloads': (['--max-downloads', '3', '-o', '%(playlist_title)s-%(playlist_index)s.%(ext)s'], 'abc'),
+    # the same videos in two playlists (a channel and one of its playlists): downloaded once
+    'archive': (['--download-archive', 'a.txt', '-o', '%(playlist_title)s-%(playlist_index)s.%(ext)s'], 'aa'),
+    'autonumber': (['-o', '%(autonumber)s-%(playlist_title)s.%(ext)s'], 'ab'),
+    'match-filter': (['--match-filters', 'playlist_index!=2', '--break-match-filters', 'title!*=B-3',
+                      '-o', '%(playlist_title)s-%(playlist_index)s.%(ext)s'], 'abc'),
+}
+
+
+@pytest.mark.parametrize('case', list(BATCH_CASES))
+def test_a_batch_decided_in_order_ends_as_yt_dlp_alone(tmp_path: Path, fault_server, case: str) -> None:
+    """Options that decide an entry from the entries before it see a batch of
+    playlist URLs in order, as yt-dlp alone does (run at once, --max-downloads
+    fetched other videos, the archive let a video in two playlists be fetched
+    twice, autonumber followed completion order)."""
+    args, pages = BATCH_CASES[case]
+    entries = {'a': (1, 2, 3), 'b': (4, 5, 6), 'c': (7, 8, 9)}
+    urls = [page_url(fault_server, [video_path(i, rate=3_000_000 if i % 3 == 1 else 20_000_000)
+                                    for i in entries[p]], title=p.upper()) for p in pages]
+    results = {}
+    for mode, extra in (('alone', ['--no-async-downloads']), ('plugin', ['-v'])):
+        proc = run([*extra, *args, *urls], tmp_path / mode)
+        results[mode] = (proc.returncode, outcome(tmp_path / mode))
+        if mode == 'plugin':
+            plugin = proc
+    assert results['plugin'] == results['alone'], output(plugin)
+    assert results['alone'][1], results  # the case downloads something
+    assert '[async] URLs are processed one at a time (the entries of each playlist still at once): ' \
+        in plugin.stderr, output(plugin)
+
+
+def test_entries_with_one_output_name_end_as_yt_dlp_alone(tmp_path: Path, fault_server) -> None:
+    """Every entry to one name with --force-overwrites: the last entry's file is
+    left, as yt-dlp alone leaves it (at once, the entry finishing last won)."""
+    url = page_url(fault_server, [video_path(1, rate=1_000_000), video_path(2), video_path(3, size=200_000)])
+    results = {}
+    for mode, extra in (('alone', ['--no-async-downloads']), ('plugin', ['-v'])):
+        proc = run([*extra, '--force-overwrites', '-o', 'same.%(ext)s', url], tmp_path / mode)
+        results[mode] = (proc.returncode, outcome(tmp_path / mode))
+        if mode == 'plugin':
+            plugin = proc
+    assert results['plugin'] == results['alone'] == (0, {'same.mp4': expected_sha(3, 200_000)}), output(plugin)
+    assert '[async] items are processed one at a time: every entry has the same output name' in plugin.stderr
 
 
 # ------------------------------------------------------------------ archive

@@ -95,7 +95,6 @@ NAMES: dict[str, str] = {
     'yt_dlp.utils:DownloadError': 'celery.cli: an entry\'s failure on the worker',
     'yt_dlp.utils:Popen': 'baton: an audited frame (AUDITED)',
     'yt_dlp.utils:RetryManager': 'http_download, segmented_download: --retries',
-    'yt_dlp.utils:SameFileError': 'playlist: two URLs to one file',
     'yt_dlp.utils:ThrottledDownload': 'http_download: --throttled-rate',
     'yt_dlp.utils:YoutubeDLError': 'boundary: yt-dlp\'s own errors always propagate',
     'yt_dlp.utils:is_path_like': 'playlist: the archive path',

@@ -34,6 +34,10 @@ Semantics kept from sequential yt-dlp:
   * an entry's exception is raised where the sequential loop would have
     raised it: earlier entries finish, later (already started) ones are
     cancelled (their .part files stay), the earliest failure wins;
+  * options that decide an entry from the ones before it (``--max-downloads``,
+    the archive, ``--break-on-*``, match filters, ``%(autonumber)s``) see the
+    URLs of a batch in order: the URLs then run one after the other
+    (``batch_sequential_reason``), each playlist's entries still at once;
   * ``--max-downloads``: ``_num_downloads`` is swapped per worker at each turn,
     so the check at the end of ``process_info`` sees the count as of its own
     entry; the loop starts no entry while the count has reached the maximum;
@@ -446,6 +450,9 @@ def sequential_reason(ydl: Any, download: bool = True) -> str | None:
     default = outtmpl.get('default') if isinstance(outtmpl, dict) else outtmpl
     if default == '-':
         return 'the output is stdout'
+    if isinstance(default, str) and '%(' not in default.replace('%(ext)s', ''):
+        # every entry writes the same name: which one is left there depends on the order
+        return 'every entry has the same output name'
     if params.get('break_per_url'):
         return '--break-per-input counts per URL'
     if params.get('skip_playlist_after_errors'):
@@ -458,6 +465,29 @@ def sequential_reason(ydl: Any, download: bool = True) -> str | None:
     reason = shared_engine.unavailable_reason()
     if reason:
         return reason
+    return None
+
+
+def batch_sequential_reason(params: Any) -> str | None:
+    """Why the URLs of a batch are processed one after the other, each URL's
+    playlist still concurrently (None: the URLs run at once too).
+
+    These options decide per entry from what the entries before it did, across
+    the URLs of a batch as within one playlist; the playlist loop keeps its
+    order (it waits for a slot before matching an entry), the URLs would not.
+    """
+    if params.get('max_downloads'):
+        return '--max-downloads counts the entries in order'
+    if params.get('download_archive') is not None:
+        return '--download-archive: an entry in two URLs is downloaded once, by the first'
+    if params.get('break_on_existing') or params.get('break_on_reject'):
+        return '--break-on-existing/--break-on-reject stop at an entry in order'
+    if params.get('match_filter') is not None:
+        return 'a match filter sees the entries in order'
+    outtmpl = params.get('outtmpl')
+    templates = outtmpl.values() if isinstance(outtmpl, dict) else [outtmpl]
+    if any(isinstance(t, str) and 'autonumber' in t for t in templates):
+        return '%(autonumber)s numbers the entries in order'
     return None
 
 
@@ -708,16 +738,19 @@ def _make_match_entry(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _make_download(original: Callable[..., Any]) -> Callable[..., Any]:
     def download(self: Any, url_list: Any) -> Any:
-        SameFileError = internals.load('yt_dlp.utils:SameFileError')
         variadic = internals.load('yt_dlp.utils:variadic')
         urls = list(variadic(url_list))
         if len(urls) < 2 or session_of(self) is not None or current_runner() is not None:
             return original(self, url_list)
         if sequential_reason(self) is not None:
             return original(self, url_list)
-        outtmpl = self.params['outtmpl']['default']
-        if outtmpl != '-' and '%' not in outtmpl and self.params.get('max_downloads') != 1:
-            raise SameFileError(outtmpl)
+        reason = batch_sequential_reason(self.params)
+        if reason is not None:
+            _debug_once(self, f'[async] URLs are processed one at a time (the entries of each '
+                              f'playlist still at once): {reason}')
+            return original(self, url_list)
+        # a template without fields never gets here (sequential_reason): yt-dlp's own
+        # download() raises SameFileError for it
         with _GroupScope(self, 'URL') as group:
             if group is None:
                 return original(self, url_list)
