@@ -335,6 +335,37 @@ def test_progress_hooks_from_the_calling_thread(tmp_path: Path, fault_server) ->
     assert finished[0]['filename'] == filename and finished[0]['elapsed'] > 0
 
 
+@pytest.mark.parametrize('size, rate', [(1000, None), (3_000_000, 2_000_000)], ids=['tiny', 'split'])
+def test_hooks_of_a_split_download_end_at_every_byte(tmp_path: Path, fault_server, size: int, rate: int | None) -> None:
+    """The path that may split (the default) calls 'downloading' before
+    'finished' even when the engine was done before the first poll, the last
+    one with every byte, eta in whole seconds, as HttpFD; a hook raising
+    DownloadCancelled there leaves what it leaves without the plugin."""
+    from yt_dlp.utils import DownloadCancelled
+    url = fault_server.data_url(size, 'mp4', **({'rate': rate} if rate else {}))
+    for mode, on in (('alone', False), ('plugin', True)):
+        calls: list[dict[str, Any]] = []
+        ydl = make_ydl({'outtmpl': str(tmp_path / mode / 'v.%(ext)s'), 'async_downloads': on,
+                        'progress_hooks': [lambda d: calls.append(dict(d))]})
+        with ydl:
+            ydl.extract_info(url)
+        statuses = [d['status'] for d in calls]
+        assert statuses[-1] == 'finished' and set(statuses[:-1]) == {'downloading'} and len(statuses) >= 2, (mode, statuses)
+        last = calls[-2]
+        assert last['downloaded_bytes'] == last['total_bytes'] == size, (mode, last)
+        assert all(d['eta'] is None or type(d['eta']) is int for d in calls[:-1]), (mode, calls)
+        assert sha256_file(tmp_path / mode / 'v.mp4') == sha256_of(size)
+
+        def cancel(d: dict[str, Any]) -> None:
+            if d['status'] == 'downloading':
+                raise DownloadCancelled('the hook said no')
+        ydl = make_ydl({'outtmpl': str(tmp_path / mode / 'c.%(ext)s'), 'async_downloads': on,
+                        'progress_hooks': [cancel]})
+        with ydl, pytest.raises(DownloadCancelled, match='the hook said no'):
+            ydl.extract_info(url)
+        assert not (tmp_path / mode / 'c.mp4').exists(), mode
+
+
 def test_throttled_rate_raises_throttled_download(tmp_path: Path, fault_server) -> None:
     from yt_dlp.utils import ThrottledDownload
     from yt_dlp_async.ytdlp.downloader import AsyncFileDownloader

@@ -612,7 +612,7 @@ class HttpDownload:
             'total_bytes': total,
             'tmpfilename': self.tmpfilename,
             'filename': self.filename,
-            'eta': eta,
+            'eta': None if eta is None else int(eta),   # HttpFD's is whole seconds
             'speed': speed,
             'elapsed': time.time() - self.start_time,
             'ctx_id': self.info_dict.get('ctx_id'),

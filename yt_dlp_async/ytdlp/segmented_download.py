@@ -250,7 +250,11 @@ class SegmentedDownload(HttpDownload):
             self.fd.report_error('Did not get any data blocks')
             return False
         self._drop_stale_tail(self.resume_len)
-        self._report_destination()
+        # HttpFD's last 'downloading' hook has every byte: also when the engine
+        # was done before the first poll (a hook cancelling a download sees one)
+        fetched = self.resume_len - (self.task.resumed_bytes if self.task is not None else 0)
+        elapsed = getattr(result, 'elapsed', None)
+        self._emit_downloading(self.resume_len, self.resume_len, fetched / elapsed if elapsed else None, 0)
         self.fd.try_rename(self.tmpfilename, self.filename)
         stale = [self.state_path]
         old_part = self.fd.temp_name(self.filename)
