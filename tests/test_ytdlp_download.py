@@ -165,6 +165,22 @@ def test_cli_complete_part_file_416(tmp_path: Path, fault_server) -> None:
     assert [e.status for e in get_requests(fault_server, f'/data/{size}.mp4')] == [416]
 
 
+@pytest.mark.parametrize('extra', [1, 50, 99])
+def test_cli_part_longer_than_the_resource_is_fetched_again(tmp_path: Path, fault_server, extra: int) -> None:
+    """A .part a few bytes longer than the resource (a longer version's, or a
+    tail of garbage): HttpFD's "within 100 bytes" rule would rename it as the
+    file, garbage and all (yt-dlp alone fails on it today); it is fetched again."""
+    size = 100_000
+    (tmp_path / 'f.mp4.part').write_bytes(content(size) + b'x' * extra)
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4'))
+    proc = run_ytdlp(['--load-info-json', str(info), '-o', 'f.mp4'], tmp_path)
+    assert proc.returncode == 0, output(proc)
+    assert 'has already been downloaded' not in proc.stdout, output(proc)
+    assert sha256_file(tmp_path / 'f.mp4') == sha256_of(size)
+    assert [e.status for e in get_requests(fault_server, f'/data/{size}.mp4')] == [416, 200]
+    assert not [p.name for p in tmp_path.iterdir() if '.part' in p.name]
+
+
 def test_cli_no_part(tmp_path: Path, fault_server) -> None:
     size = 300_000
     info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', rate=600_000))

@@ -656,7 +656,10 @@ class HttpDownload:
         headers = {k.lower(): v for k, v in (getattr(exc, 'headers', None) or {}).items()}
         match = _UNSATISFIED_RANGE.search(headers.get('content-range', ''))
         size = int(match.group(1)) - (self.req_start or 0) if match else None
-        if size is not None and self.resume_len - 100 < size < self.resume_len + 100:
+        # HttpFD takes a .part within 100 bytes of the size as complete; only an
+        # exact match is: shorter misses the tail, longer keeps bytes that are
+        # not the resource's (a .part of another version): fetched again instead
+        if size is not None and size == self.resume_len:
             self.fd.report_file_already_downloaded(self.filename)
             partmeta.clear(self.tmpfilename)
             self.fd.try_rename(self.tmpfilename, self.filename)
