@@ -181,6 +181,32 @@ def test_cli_part_longer_than_the_resource_is_fetched_again(tmp_path: Path, faul
     assert not [p.name for p in tmp_path.iterdir() if '.part' in p.name]
 
 
+def filesize_xattr(path: Path) -> bytes | None:
+    try:
+        return os.getxattr(path, 'user.ytdl.filesize')
+    except OSError:
+        return None
+
+
+@pytest.mark.parametrize('extra', [[], IN_ORDER], ids=['default', 'in-order'])
+def test_xattr_set_filesize_as_yt_dlp_alone(tmp_path: Path, fault_server, extra: list[str]) -> None:
+    """--xattr-set-filesize: the file carries user.ytdl.filesize where yt-dlp alone
+    sets it (releases up to 2025.x; the newest ignores the option), and not otherwise."""
+    size = 600_000
+    info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4'))
+    seen = {}
+    for mode, disable in (('alone', True), ('plugin', False)):
+        (tmp_path / mode).mkdir()
+        proc = run_ytdlp(['--xattr-set-filesize', *([] if disable else extra), '--load-info-json', str(info), '-o', 'f.mp4'],
+                         tmp_path / mode, disable_hook=disable)
+        assert proc.returncode == 0, output(proc)
+        assert sha256_file(tmp_path / mode / 'f.mp4') == sha256_of(size)
+        seen[mode] = filesize_xattr(tmp_path / mode / 'f.mp4')
+    assert seen['plugin'] == seen['alone'], seen
+    if seen['alone'] is not None:
+        assert seen['alone'] == str(size).encode()
+
+
 def test_cli_no_part(tmp_path: Path, fault_server) -> None:
     size = 300_000
     info = write_info_json(tmp_path / 'i.json', fault_server.data_url(size, 'mp4', rate=600_000))

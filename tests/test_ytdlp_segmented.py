@@ -106,6 +106,8 @@ def test_sigkill_then_rerun_resumes_from_the_control_file(tmp_path: Path, fault_
             assert data[a:b] == content(size)[a:b]        # the control file never runs ahead of the data
     fault_server.wait_idle()
     fault_server.reset()
+    # a .part of a run without the plugin in between: resumed from ours, and not left behind
+    (tmp_path / 'k.mp4.part').write_bytes(content(size)[:100_000])
     proc2 = run_ytdlp(['--async-connections', '4', '--load-info-json', str(info), '-o', 'k.mp4'], tmp_path)
     assert proc2.returncode == 0, output(proc2)
     assert f'Resuming download at byte {have}' in proc2.stdout
@@ -113,7 +115,7 @@ def test_sigkill_then_rerun_resumes_from_the_control_file(tmp_path: Path, fault_
     fault_server.wait_idle()
     fetched = sum(r.bytes_sent for r in get_requests(fault_server, f'/data/{size}.mp4'))
     assert fetched <= size - have + 4 * 64 * 1024
-    assert not sparse.exists() and not ctl.exists()
+    assert not sparse.exists() and not ctl.exists() and not (tmp_path / 'k.mp4.part').exists()
 
 
 @pytest.mark.parametrize('args', [['--no-part'], ['--async-connections', '1']])

@@ -685,11 +685,23 @@ class HttpDownload:
         self._report_destination()
         if not self.to_stdout:
             partmeta.clear(self.tmpfilename)
+            self._set_filesize_xattr(self.content_len)
             self.fd.try_rename(self.tmpfilename, self.filename)
             partmeta.remove_split_leftovers(self.filename)
             self._set_mtime()
         self._emit_finished(byte_counter)
         return True
+
+    def _set_filesize_xattr(self, size: int | None) -> None:
+        """--xattr-set-filesize (yt-dlp up to 2025.x): the announced size on the file, as HttpFD."""
+        if not self.params.get('xattr_set_filesize') or size is None:
+            return
+        write_xattr = internals.load('yt_dlp.utils:write_xattr')
+        try:
+            write_xattr(self.tmpfilename, 'user.ytdl.filesize', str(size).encode())
+        except (internals.load('yt_dlp.utils:XAttrUnavailableError'),
+                internals.load('yt_dlp.utils:XAttrMetadataError')) as err:
+            self.fd.report_error(f'unable to set filesize xattr: {err}')
 
     def _set_mtime(self) -> None:
         """--mtime: the file gets the server's Last-Modified, as HttpFD does."""

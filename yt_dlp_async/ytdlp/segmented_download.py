@@ -255,11 +255,14 @@ class SegmentedDownload(HttpDownload):
         fetched = self.resume_len - (self.task.resumed_bytes if self.task is not None else 0)
         elapsed = getattr(result, 'elapsed', None)
         self._emit_downloading(self.resume_len, self.resume_len, fetched / elapsed if elapsed else None, 0)
+        self._set_filesize_xattr(result.resource_size if _size_announced(result.headers) else None)
         self.fd.try_rename(self.tmpfilename, self.filename)
         stale = [self.state_path]
         old_part = self.fd.temp_name(self.filename)
-        if not self.params.get('continuedl', True) and old_part != self.filename:
-            stale.append(old_part)  # --no-continue: HttpFD would have overwritten it
+        if old_part != self.filename:
+            # --no-continue: HttpFD would have overwritten it; else it was left beside our
+            # .part-async (an earlier run without the plugin): HttpFD's success leaves none
+            stale.append(old_part)
         for path in stale:
             try:
                 os.remove(path)
