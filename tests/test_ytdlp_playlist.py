@@ -256,6 +256,10 @@ def test_one_entry_failing(tmp_path: Path, fault_server, ignore_errors: bool) ->
         i = int(name.split('.')[0])
         assert sha256_file(tmp_path / 'conc' / name) == expected_sha(i)
     assert 'ERROR:' in proc.stderr
+    # an entry's label goes after the severity word: a script's ^ERROR: still finds each error
+    errors = [line for line in proc.stderr.splitlines() if 'ERROR:' in line]
+    assert all(line.startswith('ERROR:') for line in errors), output(proc)
+    assert len(errors) == sum(line.startswith('ERROR:') for line in native.stderr.splitlines()), output(proc)
     assert_baton_checked(proc) if ignore_errors else None
 
 

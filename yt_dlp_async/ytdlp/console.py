@@ -10,7 +10,8 @@
   before anything else is written.  Each status line names its entry.
 * Messages: once a worker has begun waiting (its output may now interleave
   with other entries'), its screen and stderr messages are prefixed with its
-  entry label, e.g. ``[item 3] ERROR: ...``.  stdout data (``--print``, ``-j``)
+  entry label, e.g. ``ERROR: [item 3] ...`` (after the severity word, which
+  scripts match at the start of a line).  stdout data (``--print``, ``-j``)
   is never prefixed.
 * Child processes: before a child that writes to the terminal itself starts
   (``--exec``), ``suspend()`` ends the status line, so the child's output
@@ -24,6 +25,7 @@ protects against yt-dlp's own fragment threads.
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any, Callable
 
@@ -127,12 +129,21 @@ def labelled(label: str, text: str) -> str:
     return f'[{label}] {text}'
 
 
+#: yt-dlp's severity word (maybe coloured): a label goes after it, so that
+#: scripts matching lines that start with ``ERROR:`` still match
+_SEVERITY = re.compile(r'(?:\x1b\[[0-9;]*m)?(?:ERROR|WARNING|Deprecated Feature):(?:\x1b\[[0-9;]*m)? ')
+
+
 def prefix_message(label: str, message: str) -> str:
-    """Prefix a message's first line with ``[label] ``, after any leading ``\\r``/``\\n``."""
+    """Label a message's first line, ``[label] `` after any leading ``\\r``/``\\n``
+    and after a leading ``ERROR: ``/``WARNING: ``."""
     stripped = message.lstrip('\r\n')
     lead = message[:len(message) - len(stripped)]
     if not stripped.strip():
         return message
+    severity = _SEVERITY.match(stripped)
+    if severity:
+        lead, stripped = lead + severity.group(), stripped[severity.end():]
     return f'{lead}[{label}] {stripped}'
 
 
