@@ -316,23 +316,35 @@ class FragmentPipeline:
             pass  # .part was cut back to the last record: the state on disk still describes it
 
     def _unavailable(self, slot: _Slot) -> None:
-        error = slot.error
+        """yt-dlp's FragmentFD for a fragment without bytes: skipped, or the end of the download when fatal."""
         if not slot.fatal:
-            if error is not None and not slot.client_error:
-                # yt-dlp's HttpFD gives up on a fragment's 5xx or network error with an ERROR (exit 1;
-                # a DownloadError without --ignore-errors) before the fragment is skipped: so do we
-                retries = int(self.params.get('retries') or 0)
-                self.fd.report_error(f'\r[download] Got error: {error}. Giving up after {retries} retries'
-                                     if retries else f'\r[download] Got error: {error}')
+            DownloadError = internals.load('yt_dlp.utils:DownloadError')
+            try:
+                self._report_given_up(slot)
+            except DownloadError:
+                pass  # yt-dlp's fragment loop catches what report_error raises for a fragment it may skip
             self.fd.report_skip_fragment(slot.frag_index, 'fragment not found')
             return
         self._cancel_all()
         self._record_what_is_on_disk()
         self.ctx['dest_stream'].close()
-        if error is not None:  # raises yt-dlp's DownloadError (unless --ignore-errors)
-            self.fd.report_retry(error, slot.retries, max(slot.retries - 1, 0), slot.frag_index, True)
+        self._report_given_up(slot)  # raises yt-dlp's DownloadError (unless --ignore-errors)
         self.fd.report_error(f'fragment {slot.frag_index} not found, unable to continue')
         raise _Stop()
+
+    def _report_given_up(self, slot: _Slot) -> None:
+        """The ERROR yt-dlp prints when it gives up on a fragment's request (none for an empty body)."""
+        error = slot.error
+        if error is None:
+            return
+        if slot.client_error:  # FragmentFD's retries: report_retry, silent for a fragment it may skip
+            if slot.fatal:
+                self.fd.report_retry(error, slot.retries, max(slot.retries - 1, 0), slot.frag_index, True)
+            return
+        # a 5xx or network error the engine retried --retries times: HttpFD's own words
+        retries = int(self.params.get('retries') or 0)
+        self.fd.report_error(f'\r[download] Got error: {error}. Giving up after {retries} retries'
+                             if retries else f'\r[download] Got error: {error}')
 
     def _fragment_filename(self, frag_index: int) -> str:
         return '%s-Frag%d' % (self.ctx['tmpfilename'], frag_index)
