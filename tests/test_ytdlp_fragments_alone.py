@@ -10,12 +10,12 @@ import hashlib
 import re
 import subprocess
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
 from fragment_streams import (
-    COMMON_ARGS, ENGINE, FRAGMENT_LINE, Stream, dash_stream, hls_stream, random_segments, write_info)
+    COMMON_ARGS, ENGINE, FRAGMENT_LINE, Stream, dash_stream, hls_stream, info_for, random_segments, write_info)
 from ytdlp_support import output, require_engine, require_hook, run_ytdlp
 
 
@@ -97,3 +97,34 @@ def test_unavailable_fragment_ends_as_yt_dlp_alone(tmp_path: Path, fault_server,
     if exit_code == 0:
         assert (plugin_dir / 'out.mp4').read_bytes() == b''.join(SEGMENTS[:index] + SEGMENTS[index + 1:])
         assert f'Skipping fragment {index + 1} ...' in plugin.stdout, output(plugin)
+
+
+# ------------------------------------------- fragment URLs yt-dlp's request layer escapes
+def _hls_with_names(server: Any, name: str, names: list[str]) -> Stream:
+    lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0']
+    for file_name, data in zip(names, SEGMENTS):
+        server.add_file(f'{name}/{file_name}', data)
+        lines += ['#EXTINF:2.0,', file_name]
+    lines.append('#EXT-X-ENDLIST')
+    url = server.add_file(f'{name}/index.m3u8', ('\n'.join(lines) + '\n').encode(), 'application/vnd.apple.mpegurl')
+    return Stream(SEGMENTS[:len(names)], info_for(url, 'm3u8_native'))
+
+
+def _dash_with_names(server: Any, name: str, names: list[str]) -> Stream:
+    for file_name, data in zip(names, SEGMENTS):
+        server.add_file(f'{name}/{file_name}', data)
+    info = info_for(server.url(f'/file/{name}/manifest.mpd'), 'http_dash_segments',
+                    fragment_base_url=server.url(f'/file/{name}/'),
+                    fragments=[{'path': file_name, 'duration': 2.0} for file_name in names])
+    return Stream(SEGMENTS[:len(names)], info)
+
+
+@pytest.mark.parametrize('kind', ['hls', 'dash'])
+def test_fragment_url_with_a_space_is_escaped_as_yt_dlp_does(tmp_path: Path, fault_server, kind: str) -> None:
+    names = ['seg 0.ts', 's1.ts', 'seg 2 (x).ts', 's3.ts']
+    make = _hls_with_names if kind == 'hls' else _dash_with_names
+    stream = make(fault_server, f'space-{kind}', names)
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(tmp_path, lambda label: stream)
+    assert alone.returncode == 0, output(alone)
+    assert_same_end(alone, plugin, alone_dir, plugin_dir)
+    assert (plugin_dir / 'out.mp4').read_bytes() == stream.expected

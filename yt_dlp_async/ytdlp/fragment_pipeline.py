@@ -189,6 +189,8 @@ class FragmentPipeline:
         return options
 
     def _submit_memory(self, url: str, byte_range: tuple[int, int | None] | None, priority: int) -> Any:
+        # yt-dlp's Request escapes what a manifest leaves raw (spaces, non-ASCII); the engine refuses it
+        url = internals.load('yt_dlp.utils.networking:normalize_url')(url)
         max_memory = MAX_FRAGMENT_MEMORY
         if byte_range is not None and byte_range[1] is not None:
             max_memory = max(1, byte_range[1] - byte_range[0])

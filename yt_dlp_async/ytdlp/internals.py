@@ -110,6 +110,7 @@ NAMES: dict[str, str] = {
     'yt_dlp.utils.networking:HTTPHeaderDict': 'request_options: the request headers',
     'yt_dlp.utils.networking:clean_headers': 'request_options: internal pseudo-headers',
     'yt_dlp.utils.networking:clean_proxies': 'request_options: the proxy yt-dlp would use',
+    'yt_dlp.utils.networking:normalize_url': 'fragment_pipeline: URLs escaped as yt-dlp\'s Request does',
     'yt_dlp.utils.networking:select_proxy': 'request_options: the proxy yt-dlp would use',
     'yt_dlp.utils.progress:ProgressCalculator': 'fragment_pipeline: speed and ETA',
     'yt_dlp.version:__version__': 'the version check',
