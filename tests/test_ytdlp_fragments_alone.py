@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 from fragment_streams import (
-    COMMON_ARGS, ENGINE, FRAGMENT_LINE, Stream, dash_stream, hls_stream, info_for, random_segments, write_info)
+    COMMON_ARGS, ENGINE, FRAGMENT_LINE, Stream, dash_stream, hls_aes_stream, hls_stream, info_for, random_segments, write_info)
 from ytdlp_support import output, require_engine, require_hook, run_ytdlp
 
 
@@ -128,3 +129,25 @@ def test_fragment_url_with_a_space_is_escaped_as_yt_dlp_does(tmp_path: Path, fau
     assert alone.returncode == 0, output(alone)
     assert_same_end(alone, plugin, alone_dir, plugin_dir)
     assert (plugin_dir / 'out.mp4').read_bytes() == stream.expected
+
+
+# ------------------------------------------- cookies set by one reply that later requests need
+def _with_key_setting_cookie(server: Any, name: str) -> Stream:
+    """AES-128 segments 2.. answer 403 without the cookie the key's reply sets (yt-dlp asks for the key
+    when it decrypts fragment 1, before it asks for fragment 2)."""
+    stream = hls_aes_stream(server, name, SEGMENTS, explicit_iv=True, media_sequence=0,
+                            faults={i: {'require_cookie': 'kc=1'} for i in range(1, len(SEGMENTS))})
+    playlist = urllib.request.urlopen(stream.info['url']).read().decode()
+    stream.info['url'] = server.add_file(f'{name}/index.m3u8', playlist.replace(
+        'key0.bin', 'key0.bin?set_cookie=kc=1').encode(), 'application/vnd.apple.mpegurl')
+    return stream
+
+
+def test_cookie_set_by_the_key_reply_reaches_the_fragments(tmp_path: Path, fault_server) -> None:
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(
+        tmp_path, lambda label: _with_key_setting_cookie(fault_server, f'keycookie-{label}'))
+    assert alone.returncode == 0, output(alone)
+    assert_same_end(alone, plugin, alone_dir, plugin_dir)
+    assert (plugin_dir / 'out.mp4').read_bytes() == b''.join(SEGMENTS), output(plugin)
+    assert 'Skipping fragment' not in plugin.stdout, output(plugin)
+

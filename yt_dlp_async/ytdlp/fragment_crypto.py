@@ -38,15 +38,20 @@ class KeyCache:
     """AES keys by URI: one engine request per URI, started as soon as a fragment needs it.
 
     ``submit(url)`` returns an engine task (``memory=True``); ``fetch_native(url)``
-    is used for key URIs the engine cannot fetch (not http/https, e.g. ``data:``).
+    is used for key URIs the engine cannot fetch (not http/https, e.g. ``data:``);
+    ``replied(task)`` is called once with each key task that got its key (its
+    reply's cookies go to yt-dlp's jar, as its own key request through
+    ``ydl.urlopen`` would store them).
     """
 
     def __init__(self, info_dict: Mapping[str, Any], submit: Callable[[str], Any],
-                 fetch_native: Callable[[str], bytes], to_ytdlp_error: Callable[[BaseException], BaseException]) -> None:
+                 fetch_native: Callable[[str], bytes], to_ytdlp_error: Callable[[BaseException], BaseException],
+                 replied: Callable[[Any], None] = lambda task: None) -> None:
         self._info_dict = info_dict
         self._submit = submit
         self._fetch_native = fetch_native
         self._to_ytdlp_error = to_ytdlp_error
+        self._replied = replied
         self._tasks: dict[str, Any] = {}
         self._keys: dict[str, bytes] = {}
 
@@ -84,9 +89,27 @@ class KeyCache:
                     key = task.body()
                 except Exception as exc:
                     raise self._to_ytdlp_error(exc) from exc
+                self._replied(task)
             self._keys[uri] = key
         info['KEY'] = key  # as yt-dlp's decrypter caches it
         return key
+
+    def collect(self) -> None:
+        """Take the keys that have arrived (failures stay for ``key_for`` to raise)."""
+        for uri, task in list(self._tasks.items()):
+            if not task.done():
+                continue
+            try:
+                key = task.body()
+            except Exception:
+                continue
+            del self._tasks[uri]
+            self._keys[uri] = key
+            self._replied(task)
+
+    def in_flight(self) -> Any:
+        """A key task still waiting for its reply, or None."""
+        return next((task for task in self._tasks.values() if not task.done()), None)
 
     def cancel(self) -> None:
         for task in self._tasks.values():

@@ -50,6 +50,8 @@ DEFAULT_WINDOW = 16
 WINDOW_BYTES = 256 << 20
 MAX_FRAGMENT_MEMORY = 1 << 30
 MAX_ENGINE_RETRIES = 100
+#: times a refused fragment is asked again because cookies changed after it was asked (not --fragment-retries)
+MAX_COOKIE_RETRIES = 3
 CANCEL_WAIT = 2.0
 
 
@@ -70,10 +72,13 @@ class _Slot:
     retries: int = 0                     # fragment-level retries made
     budget: int = 0                      # fragment-level retries allowed for its last error
     client_error: bool = False           # its last error was a 4xx (yt-dlp retries those per fragment)
+    cookie_version: int = 0              # the pipeline's cookies it was asked with
+    deferred: BaseException | None = None  # a 4xx waiting: an earlier reply may still set the cookie it lacks
+    cookie_retries: int = 0              # asked again because cookies changed (MAX_COOKIE_RETRIES)
 
     @property
     def settled(self) -> bool:
-        return self.task is None
+        return self.task is None and self.deferred is None
 
 
 class FragmentPipeline:
@@ -109,8 +114,10 @@ class FragmentPipeline:
             None if start is None else (start, None if end is None else end + 1))
         self.headers = list(headers.items())
         self.cookies = cookie_lines.to_netscape_lines(self.ydl.cookiejar)
+        self.cookie_version = 0  # bumped whenever a reply stored a cookie
         self._options: dict[str, dict[str, Any]] = {}
-        self.keys = fragment_crypto.KeyCache(info_dict, self._submit_key, self._fetch_key_natively, self._ytdlp_error)
+        self.keys = fragment_crypto.KeyCache(info_dict, self._submit_key, self._fetch_key_natively, self._ytdlp_error,
+                                             lambda task: self._store_cookies(task.result()))
 
         self.pending: collections.deque[_Slot] = collections.deque()
         self.exhausted = False
@@ -151,9 +158,11 @@ class FragmentPipeline:
             if not self.pending:
                 return
             head = self.pending[0]
-            if head.task is not None:
-                baton.wait_task(head.task, POLL_INTERVAL)  # the baton is given up while waiting (playlist.py)
+            waiting_for = head.task if head.task is not None else self.keys.in_flight() if head.deferred else None
+            if waiting_for is not None:
+                baton.wait_task(waiting_for, POLL_INTERVAL)  # the baton is given up while waiting (playlist.py)
             self._collect()
+            self._settle_deferred()
             while self.pending and self.pending[0].settled:
                 self._append(self.pending.popleft())
             fragment_resume.record(self.fd, self.ctx)  # once for the fragments appended in C just now
@@ -202,6 +211,7 @@ class FragmentPipeline:
         byte_range = slot.fragment.get('byte_range')
         requested = (byte_range['start'], byte_range['end']) if byte_range else self.header_range
         slot.body = None
+        slot.cookie_version = self.cookie_version
         try:
             slot.task = self._submit_memory(slot.fragment['url'], requested, slot.frag_index)
         except ValueError as exc:  # a range the engine refuses: the fragment is unavailable
@@ -219,6 +229,7 @@ class FragmentPipeline:
 
     # ------------------------------------------------------------ collecting
     def _collect(self) -> None:
+        self.keys.collect()  # first: a key reply's cookie counts for the fragments refused with it
         for slot in list(self.pending):
             task = slot.task
             if task is None or not task.done():
@@ -249,14 +260,50 @@ class FragmentPipeline:
         try:
             if cookie_lines.store_lines(self.ydl.cookiejar, result.cookies or (), self.cookies):
                 self.cookies = cookie_lines.to_netscape_lines(self.ydl.cookiejar)
+                self.cookie_version += 1
         except Exception as exc:
             self.fd.write_debug(f'[async] could not store cookies: {exc}')
 
     def _failed(self, slot: _Slot, exc: BaseException) -> None:
+        """A 4xx may be for a cookie yt-dlp would have had: it asks for a fragment after the key of the
+        fragment before was fetched, we ask for them at once.  So a fragment refused before cookies
+        changed is asked again with them, and one refused while a key's reply is still to come waits
+        for it; neither spends --fragment-retries."""
+        if self._is_client_error(exc) and slot.cookie_retries < MAX_COOKIE_RETRIES:
+            if slot.cookie_version != self.cookie_version:
+                slot.cookie_retries += 1
+                self._submit(slot)
+                return
+            if self._earlier_reply_to_come(slot):
+                slot.deferred = exc
+                return
+        self._count_failure(slot, exc)
+
+    def _is_client_error(self, exc: BaseException) -> bool:
+        status = int(getattr(exc, 'http_status', 0) or 0)
+        return isinstance(exc, self.api.HTTPStatusError) and 400 <= status < 500
+
+    def _earlier_reply_to_come(self, slot: _Slot) -> bool:
+        return self.keys.in_flight() is not None
+
+    def _settle_deferred(self) -> None:
+        """Deferred 4xx: asked again once cookies changed, else failed once no earlier reply is to come."""
+        for slot in list(self.pending):
+            exc = slot.deferred
+            if exc is None:
+                continue
+            if slot.cookie_version != self.cookie_version:
+                slot.deferred = None
+                slot.cookie_retries += 1
+                self._submit(slot)
+            elif not self._earlier_reply_to_come(slot):
+                slot.deferred = None
+                self._count_failure(slot, exc)
+
+    def _count_failure(self, slot: _Slot, exc: BaseException) -> None:
         """yt-dlp's rule: HTTP errors the engine gives back at once (4xx) get --fragment-retries."""
         error = errors.to_ytdlp(exc, self.api)
-        status = int(getattr(exc, 'http_status', 0) or 0)
-        client_error = isinstance(exc, self.api.HTTPStatusError) and 400 <= status < 500
+        client_error = self._is_client_error(exc)
         slot.client_error = client_error
         slot.budget = self.fragment_retries if client_error and self.fragment_retries else 0
         slot.retries += 1
@@ -414,6 +461,7 @@ class FragmentPipeline:
             slot.task = None
             slot.done = None
             slot.body = None
+            slot.deferred = None
         self.keys.cancel()
 
 
