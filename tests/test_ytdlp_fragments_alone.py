@@ -151,3 +151,18 @@ def test_cookie_set_by_the_key_reply_reaches_the_fragments(tmp_path: Path, fault
     assert (plugin_dir / 'out.mp4').read_bytes() == b''.join(SEGMENTS), output(plugin)
     assert 'Skipping fragment' not in plugin.stdout, output(plugin)
 
+
+def test_cookie_set_by_the_first_fragment_reaches_the_others(tmp_path: Path, fault_server) -> None:
+    """yt-dlp asks for fragment 2 once fragment 1 is in: its cookie goes along; the plugin asks for them at
+    once, so a fragment refused before the cookie came is asked again with it, not out of --fragment-retries."""
+    # fragment 1 is slow: the others are refused before its reply (and cookie) comes
+    faults: dict[int, dict[str, Any]] = {0: {'set_cookie': 'sid=7', 'latency': 300},
+                                         **{i: {'require_cookie': 'sid=7'} for i in range(1, len(SEGMENTS))}}
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(
+        tmp_path, lambda label: hls_stream(fault_server, f'fragcookie-{label}', SEGMENTS, faults=faults),
+        '--fragment-retries', '0')
+    assert alone.returncode == 0, output(alone)
+    assert_same_end(alone, plugin, alone_dir, plugin_dir)
+    assert (plugin_dir / 'out.mp4').read_bytes() == b''.join(SEGMENTS), output(plugin)
+    assert 'Skipping fragment' not in plugin.stdout + plugin.stderr, output(plugin)
+    assert 'Retrying fragment' not in plugin.stdout + plugin.stderr, output(plugin)

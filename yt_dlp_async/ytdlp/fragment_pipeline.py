@@ -24,7 +24,11 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   (WebVTT), an output without a file descriptor, AES with a key, IV or
   length C refuses (yt-dlp's own AES);
 * yt-dlp's semantics: 4xx answers are retried ``--fragment-retries`` times
-  (yt-dlp's "Retrying fragment N" lines); 5xx/network faults are retried by
+  (yt-dlp's "Retrying fragment N" lines), except a 4xx that may be for a
+  cookie not stored yet: one answered while an earlier fragment's or a key's
+  reply is still to come waits for it, and is asked again, free, if a reply
+  changed the cookies (yt-dlp asks one at a time, each with the cookies the
+  replies before it set); 5xx/network faults are retried by
   the engine (``--retries`` times, with backoff) and then count as
   unavailable; an unavailable fragment is skipped ("Skipping fragment N") or,
   when fatal (``--abort-on-unavailable-fragment``; DASH fragment 0), ends the
@@ -265,10 +269,10 @@ class FragmentPipeline:
             self.fd.write_debug(f'[async] could not store cookies: {exc}')
 
     def _failed(self, slot: _Slot, exc: BaseException) -> None:
-        """A 4xx may be for a cookie yt-dlp would have had: it asks for a fragment after the key of the
-        fragment before was fetched, we ask for them at once.  So a fragment refused before cookies
-        changed is asked again with them, and one refused while a key's reply is still to come waits
-        for it; neither spends --fragment-retries."""
+        """A 4xx may be for a cookie yt-dlp would have had: it asks for fragment N+1 (and the key) only
+        after fragment N's reply stored its cookies, we ask for them at once.  So a fragment refused
+        before cookies changed is asked again with them, and one refused while an earlier reply is
+        still to come waits for it; neither spends --fragment-retries."""
         if self._is_client_error(exc) and slot.cookie_retries < MAX_COOKIE_RETRIES:
             if slot.cookie_version != self.cookie_version:
                 slot.cookie_retries += 1
@@ -284,7 +288,14 @@ class FragmentPipeline:
         return isinstance(exc, self.api.HTTPStatusError) and 400 <= status < 500
 
     def _earlier_reply_to_come(self, slot: _Slot) -> bool:
-        return self.keys.in_flight() is not None
+        if self.keys.in_flight() is not None:
+            return True
+        for earlier in self.pending:
+            if earlier is slot:
+                return False
+            if earlier.task is not None:
+                return True
+        return False
 
     def _settle_deferred(self) -> None:
         """Deferred 4xx: asked again once cookies changed, else failed once no earlier reply is to come."""
