@@ -92,7 +92,7 @@ NAMES: dict[str, str] = {
     'yt_dlp.postprocessor.ffmpeg:FFmpegMergerPP.run': 'multiformat: the merger reads our part names',
     'yt_dlp.postprocessor.ffmpeg:FFmpegPostProcessor.real_run_ffmpeg': 'baton: an audited frame (AUDITED)',
     'yt_dlp.utils:ContentTooShortError': 'errors: a short body',
-    'yt_dlp.utils:DownloadError': 'celery.cli: an entry\'s failure on the worker; fragment_pipeline: a skipped fragment\'s ERROR',
+    'yt_dlp.utils:DownloadError': 'celery.cli, fragment_pipeline: the error report_error raises',
     'yt_dlp.utils:Popen': 'baton: an audited frame (AUDITED)',
     'yt_dlp.utils:RetryManager': 'http_download, segmented_download: --retries',
     'yt_dlp.utils:ThrottledDownload': 'http_download: --throttled-rate',
