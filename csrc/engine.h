@@ -389,6 +389,8 @@ struct seg {
     int ranges_ok;              /* the server honours ranges: may split */
     int single;                 /* fell back to one connection */
     int failures;               /* children that ended in error */
+    int cap;                    /* > 0: most connections from now on, the
+                                   count still working when one failed */
     int64_t resumed;            /* bytes found done in the control file */
     double last_save;
     char *saved;                /* the control file's last contents */

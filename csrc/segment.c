@@ -389,7 +389,9 @@ static void seg_fall_back(struct eng *e, struct task *t);
 
 static int seg_target(const struct task *t)
 {
-    return t->o.adaptive ? t->seg->ctl.target : t->o.connections;
+    const struct seg *s = t->seg;
+    int n = t->o.adaptive ? s->ctl.target : t->o.connections;
+    return s->cap > 0 && n > s->cap ? s->cap : n;
 }
 
 /* Over target: cancel connections, those still queued first, then the
@@ -588,12 +590,17 @@ void seg_child_finished(struct eng *e, struct task *c)
             return;
         }
         if (range_failure || c->err == EK_IO || c->err == EK_FILESIZE
-            || s->nchildren == 0 || s->failures > 2 * t->o.connections) {
+            || s->nchildren == 0) {
             seg_fail_parent(e, t, c);
             return;
         }
-        /* its bytes so far are good; the rest becomes a gap that another
-           connection takes */
+        /* its bytes so far are good; the rest becomes a gap that a
+           connection still working takes when its own range is done.
+           The server refused one more, or could not keep it: open no
+           more than are working now.  Each failure lowers the cap, so
+           the last connection's failure ends the download. */
+        if (s->cap == 0 || s->nchildren < s->cap)
+            s->cap = s->nchildren;
     }
     if (!s->confirmed && s->nchildren == 0 && c->state == TS_DONE) {
         eng_lock(e);
@@ -633,8 +640,9 @@ void seg_adapt(struct eng *e, struct task *t, double now)
         return;
     eng_lock(e);
     adaptive_sample(&s->ctl, now, bytes, seg_active_children(s));
-    target = adaptive_decide(&s->ctl, now, left < 0 ? -1 : left);
+    adaptive_decide(&s->ctl, now, left < 0 ? -1 : left);
     eng_unlock(e);
+    target = seg_target(t);
     if (target != s->nchildren) {
         s->plan_me = 1;
         e->plan_pending = 1;

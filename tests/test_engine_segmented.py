@@ -253,3 +253,28 @@ def test_global_rate_limit_is_smooth(fault_server: FaultServer, tmp_path: Path) 
                 break
     assert rates
     assert min(rates) >= 0.9 * cap and max(rates) <= 1.1 * cap, (min(rates), max(rates))
+
+
+def test_a_refused_connection_opens_no_more(fault_server: FaultServer, tmp_path: Path) -> None:
+    """Connections the server refuses while another is transferring leave
+    their ranges as gaps, and no connection opens beyond those still working
+    (the server said it wants no more; new ones used to be opened at once,
+    and 2 x connections refusals failed the download): the one left takes
+    the gaps when its own range is done."""
+    size = 4 * MiB
+    path = f"/data/{size}"
+    with AsyncDownloadEngine(retry_base_delay=0.01) as e:
+        res = e.submit(
+            fault_server.url(f"{path}?skip=1&fail=3&fail_status=410&rate=4000000"), tmp_path / "x",
+            connections=4, max_request=MiB, max_retries=0,
+        ).result(60)
+    assert sha256_file(tmp_path / "x") == sha256_of(size)
+    assert res.downloaded_bytes == size
+    fault_server.wait_idle()
+    reqs = fault_server.requests(path)
+    assert [r.status for r in reqs].count(410) == 3        # the three split off, nothing more
+    served = [r for r in reqs if r.status == 206]
+    assert sorted(parse_range(r.range) for r in served) == [(k * MiB, (k + 1) * MiB) for k in range(4)]
+    for before, after in zip(served, served[1:]):
+        assert before.finished is not None
+        assert after.started >= before.finished - 0.05, "a connection opened while one was still working"
