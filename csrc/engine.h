@@ -209,6 +209,7 @@ struct task {
 
     /* attempt state (thr) */
     int64_t attempt_start;      /* resource byte this attempt starts at */
+    int64_t attempt_end;        /* the end its request asked for, -1: open */
     int response_checked;
     int discard;                /* non-2xx: body is not ours */
     int paused;                 /* held back by the rate limit */

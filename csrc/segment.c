@@ -535,6 +535,39 @@ static void seg_fall_back(struct eng *e, struct task *t)
     }
 }
 
+/* A connection failed before its first byte, leaving the gap from a: a
+   transferring connection that ends at a and whose request reaches past
+   it (the open-ended first one, cut there by a split) reads on over the
+   gap instead of a new request, which a server that refuses extra
+   connections, or a single-use URL, would refuse too. */
+static void seg_give_back(struct eng *e, struct task *t, int64_t a)
+{
+    struct seg *s = t->seg;
+    struct ranges cov;
+    int64_t ga, gb;
+
+    ranges_init(&cov);
+    if (seg_ranges(t, &cov, 1) < 0
+        || !ranges_first_gap(&cov, a, s->size, &ga, &gb) || ga != a) {
+        ranges_free(&cov);
+        return;
+    }
+    ranges_free(&cov);
+    for (int i = 0; i < s->nchildren; i++) {
+        struct task *c = s->children[i];
+        int64_t reach = c->attempt_end >= 0 ? c->attempt_end : s->size;
+        int64_t end = gb < reach ? gb : reach;
+        if (c->state != TS_ACTIVE || c->abort || child_end(s, c) != a
+            || end <= a)
+            continue;
+        eng_lock(e);
+        c->o.range_end = end;
+        c->total = end - c->o.range_start;
+        eng_unlock(e);
+        return;
+    }
+}
+
 void seg_child_finished(struct eng *e, struct task *c)
 {
     struct task *t = c->parent;
@@ -601,6 +634,8 @@ void seg_child_finished(struct eng *e, struct task *c)
            the last connection's failure ends the download. */
         if (s->cap == 0 || s->nchildren < s->cap)
             s->cap = s->nchildren;
+        if (w == 0)
+            seg_give_back(e, t, a);
     }
     if (!s->confirmed && s->nchildren == 0 && c->state == TS_DONE) {
         eng_lock(e);

@@ -519,6 +519,7 @@ int xfer_start(struct eng *e, struct task *t)
 
     start = t->o.range_start + t->written;
     t->attempt_start = start;
+    t->attempt_end = t->o.range_end;
     t->response_checked = 0;
     t->discard = 0;
     t->paused = 0;

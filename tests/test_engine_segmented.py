@@ -278,3 +278,36 @@ def test_a_refused_connection_opens_no_more(fault_server: FaultServer, tmp_path:
     for before, after in zip(served, served[1:]):
         assert before.finished is not None
         assert after.started >= before.finished - 0.05, "a connection opened while one was still working"
+
+
+@pytest.mark.parametrize("connections", ["auto", 4])
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        "skip=1&fail=1000&fail_status=403",      # a single-use URL: only the first GET is served
+        "skip=1&fail=1000&fail_status=410",
+        "skip=1&fail=3&fail_status=429",          # the next three refused
+        "max_conns=1",                            # one connection at a time
+    ],
+)
+def test_refused_extra_connections_leave_their_range_to_the_first(
+    fault_server: FaultServer, tmp_path: Path, connections: int | str, refusal: str
+) -> None:
+    """A server that refuses the connections split off must not fail the
+    download: their ranges go back to the first connection, whose open-ended
+    request reads on, so its one GET is all the download needs (as yt-dlp
+    alone); with no retries inside the engine, as the plugin runs it."""
+    size = 8 * MiB
+    out = tmp_path / "u.bin"
+    with AsyncDownloadEngine(retry_base_delay=0.01) as e:
+        res = e.submit(
+            fault_server.url(f"/data/{size}?{refusal}&rate=2000000"), out, connections=connections,
+            min_piece=256 * 1024, max_retries=0,
+        ).result(60)
+    assert sha256_file(out) == sha256_of(size)
+    assert res.downloaded_bytes == size
+    fault_server.wait_idle()
+    reqs = fault_server.requests(f"/data/{size}")
+    assert len(reqs) > 1, "no connection was split off: the test proves nothing"
+    served = [r for r in reqs if r.status in (200, 206)]
+    assert [(r.range, r.bytes_sent) for r in served] == [(None, size)]

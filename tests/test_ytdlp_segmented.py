@@ -168,3 +168,28 @@ def test_a_size_no_header_gave_is_not_checked(tmp_path: Path, fault_server, faul
         assert proc.returncode == 0 and 'Aborting' not in proc.stdout, output(proc)
         assert sha256_file(tmp_path / f'{name}.mp4') == sha256_of(size), output(proc)
         assert (ENGINE_LINE in proc.stderr) == (not disable), output(proc)
+
+
+@pytest.mark.parametrize('query, args', [
+    ('skip=2&fail=1000&fail_status=403', []),          # a single-use URL: the probe and one GET pass
+    ('skip=2&fail=1000&fail_status=410', []),
+    ('skip=2&fail=3&fail_status=403', []),             # the extra connection refused three times
+    ('skip=2&fail=3&fail_status=429', ['--retries', '0']),
+    ('max_conns=1', ['--retries', '0']),
+], ids=['single-use-403', 'single-use-410', '403x3', '429x3-r0', 'max-conns-1-r0'])
+def test_refused_extra_connections_do_not_fail_the_download(tmp_path: Path, fault_server, query: str,
+                                                            args: list[str]) -> None:
+    """A server that refuses more than one connection: yt-dlp alone makes one
+    GET and succeeds; the plugin, which splits the file by default, used to
+    fail (403 Forbidden, exit 1, data deleted).  The range of a refused
+    connection goes back to the first, whose open-ended request reads on."""
+    size = 8_000_000
+    for name, disable in (('alone', True), ('plugin', False)):
+        url = fault_server.url(f'/data/{size}.mp4?key={name}&{query}&rate=1500000')
+        proc = run_ytdlp([*args, '-v', '-o', f'{name}.mp4', url], tmp_path, disable_hook=disable)
+        assert proc.returncode == 0, output(proc)
+        assert sha256_file(tmp_path / f'{name}.mp4') == sha256_of(size), output(proc)
+        assert (ENGINE_LINE in proc.stderr) == (not disable), output(proc)
+    fault_server.wait_idle()
+    plugin = [r for r in fault_server.requests(f'/data/{size}.mp4') if r.query.get('key') == 'plugin']
+    assert len(plugin) > 2, 'the plugin never split the file: the test proves nothing'
