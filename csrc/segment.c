@@ -535,11 +535,11 @@ static void seg_fall_back(struct eng *e, struct task *t)
     }
 }
 
-/* A connection failed before its first byte, leaving the gap from a: a
-   transferring connection that ends at a and whose request reaches past
-   it (the open-ended first one, cut there by a split) reads on over the
-   gap instead of a new request, which a server that refuses extra
-   connections, or a single-use URL, would refuse too. */
+/* A connection failed or was shed before its first byte, leaving the gap
+   from a: a transferring connection that ends at a and whose request
+   reaches past it (the open-ended first one, or any other cut there by a
+   split) reads on over the gap instead of a new request, which a server
+   that refuses extra connections, or a single-use URL, would refuse. */
 static void seg_give_back(struct eng *e, struct task *t, int64_t a)
 {
     struct seg *s = t->seg;
@@ -634,9 +634,9 @@ void seg_child_finished(struct eng *e, struct task *c)
            the last connection's failure ends the download. */
         if (s->cap == 0 || s->nchildren < s->cap)
             s->cap = s->nchildren;
-        if (w == 0)
-            seg_give_back(e, t, a);
     }
+    if (c->state != TS_DONE && w == 0)
+        seg_give_back(e, t, a);    /* refused, or shed before its reply */
     if (!s->confirmed && s->nchildren == 0 && c->state == TS_DONE) {
         eng_lock(e);
         s->confirmed = 1;        /* an empty reply: nothing to plan */

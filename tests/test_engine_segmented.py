@@ -311,3 +311,25 @@ def test_refused_extra_connections_leave_their_range_to_the_first(
     assert len(reqs) > 1, "no connection was split off: the test proves nothing"
     served = [r for r in reqs if r.status in (200, 206)]
     assert [(r.range, r.bytes_sent) for r in served] == [(None, size)]
+
+
+def test_refusals_after_a_second_connection_leave_the_ranges_to_those_working(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """The server admits two connections, then refuses every other request
+    (nginx's limit_req with a burst of two): the ranges of the refused
+    connections, and of those shed on the pressure before their reply, go
+    to the working connections they were cut from; no new request is needed."""
+    size = 8 * MiB
+    path = f"/data/{size}"
+    with AsyncDownloadEngine(retry_base_delay=0.01) as e:
+        res = e.submit(
+            fault_server.url(f"{path}?skip=2&fail=1000&fail_status=403&rate=2000000"), tmp_path / "x",
+            min_piece=256 * 1024, max_retries=0,
+        ).result(60)
+    assert sha256_file(tmp_path / "x") == sha256_of(size)
+    assert res.downloaded_bytes == size
+    fault_server.wait_idle()
+    reqs = fault_server.requests(path)
+    assert any(r.status == 403 for r in reqs), "nothing was refused: the test proves nothing"
+    assert [r.index for r in reqs if r.status in (200, 206)] == [0, 1]
