@@ -193,3 +193,32 @@ def test_refused_extra_connections_do_not_fail_the_download(tmp_path: Path, faul
     fault_server.wait_idle()
     plugin = [r for r in fault_server.requests(f'/data/{size}.mp4') if r.query.get('key') == 'plugin']
     assert len(plugin) > 2, 'the plugin never split the file: the test proves nothing'
+
+
+def test_a_refusal_after_data_keeps_it_resumable(tmp_path: Path, fault_server) -> None:
+    """The download fails (403) after bytes were written: as HttpFD keeps its
+    .part, the plugin keeps .part-async and its control file (both used to be
+    deleted), and the next run resumes from them."""
+    size = 4 * MiB
+    chunk = {'http_chunk_size': MiB}
+    refusing = write_info_json(tmp_path / 'r.json', fault_server.data_url(
+        size, 'mp4', skip=1, fail=1000, fail_status=403), downloader_options=chunk)
+    alone = run_ytdlp(['--load-info-json', str(refusing), '-o', 'a.mp4'], tmp_path, disable_hook=True)
+    assert alone.returncode == 1 and 'HTTP Error 403: Forbidden' in alone.stderr, output(alone)
+    kept = (tmp_path / 'a.mp4.part').read_bytes()      # yt-dlp varies its chunks a little
+    assert 0 < len(kept) <= MiB and kept == content(size)[:len(kept)], len(kept)
+    fault_server.reset()
+    proc = run_ytdlp(['--load-info-json', str(refusing), '-o', 'p.mp4'], tmp_path)
+    assert proc.returncode == 1 and 'HTTP Error 403: Forbidden' in proc.stderr, output(proc)
+    sparse, ctl = tmp_path / 'p.mp4.part-async', tmp_path / 'p.mp4.part-async.ctl'
+    have = [tuple(map(int, line.split()[1:])) for line in ctl.read_text().splitlines() if line.startswith('range ')]
+    assert len(have) == 1 and have[0][0] == 0 and 0 < have[0][1] <= MiB, have
+    end = have[0][1]
+    assert sparse.read_bytes()[:end] == content(size)[:end]
+    fault_server.reset()
+    working = write_info_json(tmp_path / 'w.json', fault_server.data_url(size, 'mp4'), downloader_options=chunk)
+    again = run_ytdlp(['--load-info-json', str(working), '-o', 'p.mp4'], tmp_path)
+    assert again.returncode == 0, output(again)
+    assert f'Resuming download at byte {end}' in again.stdout
+    assert sha256_file(tmp_path / 'p.mp4') == sha256_of(size)
+    assert ranges_of(get_requests(fault_server, f'/data/{size}.mp4'))[0][0] == end

@@ -18,7 +18,8 @@ Running the same command again after any interruption, SIGKILL included,
 resumes from the control file.
 
 A download that wrote nothing leaves neither file behind (HttpFD opens its
-file with the first byte).  When ``NAME.part-async.ctl.tmp`` (the control
+file with the first byte); one that failed after writing keeps both, as
+HttpFD keeps its .part, and the next run resumes from them.  When ``NAME.part-async.ctl.tmp`` (the control
 file's temporary name while it is saved) would be longer than
 the filesystem's NAME_MAX, or ``NAME`` is a directory, the file is not split:
 HttpDownload fetches it in order under HttpFD's own names, so the outcome is
@@ -223,7 +224,9 @@ class SegmentedDownload(HttpDownload):
                 self._note_retry_after(exc)
             if 500 <= status < 600 or status == 429:
                 raise _Retry(error)
-            self._discard_new_tmp()
+            if self.bytes_seen <= 0:
+                # bytes on disk stay resumable (.part-async + .ctl), as HttpFD keeps its .part
+                self._discard_new_tmp()
             raise error
         if isinstance(exc, (self.api.ContentTooShortError, self.api.RangeError)):
             raise _Retry(errors.to_ytdlp(exc, self.api))
