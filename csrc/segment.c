@@ -15,6 +15,12 @@
  *   - a child that finds the range unusable (a 200, a wrong Content-Range,
  *     a changed ETag) makes the download fall back to one connection,
  *     restarting cleanly from the first byte: never a mixed file.
+ *   - a child that fails (the server refused one more connection, a
+ *     single-use URL) leaves its range as a gap and caps the download at
+ *     the connections still working; one that ends before its first byte
+ *     gives its range to the working connection it was cut from when that
+ *     one's request reaches on (seg_give_back).  The download fails only
+ *     when the last connection fails.
  *
  * Finished ranges are recorded in the parent and, once a second, in the
  * control file (controlfile.c).
