@@ -19,8 +19,9 @@ resumes from the control file.
 
 A download that wrote nothing leaves neither file behind (HttpFD opens its
 file with the first byte); one that failed after writing keeps both, as
-HttpFD keeps its .part, and the next run resumes from them.  When ``NAME.part-async.ctl.tmp`` (the control
-file's temporary name while it is saved) would be longer than
+HttpFD keeps its .part, and the next run resumes from them.  When
+``NAME.part-async.ctl.tmp`` (the control file's temporary name while it is
+saved) would be longer than
 the filesystem's NAME_MAX, or ``NAME`` is a directory, the file is not split:
 HttpDownload fetches it in order under HttpFD's own names, so the outcome is
 yt-dlp's.
