@@ -41,7 +41,8 @@ def test_auto_climbs_on_a_per_connection_throttle(fault_server: FaultServer, tmp
     assert res.downloaded_bytes == size
     assert report is not None and report.adaptive
     # 1 -> 2, then x4 while a step pays linearly (x2 if noise hid it)
-    assert res.connections_history[:2] == (1, 2) and res.connections_history[2] in (4, 8), res
+    history = res.connections_history
+    assert history[:2] == (1, 2) and len(history) > 2 and history[2] in (4, 8), res
     assert res.connections_peak >= 8, res
     assert fault_server.max_concurrent >= 8
     # the first request is the whole file; the others are ranges of it
