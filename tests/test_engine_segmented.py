@@ -265,7 +265,7 @@ def test_a_refused_connection_opens_no_more(fault_server: FaultServer, tmp_path:
     path = f"/data/{size}"
     with AsyncDownloadEngine(retry_base_delay=0.01) as e:
         res = e.submit(
-            fault_server.url(f"{path}?skip=1&fail=3&fail_status=410&rate=4000000"), tmp_path / "x",
+            fault_server.url(f"{path}?skip=1&fail=3&fail_status=410&rate=1000000"), tmp_path / "x",
             connections=4, max_request=MiB, max_retries=0,
         ).result(60)
     assert sha256_file(tmp_path / "x") == sha256_of(size)
@@ -275,9 +275,11 @@ def test_a_refused_connection_opens_no_more(fault_server: FaultServer, tmp_path:
     assert [r.status for r in reqs].count(410) == 3        # the three split off, nothing more
     served = [r for r in reqs if r.status == 206]
     assert sorted(parse_range(r.range) for r in served) == [(k * MiB, (k + 1) * MiB) for k in range(4)]
+    # each takes a second: one opened while another worked would overlap it by far more than
+    # the server's bookkeeping lags behind the client on a loaded machine
     for before, after in zip(served, served[1:]):
         assert before.finished is not None
-        assert after.started >= before.finished - 0.05, "a connection opened while one was still working"
+        assert after.started >= before.finished - 0.3, "a connection opened while one was still working"
 
 
 @pytest.mark.parametrize("connections", ["auto", 4])
