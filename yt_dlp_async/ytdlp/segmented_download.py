@@ -21,10 +21,9 @@ A download that wrote nothing leaves neither file behind (HttpFD opens its
 file with the first byte); one that failed after writing keeps both, as
 HttpFD keeps its .part, and the next run resumes from them.  When
 ``NAME.part-async.ctl.tmp`` (the control file's temporary name while it is
-saved) would be longer than
-the filesystem's NAME_MAX, or ``NAME`` is a directory, the file is not split:
-HttpDownload fetches it in order under HttpFD's own names, so the outcome is
-yt-dlp's.
+saved) would be longer than the filesystem's NAME_MAX, or ``NAME`` is a
+directory, the file is not split: HttpDownload fetches it in order under
+HttpFD's own names, so the outcome is yt-dlp's.
 
 Everything else (progress hooks, size limits, throttling, retries, errors)
 is HttpDownload's, which this class extends.
