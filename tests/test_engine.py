@@ -481,6 +481,17 @@ def test_download_convenience(fault_server: FaultServer, tmp_path: Path) -> None
     assert fault_server.max_concurrent <= 3
 
 
+def test_download_names_a_dot_dot_url_as_it_names_an_unnamed_one(fault_server: FaultServer, tmp_path: Path) -> None:
+    """A URL whose path ends in ".." names no file: it gets download-N like an
+    empty path (it raised IsADirectoryError, after the URLs before it had
+    started and left their files empty)."""
+    urls = [fault_server.url("/data/2048.mp4?seed=7"), fault_server.url("/data/.."), fault_server.url("/data/.")]
+    with pytest.raises(yt_dlp_async.HTTPStatusError):
+        yt_dlp_async.download(urls, tmp_path)
+    assert sha256_file(tmp_path / "2048.mp4") == sha256_of(2048, 7)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2048.mp4", "download-2", "download-3"]
+
+
 def test_download_creates_its_folder(fault_server: FaultServer, tmp_path: Path) -> None:
     """The README's one-call example names a folder that need not exist yet."""
     target = tmp_path / "new" / "downloads"

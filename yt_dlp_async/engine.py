@@ -741,7 +741,9 @@ def _names_for(urls: Sequence[str]) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for i, url in enumerate(urls):
-        base = os.path.basename(unquote(urlsplit(url).path)) or f"download-{i + 1}"
+        base = os.path.basename(unquote(urlsplit(url).path))
+        if base in ("", ".", ".."):  # no name, or one that names a directory
+            base = f"download-{i + 1}"
         name, n = base, 1
         while name in seen:
             stem, ext = os.path.splitext(base)
