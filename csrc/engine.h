@@ -389,7 +389,6 @@ struct seg {
     int confirmed;              /* the first reply was checked and used */
     int ranges_ok;              /* the server honours ranges: may split */
     int single;                 /* fell back to one connection */
-    int failures;               /* children that ended in error */
     int cap;                    /* > 0: most connections from now on, the
                                    count still working when one failed */
     int64_t resumed;            /* bytes found done in the control file */

@@ -623,7 +623,6 @@ void seg_child_finished(struct eng *e, struct task *c)
         eng_unlock(e);
     }
     if (c->state == TS_FAILED) {
-        s->failures++;
         if (range_failure && !s->single) {
             seg_fall_back(e, t);
             return;
