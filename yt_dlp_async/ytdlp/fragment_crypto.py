@@ -86,26 +86,29 @@ class KeyCache:
                 if task is None:
                     task = self._submit(uri)
                 try:
-                    key = task.body()
+                    key = self._take(uri, task)
                 except Exception as exc:
                     raise self._to_ytdlp_error(exc) from exc
-                self._replied(task)
             self._keys[uri] = key
         info['KEY'] = key  # as yt-dlp's decrypter caches it
+        return key
+
+    def _take(self, uri: str, task: Any) -> bytes:
+        """The key a finished task fetched (its failure raised), its reply's cookies stored."""
+        key: bytes = task.body()
+        self._keys[uri] = key
+        self._replied(task)
         return key
 
     def collect(self) -> None:
         """Take the keys that have arrived (failures stay for ``key_for`` to raise)."""
         for uri, task in list(self._tasks.items()):
-            if not task.done():
-                continue
-            try:
-                key = task.body()
-            except Exception:
-                continue
-            del self._tasks[uri]
-            self._keys[uri] = key
-            self._replied(task)
+            if task.done():
+                try:
+                    self._take(uri, task)
+                except Exception:
+                    continue
+                del self._tasks[uri]
 
     def in_flight(self) -> Any:
         """A key task still waiting for its reply, or None."""
