@@ -100,6 +100,9 @@ def tls_options(params: Mapping[str, Any]) -> dict[str, Any]:
 def submit_options(ydl: Any, params: Mapping[str, Any], url: str, request_proxy: str | None) -> dict[str, Any]:
     """Everything for ``submit`` that comes from params (not the range/file arguments)."""
     options = tls_options(params)
+    # the plugin writes yt-dlp's own .part/.part-async names itself: the engine
+    # writes into them as given (no temporary name and rename of its own)
+    options['in_place'] = True
     proxy = select_proxy(ydl, url, request_proxy)
     if proxy is not None:
         options['proxy'] = proxy
