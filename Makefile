@@ -1,7 +1,8 @@
 # yt-dlp-async: every command sets up what it needs (Debian packages when
 # run as root and missing, a venv in .venv) and then runs.
 #
-#   make demo      a real download through yt-dlp from a local server
+#   make demo      yt-dlp alone vs with the plugin, side by side: a throttled file and an
+#                  HLS stream from a local server (installs only the package, in .venv-demo)
 #   make test      build, install into .venv and run the whole test suite
 #   make ctest     the C unit tests of the pure units (tests/c), ASan + UBSan
 #   make sanitize  the same suite against an ASan + UBSan build (.venv-san)
@@ -132,8 +133,18 @@ leakcheck: install
 	@grep "definitely lost" build/valgrind.log
 	@grep -q "definitely lost: 0 bytes in 0 blocks" build/valgrind.log
 
-demo: install
-	$(PY) tests/demo.py
+# The demo needs only the package (yt-dlp comes along) and what builds it: its own
+# venv, no test extra, none of the test suite's Debian packages.
+DEMO_VENV ?= .venv-demo
+DEMO_DEBS := libcurl4-openssl-dev libssl-dev pkg-config gcc python3-dev python3-venv
+$(DEMO_VENV)/.installed: $(INSTALL_SOURCES)
+	test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/pip install -q --upgrade .
+	touch $@
+demo:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEMO_DEBS)"
+	@$(MAKE) --no-print-directory $(DEMO_VENV)/.installed
+	$(DEMO_VENV)/bin/python tests/demo.py
 
 bench: install
 	$(PY) bench/run.py
@@ -246,4 +257,4 @@ test-wheel-abi3:
 	  ../$(WHEEL_TEST_VENV)-abi3/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) test_wheel.py
 
 clean:
-	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) $(PORTABLE_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV) $(WHEEL_TEST_VENV)-abi3 yt_dlp_async/*.so
+	rm -rf build dist *.egg-info $(VENV) $(DEMO_VENV) $(SAN_VENV) $(PORTABLE_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV) $(WHEEL_TEST_VENV)-abi3 yt_dlp_async/*.so
