@@ -1,6 +1,7 @@
 # yt-dlp-async: every command sets up what it needs (Debian packages when
 # run as root and missing, a venv in .venv) and then runs.
 #
+#   make dist-check  build the sdist and wheel, twine check --strict, check-wheel-contents
 #   make demo      yt-dlp alone vs with the plugin, side by side: a throttled file and an
 #                  HLS stream from a local server (installs only the package, in .venv-demo)
 #   make test      build, install into .venv and run the whole test suite
@@ -25,7 +26,7 @@ SAN_VENV ?= .venv-san
 DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg clang redis-server gcc python3-dev python3-venv
 PYTEST_ARGS ?=
 
-.PHONY: deps venv install test ctest test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build \
+.PHONY: deps venv install test ctest test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build dist-check \
   wheel test-wheel test-wheel-abi3
 
 deps:
@@ -132,6 +133,17 @@ leakcheck: install
 	  --errors-for-leak-kinds=definite --log-file=../build/valgrind.log ../$(PY) leak_probe.py
 	@grep "definitely lost" build/valgrind.log
 	@grep -q "definitely lost: 0 bytes in 0 blocks" build/valgrind.log
+
+# The sdist and the wheel as PyPI would get them (python -m build), checked:
+# twine check --strict (metadata, README rendering) and check-wheel-contents.
+DIST_VENV ?= .venv-dist
+dist-check:
+	test -x $(DIST_VENV)/bin/python || $(PYTHON) -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/pip install -q --upgrade build twine check-wheel-contents
+	rm -rf build/dist-check
+	$(DIST_VENV)/bin/python -m build -o build/dist-check .
+	$(DIST_VENV)/bin/twine check --strict build/dist-check/*
+	$(DIST_VENV)/bin/check-wheel-contents build/dist-check/*.whl
 
 # The demo needs only the package (yt-dlp comes along) and what builds it: its own
 # venv, no test extra, none of the test suite's Debian packages.
@@ -257,4 +269,4 @@ test-wheel-abi3:
 	  ../$(WHEEL_TEST_VENV)-abi3/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) test_wheel.py
 
 clean:
-	rm -rf build dist *.egg-info $(VENV) $(DEMO_VENV) $(SAN_VENV) $(PORTABLE_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV) $(WHEEL_TEST_VENV)-abi3 yt_dlp_async/*.so
+	rm -rf build dist *.egg-info $(VENV) $(DEMO_VENV) $(DIST_VENV) $(SAN_VENV) $(PORTABLE_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV) $(WHEEL_TEST_VENV)-abi3 yt_dlp_async/*.so
