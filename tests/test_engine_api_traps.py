@@ -203,3 +203,14 @@ def test_error_names_shadow_nothing() -> None:
     for old in ("DownloadError", "CancelledError", "ContentTooShortError", "TransportError"):
         with pytest.raises(AttributeError, match="renamed"):
             getattr(yt_dlp_async, old)
+
+
+def test_a_name_near_name_max_still_downloads(fault_server: FaultServer, tmp_path: Path) -> None:
+    """PATH.ytdla-part.ctl would pass NAME_MAX (255): a short hidden temporary name instead."""
+    out = tmp_path / ("v" * 250 + ".mp4")
+    with AsyncDownloadEngine() as engine:
+        task = engine.submit(fault_server.url("/data/300000?seed=8"), out)
+        assert task.part_path is not None and len(os.path.basename(task.part_path)) < 40
+        res = task.result(30)
+    assert res.path == str(out) and sha256_file(out) == sha256_of(300000, 8)
+    assert leftovers(tmp_path) == [out.name]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import hashlib
 import logging
 import os
 import select
@@ -249,6 +250,21 @@ def _fspath(path: str | os.PathLike[str] | None) -> str | None:
     return None if path is None else os.fspath(path)
 
 
+def _part_name(path: str) -> str:
+    """``PATH.ytdla-part``; when that name plus ``.ctl`` would pass the
+    filesystem's NAME_MAX, a short hidden name in the same directory
+    (``.<hash of the name>.ytdla-part``: the rename stays on one filesystem)."""
+    directory, name = os.path.split(path)
+    try:
+        name_max = os.pathconf(directory or ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    if len(os.fsencode(name + PART_SUFFIX + STATE_SUFFIX)) <= name_max:
+        return path + PART_SUFFIX
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    return os.path.join(directory, f".{digest}{PART_SUFFIX}")
+
+
 def _special(path: str) -> bool:
     """An existing path that is not a regular file (a FIFO, a device)."""
     try:
@@ -294,13 +310,15 @@ class DownloadTask(concurrent.futures.Future):  # type: ignore[type-arg]
     dispatcher thread, or at once in the caller when the task has ended.
     """
 
-    def __init__(self, task: Any, engine: AsyncDownloadEngine, *, part: str | None = None,
-                 state: str | None = None, on_progress: ProgressCallback | None = None,
+    def __init__(self, task: Any, engine: AsyncDownloadEngine, *, final: str | None = None,
+                 part: str | None = None, state: str | None = None,
+                 on_progress: ProgressCallback | None = None,
                  progress_interval: float = 0.5) -> None:
         super().__init__()
         self._waiters = _Waiters(self)
         self._task = task
         self._engine = engine
+        self._final = final            # the name a finished download is renamed to
         self._part = part              # the temporary name (None: written in place)
         self._state_path = state       # its resume state, removed on success
         self._on_progress = on_progress
@@ -323,8 +341,8 @@ class DownloadTask(concurrent.futures.Future):  # type: ignore[type-arg]
     @property
     def path(self) -> str | None:
         """The final name (the bytes go to :attr:`part_path` until done)."""
-        if self._part is not None:
-            return self._part[: -len(PART_SUFFIX)]
+        if self._final is not None:
+            return self._final
         path = self._task.path
         return None if path is None else os.fspath(path)
 
@@ -412,8 +430,12 @@ class DownloadTask(concurrent.futures.Future):  # type: ignore[type-arg]
         super().add_done_callback(fn)
 
     def _watch(self) -> None:
-        if not self._ended:
-            self._engine._dispatcher().track(self)
+        if self._ended:
+            return
+        if self._engine.closed:     # every task has ended: settle it here
+            self.done()
+            return
+        self._engine._dispatcher().track(self)
 
     def _finish(self) -> None:
         """Once the engine says the task ended: the temporary file becomes
@@ -1006,7 +1028,7 @@ class AsyncDownloadEngine:
                     f"invalid range {range!r}: expected (start, end) with "
                     "0 <= start < end, or (start, None)"
                 )
-        part = state = None
+        final = part = state = None
         if path is not None:
             path = os.fspath(path)
             _check_directory(path)
@@ -1020,13 +1042,13 @@ class AsyncDownloadEngine:
             if not in_place:
                 if os.path.isdir(path):
                     raise IsADirectoryError(21, f"cannot write {path!r}: it is a directory", path)
-                part = path + PART_SUFFIX
+                part = _part_name(path)
                 state = os.fspath(state_path) if state_path is not None else part + STATE_SUFFIX
                 if truncate:
                     _remove(state)
                 # no state: nothing in the temporary file can be trusted; start over
                 truncate = truncate or not os.path.exists(state)
-                path, state_path = part, state
+                final, path, state_path = path, part, state
         plain = (path is not None and fileno is None and not memory and not hold_new_validator
                  and end == -1 and offset is None and expected_size is None and if_range is None)
         task = self._engine.submit(
@@ -1060,7 +1082,7 @@ class AsyncDownloadEngine:
             max_memory=max_memory,
             hold_new_validator=hold_new_validator,
         )
-        result = DownloadTask(task, self, part=part, state=state, on_progress=on_progress,
+        result = DownloadTask(task, self, final=final, part=part, state=state, on_progress=on_progress,
                               progress_interval=progress_interval)
         if part is not None or on_progress is not None:
             result._watch()   # renamed, or reported, as soon as it ends
