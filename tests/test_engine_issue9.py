@@ -181,7 +181,9 @@ def test_unopenable_file_fails_the_task_with_oserror(fault_server: FaultServer, 
     d.mkdir()
     with AsyncDownloadEngine(max_connections=1) as engine:
         slow = engine.submit(fault_server.data_url(20_000, rate=40_000), tmp_path / "slow")
-        task = engine.submit(fault_server.data_url(10), d / "x")
+        # in place: a temporary name beside it would start the engine's dispatcher
+        # thread first, which gives the transfer time to open the file
+        task = engine.submit(fault_server.data_url(10), d / "x", in_place=True)
         d.rmdir()  # gone before the transfer starts
         with pytest.raises(OSError) as info:
             task.result(30)
