@@ -63,9 +63,10 @@ class Progress:
         self.stream.flush()
 
     def _status(self) -> None:
-        done = sum(p.downloaded_bytes for p in self.tasks.values())
-        total_known = all(p.total_bytes is not None for p in self.tasks.values())
-        total = sum(p.total_bytes or 0 for p in self.tasks.values())
+        live = [p for p in self.tasks.values() if p.state not in ("failed", "cancelled")]
+        done = sum(p.downloaded_bytes for p in live)
+        total_known = all(p.total_bytes is not None for p in live)
+        total = sum(p.total_bytes or 0 for p in live)
         speed = sum(p.speed or 0 for p in self.tasks.values() if not p.finished)
         running = sum(1 for p in self.tasks.values() if not p.finished)
         share = f" {100 * done / total:5.1f}%" if total_known and total else ""
