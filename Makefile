@@ -75,7 +75,7 @@ test: install
 	  --ignore=test_differential.py $(PYTEST_ARGS) .
 	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX $(PYTEST_ARGS) \
 	  test_differential.py
-	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py
+	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py yt_dlp_async/__main__.py
 
 # yt-dlp's integration tests against other yt-dlp releases, each in its own venv:
 # the oldest we support, the newest nightly, and one below the oldest beside
@@ -162,7 +162,7 @@ bench: install
 	$(PY) bench/run.py
 
 lint: install
-	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py
+	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py yt_dlp_async/__main__.py
 
 # Each harness builds the pure C files it needs, nothing else (no Python).
 FUZZ_CC ?= clang

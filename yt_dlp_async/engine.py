@@ -145,7 +145,7 @@ class ConnectionReport:
     """How many connections a split download (``connections`` > 1 or
     ``"auto"``) used, and why (docs/adaptive.md)."""
 
-    history: tuple[int, ...]   # the targets in order, e.g. (1, 2, 4, 8, 16)
+    history: tuple[int, ...]   # the targets in order, e.g. (1, 2, 8, 16)
     peak: int                  # most connections transferring at once
     target: int                # the target now (at the end: the last one)
     note: str                  # why: "max", "no-gain", "no-ranges", "fixed", ...
