@@ -89,8 +89,9 @@ def test_cli_downloads_with_progress(fault_server: FaultServer, tmp_path: Path) 
 
 def test_sdist_ships_license_docs_and_changelog(tmp_path: Path) -> None:
     pytest.importorskip("build", reason="python -m build (pip install build) makes the sdist")
-    subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "build", "--sdist", "-o", str(tmp_path), str(ROOT)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     [sdist] = tmp_path.glob("*.tar.gz")
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
