@@ -8,6 +8,12 @@ asyncio without a thread per task (each event loop watches an eventfd of
 its own that the engine writes to when a task finishes; a non-blocking pipe
 in the portable build, see docs/portability.md).  :meth:`AsyncDownloadEngine.stats`
 returns the engine's counters as :class:`EngineStats`.
+
+A task is a :class:`concurrent.futures.Future`.  A whole resource to a path is
+written to ``PATH.ytdla-part`` and renamed to ``PATH`` when complete (the
+exact resource under the final name, or nothing); the rename, done callbacks
+and ``on_progress`` run on one dispatcher thread per engine when no caller
+observes the end first.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ import struct
 import threading
 import time
 import weakref
-from concurrent.futures._base import CANCELLED_AND_NOTIFIED, FINISHED
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Iterable, Mapping, Sequence, Tuple, Union
 
@@ -268,9 +273,10 @@ def _part_name(path: str) -> str:
 def _special(path: str) -> bool:
     """An existing path that is not a regular file (a FIFO, a device)."""
     try:
-        return not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode)
+        mode = os.stat(path).st_mode
     except OSError:
         return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def _check_directory(path: str) -> None:
@@ -666,6 +672,8 @@ class _Dispatcher:
             self.thread.join()
 
     def _run(self) -> None:
+        poller = select.poll()   # not select(): a descriptor past FD_SETSIZE is fine
+        poller.register(self.rfd, select.POLLIN)
         try:
             while True:
                 with self.lock:
@@ -690,7 +698,7 @@ class _Dispatcher:
                         return
                     dues = [d for t, d in self.tasks.items() if t._on_progress is not None]
                 timeout = None if not dues else max(0.0, min(dues) - time.monotonic())
-                select.select([self.rfd], [], [], timeout)
+                poller.poll(None if timeout is None else int(timeout * 1000) + 1)
                 try:
                     os.read(self.rfd, 4096)
                 except OSError:
