@@ -214,3 +214,24 @@ def test_a_name_near_name_max_still_downloads(fault_server: FaultServer, tmp_pat
         res = task.result(30)
     assert res.path == str(out) and sha256_file(out) == sha256_of(300000, 8)
     assert leftovers(tmp_path) == [out.name]
+
+
+def test_the_dispatcher_thread_ends_with_its_tasks(fault_server: FaultServer, tmp_path: Path) -> None:
+    """An engine nobody closes keeps no thread once its tasks have ended."""
+    def dispatchers() -> int:
+        return sum(1 for t in threading.enumerate() if t.name == "yt-dlp-async-dispatcher")
+
+    engine = AsyncDownloadEngine()
+    try:
+        for i in range(3):
+            done: list[Any] = []
+            task = engine.submit(fault_server.url(f"/data/{1000 + i}?seed={i}"), tmp_path / f"{i}.bin")
+            task.add_done_callback(done.append)
+            assert task.result(30).downloaded_bytes == 1000 + i
+            deadline = time.monotonic() + 10
+            while (dispatchers() or not done) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert dispatchers() == 0 and done == [task]
+            assert sha256_file(tmp_path / f"{i}.bin") == sha256_of(1000 + i, i)
+    finally:
+        engine.close()

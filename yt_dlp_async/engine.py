@@ -441,7 +441,7 @@ class DownloadTask(concurrent.futures.Future):  # type: ignore[type-arg]
         if self._engine.closed:     # every task has ended: settle it here
             self.done()
             return
-        self._engine._dispatcher().track(self)
+        self._engine._track(self)
 
     def _finish(self) -> None:
         """Once the engine says the task ended: the temporary file becomes
@@ -628,20 +628,24 @@ def _remove(path: str | None) -> None:
 
 
 class _Dispatcher:
-    """One daemon thread per engine that resolves the tasks someone waits on
-    without calling them (done callbacks, concurrent.futures.wait, temporary
-    files to rename) and calls progress callbacks.
+    """A daemon thread that resolves the tasks someone waits on without
+    calling them (done callbacks, concurrent.futures.wait, temporary files to
+    rename) and calls progress callbacks.
 
     It sleeps on an eventfd (a pipe in the portable build) that the engine
     writes to whenever a task ends, or until the next progress callback is
-    due; it only looks at the tasks it was given.
+    due; it only looks at the tasks it was given, and ends once it has none
+    left (the engine starts another for the next one), so an engine nobody
+    closes keeps no thread.
     """
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, first: DownloadTask) -> None:
         self.engine = engine
         self.lock = threading.Lock()
-        self.tasks: dict[DownloadTask, float] = {}   # task -> when its progress callback is due
+        # task -> when its progress callback is due; never empty while the thread runs
+        self.tasks: dict[DownloadTask, float] = {first: time.monotonic()}
         self.stopping = False
+        self.exited = False                          # under lock: no more tasks, fds closed
         self.rfd, self.wfd = _engine.wakeup_fds()
         try:
             engine.subscribe(self.wfd)
@@ -651,23 +655,29 @@ class _Dispatcher:
         self.thread = threading.Thread(target=self._run, name="yt-dlp-async-dispatcher", daemon=True)
         self.thread.start()
 
-    def track(self, task: DownloadTask) -> None:
+    def track(self, task: DownloadTask) -> bool:
+        """Watch ``task``; False when this dispatcher has ended (make another)."""
         with self.lock:
+            if self.exited:
+                return False
             if task not in self.tasks:
                 self.tasks[task] = time.monotonic()
-        self._wake()
+            self._wake()
+        return True
 
     def _wake(self) -> None:
-        try:
-            os.write(self.wfd, struct.pack("Q", 1))
-        except OSError:
-            pass
+        """Under self.lock, so the descriptor is never one closed meanwhile."""
+        if not self.exited:
+            try:
+                os.write(self.wfd, struct.pack("Q", 1))
+            except OSError:   # a full pipe already wakes it
+                pass
 
     def stop(self) -> None:
         """After the engine closed: every task has ended; resolve them, join."""
         with self.lock:
             self.stopping = True
-        self._wake()
+            self._wake()
         if threading.current_thread() is not self.thread:
             self.thread.join()
 
@@ -694,7 +704,8 @@ class _Dispatcher:
                             if task in self.tasks:
                                 self.tasks[task] = now + task._progress_interval
                 with self.lock:
-                    if self.stopping and not self.tasks:
+                    if not self.tasks:
+                        self.exited = True
                         return
                     dues = [d for t, d in self.tasks.items() if t._on_progress is not None]
                 timeout = None if not dues else max(0.0, min(dues) - time.monotonic())
@@ -704,12 +715,14 @@ class _Dispatcher:
                 except OSError:
                     pass
         finally:
-            if self.subscribed:
-                try:
-                    self.engine.unsubscribe(self.wfd)
-                except Exception:
-                    pass
-            _close_pair(self.rfd, self.wfd)
+            with self.lock:
+                self.exited = True
+                if self.subscribed:
+                    try:
+                        self.engine.unsubscribe(self.wfd)   # the engine never writes it after this
+                    except Exception:
+                        pass
+                _close_pair(self.rfd, self.wfd)
 
 
 def _call_progress(task: DownloadTask) -> None:
@@ -898,11 +911,11 @@ class AsyncDownloadEngine:
             dispatch.stop()
         _live_engines.discard(self)
 
-    def _dispatcher(self) -> _Dispatcher:
+    def _track(self, task: DownloadTask) -> None:
+        """Have the dispatcher thread watch ``task`` (started when none runs)."""
         with self._watchers_lock:
-            if self._dispatch is None or (self._dispatch.stopping and not self.closed):
-                self._dispatch = _Dispatcher(self._engine)
-            return self._dispatch
+            if self._dispatch is None or not self._dispatch.track(task):
+                self._dispatch = _Dispatcher(self._engine, task)
 
     def body_memory(self) -> tuple[int, int]:
         """(held, peak): bytes the engine holds now for bodies of
