@@ -96,3 +96,34 @@ def test_sdist_ships_license_docs_and_changelog(tmp_path: Path) -> None:
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     assert {"LICENSE", "CHANGELOG.md", "README.md", "docs/api.md", "yt_dlp_async/_version.py"} <= names
+
+
+def test_cli_interrupted_then_run_again_resumes(fault_server: FaultServer, tmp_path: Path) -> None:
+    import signal
+    import time
+    size = 6 * 1024 * 1024
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    cmd = [sys.executable, "-m", "yt_dlp_async", "-c", "4", "-d", str(tmp_path),
+           fault_server.url(f"/data/{size}.bin?seed=9&rate=1000000")]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    part = tmp_path / f"{size}.bin.ytdla-part"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+            os.path.exists(f"{part}.ctl") and part.exists() and part.stat().st_blocks * 512 > 1_000_000):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err
+    assert sorted(os.listdir(tmp_path)) == [part.name, part.name + ".ctl"]
+    fault_server.wait_idle()
+    before = len(fault_server.requests(f"/data/{size}.bin"))
+    again = subprocess.run(cmd[:-1] + [fault_server.url(f"/data/{size}.bin?seed=9")],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    from test_engine_api_traps import sha256_file
+    assert sha256_file(tmp_path / f"{size}.bin") == sha256_of(size, 9)
+    assert sorted(os.listdir(tmp_path)) == [f"{size}.bin"]
+    fault_server.wait_idle()
+    second = sum(r.bytes_sent for r in fault_server.requests(f"/data/{size}.bin")[before:])
+    assert second < size - 500_000           # the second run did not fetch it all again
