@@ -149,7 +149,7 @@ def test_progress_callback_and_future_protocol(fault_server: FaultServer, tmp_pa
     done: list[Any] = []
     with AsyncDownloadEngine() as engine:
         task = engine.submit(fault_server.url("/data/2000000?rate=2000000"), tmp_path / "p.bin",
-                             on_progress=on_progress, progress_interval=0.1)
+                             connections=1, on_progress=on_progress, progress_interval=0.1)   # about 1 s
         assert isinstance(task, concurrent.futures.Future)
         task.add_done_callback(done.append)
         finished, _ = concurrent.futures.wait([task], timeout=30)
