@@ -2,12 +2,20 @@
 
 Each row of the matrix is one situation (a fault the server injects, a
 SIGKILL at some point followed by a rerun, a disk that fills up).  Both sides
-run the very same ``yt-dlp`` command of the venv, each in its own empty
-folder: native adds ``--no-async-downloads``, the plugin side adds nothing
-(the plugin is on by default).  Each run is classified by what a user finds
-afterwards (exit status, the bytes of the final file, the files left in the
-folder), and the plugin's outcome is compared with native's: the plugin must
-never be worse.
+run the same ``python -m yt_dlp`` command line, each in its own empty folder:
+native with the interpreter of a venv that holds yt-dlp and no file of the
+plugin (tests/differential_venvs.py), the plugin side with this venv's, where
+the plugin is on by default.  Options only the plugin knows (``--async-*``)
+go to the plugin side alone.
+
+Each run is classified by what a user finds afterwards: the exit status, the
+bytes of the final file (or of stdout under ``-o -``), the files left in the
+folder, and the output lines.  When either side left more than a right final
+file, both sides run their command once more against a healthy server in the
+same folder (what a user does next), and that rerun is compared too: resume
+state that makes a wrong file then shows as one.  The plugin's outcome must
+never be worse than native's (``compare``), and the plugin side must have gone
+through the engine unless the row names the reason it hands the download back.
 
 Both sides use their own resource key (``key=<row>-<side>``) on the fault
 server, so one side's requests never advance the other's fault counters.
@@ -15,13 +23,14 @@ server, so one side's requests never advance the other's fault counters.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
-import os
+import re
+import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.parse
 from pathlib import Path
@@ -37,13 +46,12 @@ MiB = 1 << 20
 SIZE = 3 * MiB + 12_345
 """Size of the file of the fault rows: three of the plugin's default 1 MiB pieces and a tail."""
 
-YTDLP = str(Path(sys.executable).with_name('yt-dlp'))
 NATIVE, PLUGIN = 'native', 'plugin'
 SIDES = (NATIVE, PLUGIN)
-SWITCH = {NATIVE: ['--no-async-downloads'], PLUGIN: []}
 COMMON = ['--no-cache-dir', '-v', '--retries', '3', '--fragment-retries', '3', '--retry-sleep', '0',
-          '--socket-timeout', '3', '--fixup', 'never', '--ffmpeg-location', '/nonexistent/ffmpeg', '-o', 'out.bin']
+          '--socket-timeout', '3', '--fixup', 'never', '--ffmpeg-location', '/nonexistent/ffmpeg']
 FINAL = 'out.bin'
+STDOUT = '-'
 RUN_TIMEOUT = 90.0
 
 EXACT = 'EXACT'
@@ -55,8 +63,17 @@ HANG = 'HANG'
 
 SAME, BETTER, WORSE, BAD = 'same', 'better', 'WORSE', 'BAD'
 
-
 # ------------------------------------------------------------------ outcomes
+@dataclasses.dataclass
+class Rerun:
+    """How to run one side's command again against a healthy server, in the folder it left."""
+
+    cmd: list[str]
+    folder: Path
+    scratch: Path
+    good: list[str]
+
+
 @dataclasses.dataclass
 class Outcome:
     """What one yt-dlp run left behind."""
@@ -64,10 +81,23 @@ class Outcome:
     kind: str
     exit: int | None
     leftovers: list[str]
-    engine: bool
-    """The plugin's engine downloaded (its ``Invoking async downloader`` line is in the log)."""
+    engine: bool = False
+    """The plugin's engine downloaded (its ``Invoking async downloader`` or fragments line, no hand-back)."""
     note: str = ''
     log: str = ''
+    sha: str | None = None
+    """SHA-256 of the final file (of stdout under ``-o -``), right or wrong; None when there is none."""
+    handback: str | None = None
+    """The plugin's ``[async] Using yt-dlp's NAME downloader: WHY`` line, as ``NAME: WHY``."""
+    error: bool = False
+    """An ``ERROR:`` line was printed."""
+    lines: list[str] = dataclasses.field(default_factory=list)
+    """The output lines a frontend reads (``output_lines``)."""
+    past_end: int = 0
+    """Requests whose Range asked for bytes past the end of the resource (fault rows only)."""
+    again: Rerun | None = None
+    rerun: Outcome | None = None
+    """The same command once more against a healthy server, in the folder this run left."""
 
     def cell(self) -> str:
         text = self.kind if self.exit is None else f'{self.kind} (exit {self.exit})'
@@ -76,6 +106,10 @@ class Outcome:
         if self.note:
             text += f' {{{self.note}}}'
         return text
+
+    def clean(self) -> bool:
+        """Nothing a rerun could pick up: a right file alone, or an empty folder after an error."""
+        return self.kind in (EXACT, CLEAN_ERROR) and not self.leftovers
 
 
 def sha256_path(path: Path) -> str:
@@ -90,26 +124,100 @@ def folder_files(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob('*') if p.is_file() and p.name != 'lost+found')
 
 
-def classify(returncode: int | None, folder: Path, good: Sequence[str], log: str = '', note: str = '') -> Outcome:
-    """EXACT, EXACT+LEFTOVERS, CLEAN-ERROR, ERROR+FILE, WRONG or HANG (``returncode`` None)."""
+HANDBACK = re.compile(r"\[async\] Using yt-dlp's (\S+) downloader: (.*)")
+
+
+def engine_use(log: str) -> tuple[bool, str | None]:
+    """(the engine downloaded, the hand-back line's ``NAME: WHY`` or None)."""
+    found = HANDBACK.search(log)
+    handback = f'{found[1]}: {found[2].strip()}' if found else None
+    return (ENGINE_LINE in log or FRAGMENT_LINE in log) and handback is None, handback
+
+
+PLUGIN_TRACES = re.compile(r'\[async\]|yt_dlp_async|yt_dlp_plugins|Plugins:|Plugin directories: (?!none)')
+
+
+def plugin_traces(log: str) -> list[str]:
+    """Lines of a yt-dlp -v log that show plugin code was loaded (none on the side of yt-dlp alone)."""
+    return [line for line in log.splitlines() if PLUGIN_TRACES.search(line)]
+
+
+PROGRESS = re.compile(r'^\[download\] +(\d+(\.\d+)?%|~? *[\d.]+ ?[KMGT]?i?B at |Unknown)|\bETA\b')
+LINE_BREAK = re.compile(r'[\r\n]+|(?<=\d\d:\d\d)\s*(?=\[download\] )|(?<=Unknown)\s*(?=\[download\] )')
+"""Line ends (``\\r`` too: progress), and a ``[download]`` message glued to the progress line before it."""
+TAG_CR = re.compile(r'^(ERROR|WARNING):\s*\r', re.MULTILINE)
+"""``ERROR: \\r[download] Got error: ...``: yt-dlp's way to print an error over the progress line."""
+TAGGED = ('[', 'ERROR:', 'WARNING:')
+RETRY = re.compile(r'(Got error: ).*?(\. Retrying|\. Giving up)')
+
+
+def output_lines(log: str, root: Path | str = '') -> list[str]:
+    """The lines of a run a frontend parses, with what legitimately differs between the sides taken out.
+
+    Kept: yt-dlp's tagged lines (``[...]``, ``ERROR:``, ``WARNING:``).
+    Dropped: ``[debug]`` lines, the traceback ``-v`` adds to an error (its
+    frames name each venv's files), the plugin's own ``[async]`` lines,
+    progress lines (sizes, speeds, times), the byte a resume starts from (it
+    depends on where a fault or a kill landed), and a ``Destination`` line
+    repeated (HttpFD announces it again on each retry).  Rewritten: the
+    matrix's folders and the side's name (in paths and resource keys), and
+    the error text of a retry line (urllib's and libcurl's words differ;
+    the retry counts stay).  The ``Retrying (k/n)`` lines come last, in their
+    order: whether the destination is announced before the first retry or
+    after it is not a difference.
+    """
+    out: list[str] = []
+    retries: list[str] = []
+    for raw in LINE_BREAK.split(TAG_CR.sub(r'\1: ', log)):
+        line = raw.rstrip()
+        if not line.startswith(TAGGED) or line.startswith(('[debug]', '[async]')) or PROGRESS.search(line) \
+                or line.startswith('[download] Resuming download at byte') or line in out[-3:] and 'Destination' in line:
+            continue
+        if root:
+            line = line.replace(str(root), '<root>')
+        line = re.sub(r'\b(native|plugin)\b', '<side>', line)
+        line = RETRY.sub(r'\1<error>\2', line)
+        (retries if 'Got error: <error>. Retrying' in line else out).append(line)
+    return out + retries
+
+
+def classify(returncode: int | None, folder: Path, good: Sequence[str], log: str = '', note: str = '',
+             stdout: bytes | None = None, expected: bytes | None = None, root: Path | str = '') -> Outcome:
+    """EXACT, EXACT+LEFTOVERS, CLEAN-ERROR, ERROR+FILE, WRONG or HANG (``returncode`` None).
+
+    ``stdout``: the run wrote to ``-o -`` and these are the bytes; a failed
+    run whose bytes are a prefix of ``expected`` is a clean error (a pipe
+    cannot take bytes back).
+    """
     files = folder_files(folder)
-    final = folder / FINAL
-    engine = ENGINE_LINE in log or FRAGMENT_LINE in log
-    leftovers = [f for f in files if f != FINAL]
+    engine, handback = engine_use(log)
+    fields: dict[str, Any] = dict(engine=engine, handback=handback, log=log, lines=output_lines(log, root),
+                                  error=any(line.startswith('ERROR:') for line in output_lines(log)))
+    if stdout is None:
+        final = folder / FINAL
+        sha = sha256_path(final) if final.is_file() else None
+        size = final.stat().st_size if final.is_file() else 0
+        leftovers, where = [f for f in files if f != FINAL], FINAL
+    else:
+        sha = hashlib.sha256(stdout).hexdigest() if stdout else None
+        size, leftovers, where = len(stdout), files, 'stdout'
+    fields['sha'] = sha
     if returncode is None:
-        return Outcome(HANG, None, files, engine, note, log)
-    right = final.is_file() and sha256_path(final) in good
-    if final.is_file() and not right:
-        size = final.stat().st_size
-        return Outcome(WRONG, returncode, leftovers, engine, f'{FINAL}: {size} bytes, wrong SHA-256 '
-                       f'{note}'.strip(), log)
+        return Outcome(HANG, None, files, note=note, **fields)
+    right = sha is not None and sha in good
+    if sha is not None and not right:
+        if stdout is not None and returncode != 0 and expected is not None and expected.startswith(stdout):
+            return Outcome(CLEAN_ERROR, returncode, leftovers, note=f'stdout: the first {size} bytes {note}'.strip(),
+                           **fields)
+        return Outcome(WRONG, returncode, leftovers, note=f'{where}: {size} bytes, wrong SHA-256 {note}'.strip(),
+                       **fields)
     if returncode == 0:
         if not right:
-            return Outcome(WRONG, 0, leftovers, engine, f'exit 0 without {FINAL} {note}'.strip(), log)
-        return Outcome(LEFTOVERS if leftovers else EXACT, 0, leftovers, engine, note, log)
+            return Outcome(WRONG, 0, leftovers, note=f'exit 0 without {where} {note}'.strip(), **fields)
+        return Outcome(LEFTOVERS if leftovers else EXACT, 0, leftovers, note=note, **fields)
     if right:
-        return Outcome(ERROR_FILE, returncode, files, engine, note, log)
-    return Outcome(CLEAN_ERROR, returncode, leftovers, engine, note, log)
+        return Outcome(ERROR_FILE, returncode, files if stdout is None else leftovers, note=note, **fields)
+    return Outcome(CLEAN_ERROR, returncode, leftovers, note=note, **fields)
 
 
 RESUMABLE = ('.part', '.part-async', '.part-async.ctl', '.ytdl')
@@ -121,51 +229,94 @@ def resumable(name: str) -> bool:
 
 
 def extra_leftovers(plugin: Outcome, native: Outcome) -> list[str]:
-    """Files the plugin leaves that native does not (resume state counts as native's resume state)."""
+    """Files the plugin leaves that native does not (resume state counts as native's resume state;
+    what that state is worth, the rerun shows)."""
     native_resumes = any(resumable(n) for n in native.leftovers)
     return [n for n in plugin.leftovers
             if n not in native.leftovers and not (native_resumes and resumable(n))]
 
 
-def compare(native: Outcome, plugin: Outcome) -> tuple[str, str]:
-    """(verdict, reason): the plugin is WORSE (or BAD: wrong bytes on both sides) than native, or not."""
+def line_diff(native: Sequence[str], plugin: Sequence[str]) -> str:
+    """'' when the lines are the same, else the first difference (what native prints, what the plugin does)."""
+    if list(native) == list(plugin):
+        return ''
+    for i, (a, b) in enumerate(zip(native, plugin)):
+        if a != b:
+            return f'line {i + 1}: native {a!r}, plugin {b!r}'
+    if len(native) > len(plugin):
+        return f'native prints {len(native) - len(plugin)} more: {native[len(plugin)]!r}'
+    return f'the plugin prints {len(plugin) - len(native)} more: {plugin[len(native)]!r}'
+
+
+def _compare_kinds(native: Outcome, plugin: Outcome) -> tuple[str, str]:
+    """The verdict on the final state alone: kind, bytes, exit status, leftovers."""
     if plugin.kind == WRONG:
-        if native.kind == WRONG and native.exit != 0 and plugin.exit == 0:
-            return WORSE, f'both wrong, but native exits {native.exit} and the plugin 0 ({plugin.note})'
-        if native.kind == WRONG and native.exit != 0 and plugin.exit != 0:
-            return SAME, ''  # both say they failed (yt-dlp skipped an unavailable fragment, with an ERROR)
-        return (BAD if native.kind == WRONG else WORSE), f'plugin: wrong bytes ({plugin.note})'
-    if native.kind == EXACT:
-        if plugin.kind == EXACT:
-            return SAME, ''
-        return WORSE, f'native is exact, plugin is {plugin.cell()}'
-    if native.kind == LEFTOVERS:
-        if plugin.kind == EXACT:
-            return BETTER, ''
-        if plugin.kind == LEFTOVERS:
-            extra = extra_leftovers(plugin, native)
-            return (WORSE, f'plugin leaves {extra}') if extra else (SAME, '')
-        return WORSE, f'native completes, plugin is {plugin.cell()}'
-    if native.kind in (CLEAN_ERROR, ERROR_FILE):
-        if plugin.kind in (EXACT, LEFTOVERS):
-            return BETTER, ''
-        if plugin.kind == HANG:
-            return WORSE, 'native fails cleanly, plugin hangs'
-        extra = extra_leftovers(plugin, native)
-        return (WORSE, f'plugin leaves {extra} that native does not') if extra else (SAME, '')
-    if native.kind == HANG:
+        if native.kind != WRONG:
+            return WORSE, f'plugin: wrong bytes ({plugin.note}), native is {native.cell()}'
+        if plugin.sha != native.sha:
+            return WORSE, f'both wrong, but not the same bytes (native {native.note}; plugin {plugin.note})'
+        if plugin.exit != native.exit:
+            return WORSE, f'both write the same wrong bytes; native exits {native.exit}, the plugin {plugin.exit}'
+        if plugin.exit == 0:
+            return BAD, f'both write the same wrong bytes and exit 0 ({plugin.note})'
+    elif native.kind == WRONG:
+        return BETTER, ''
+    elif native.kind == HANG:
         return (SAME, '') if plugin.kind == HANG else (BETTER, '')
-    return BETTER, ''  # native WRONG, plugin not
+    elif plugin.kind == HANG:
+        return WORSE, f'native is {native.cell()}, the plugin hangs'
+    elif native.kind != plugin.kind:
+        if plugin.kind == EXACT or (plugin.kind == LEFTOVERS and native.kind not in (EXACT, LEFTOVERS)):
+            return BETTER, ''
+        return WORSE, f'native is {native.cell()}, plugin is {plugin.cell()}'
+    if plugin.exit != native.exit:
+        return WORSE, f'exit {plugin.exit} where native exits {native.exit}'
+    extra = extra_leftovers(plugin, native)
+    if extra:
+        return WORSE, f'plugin leaves {extra} that native does not'
+    return SAME, ''
+
+
+def compare(native: Outcome, plugin: Outcome, lines: bool = True) -> tuple[str, str]:
+    """(verdict, reason): the plugin is WORSE (or BAD: the same wrong bytes, exit 0, on both sides) than native, or not.
+
+    The final state first (``_compare_kinds``); then the requests (the plugin
+    asks for bytes past the resource's end more often than native: WORSE);
+    where the outcome is the same, the ERROR line and every output line must
+    be the same too; and where both sides ran again against a healthy
+    server, that rerun must not be worse either.
+    """
+    verdict, reason = _compare_kinds(native, plugin)
+    if verdict in (WORSE, BAD):
+        return verdict, reason
+    if plugin.past_end > native.past_end:
+        return WORSE, (f'{plugin.past_end} requests ask for bytes past the end of the resource '
+                       f'(native: {native.past_end})')
+    if verdict == SAME and lines:
+        if native.error != plugin.error:
+            return WORSE, ('native prints an ERROR line and the plugin does not' if native.error
+                           else 'the plugin prints an ERROR line and native does not')
+        diff = line_diff(native.lines, plugin.lines)
+        if diff:
+            return WORSE, f'the output differs: {diff}'
+    if native.rerun is not None and plugin.rerun is not None:
+        # after a better first run the rerun's lines differ of course ("has already been downloaded")
+        again, why = compare(native.rerun, plugin.rerun, lines=verdict == SAME)
+        if again in (WORSE, BAD):
+            return again, f'rerun against a healthy server: {why}'
+    return verdict, reason
 
 
 # ------------------------------------------------------------------- running
 @dataclasses.dataclass
 class Context:
-    """The servers and the folder every run of the matrix lives under."""
+    """The servers, the folder every run of the matrix lives under, and each side's interpreter."""
 
     server: FaultServer
     server2: FaultServer
     root: Path
+    python: dict[str, str]
+    """{side: the python that runs ``-m yt_dlp``}: yt-dlp alone's venv for native."""
 
 
 def side_dirs(ctx: Context, row: str, side: str) -> tuple[Path, Path]:
@@ -177,19 +328,26 @@ def side_dirs(ctx: Context, row: str, side: str) -> tuple[Path, Path]:
     return work, scratch
 
 
-def command(side: str, info: Path, extra: Sequence[str] = ()) -> list[str]:
-    return [YTDLP, *COMMON, *SWITCH[side], *extra, '--load-info-json', str(info)]
+def command(ctx: Context, side: str, source: Sequence[str], extra: Sequence[str] = (),
+            plugin_extra: Sequence[str] = (), out: str = FINAL) -> list[str]:
+    """``python -m yt_dlp`` of the side; ``plugin_extra`` (``--async-*``) on the plugin side only."""
+    return [ctx.python[side], '-m', 'yt_dlp', *COMMON, '-o', out, *extra,
+            *(plugin_extra if side == PLUGIN else ()), *source]
 
 
-def run(cmd: Sequence[str], work: Path, scratch: Path, timeout: float = RUN_TIMEOUT) -> tuple[int | None, str]:
-    """Run yt-dlp to the end; (exit status or None on timeout, stdout + stderr)."""
+def run(cmd: Sequence[str], work: Path, scratch: Path, timeout: float = RUN_TIMEOUT
+        ) -> tuple[int | None, bytes, str]:
+    """Run yt-dlp to the end; (exit status or None on timeout, stdout, stderr)."""
     try:
-        proc = subprocess.run(list(cmd), cwd=work, capture_output=True, text=True, timeout=timeout,
+        proc = subprocess.run(list(cmd), cwd=work, capture_output=True, timeout=timeout,
                               env=hermetic_env(scratch / 'home'))
     except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b'') + (exc.stderr or b'')
-        return None, out.decode(errors='replace') if isinstance(out, bytes) else str(out)
-    return proc.returncode, proc.stdout + proc.stderr
+        return None, exc.stdout or b'', (exc.stderr or b'').decode(errors='replace')
+    return proc.returncode, proc.stdout, proc.stderr.decode(errors='replace')
+
+
+def text(stdout: bytes, stderr: str) -> str:
+    return stdout.decode(errors='replace') + stderr
 
 
 def info_json(scratch: Path, url: str, protocol: str = 'http', name: str = 'info.json') -> Path:
@@ -202,33 +360,54 @@ def info_json(scratch: Path, url: str, protocol: str = 'http', name: str = 'info
     return path
 
 
+def past_end(ctx: Context, key: str, size: int) -> int:
+    """GETs of ``/data/`` for ``key`` whose Range asks for bytes past the resource's end (``size``)."""
+    count = 0
+    for entry in ctx.server.log + ctx.server2.log:
+        if entry.method != 'GET' or not entry.path.startswith('/data/') or entry.query.get('key') != key:
+            continue
+        found = re.fullmatch(r'bytes=(\d+)-(\d+)', (entry.range or '').strip())
+        if found and int(found[2]) >= size:
+            count += 1
+    return count
+
+
 class Case:
-    """One or more rows of the matrix that share their runs; ``execute`` runs one side."""
+    """One or more rows of the matrix that share their runs; ``execute`` runs one side.
+
+    ``handback``: the plugin hands this row's download back to yt-dlp's own
+    downloader, and the hand-back line says this; None (the default): the
+    plugin side must go through the engine.
+    """
 
     name: str
     rows: tuple[str, ...]
     what: str
+    handback: str | None = None
 
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         raise NotImplementedError
 
 
 class FaultCase(Case):
-    """A direct http URL of ``/data/SIZE`` with query parameters (the fault)."""
+    """A direct http URL of ``/data/SIZE`` with query parameters (the fault); ``stdout``: ``-o -``."""
 
     def __init__(self, name: str, what: str, params: dict[str, Any], *, size: int = SIZE, redirect: int = 0,
                  extra: Sequence[str] = (), changed_ok: bool = False, direct: bool = False,
-                 path: str | None = None, part: Callable[[bytes], bytes] | None = None) -> None:
+                 path: str | None = None, part: Callable[[bytes], bytes] | None = None,
+                 stdout: bool = False, handback: str | None = None) -> None:
         self.name, self.what, self.params, self.size = name, what, params, size
         self.redirect, self.extra, self.changed_ok, self.direct = redirect, tuple(extra), changed_ok, direct
-        self.path, self.part = path, part
+        self.path, self.part, self.stdout, self.handback = path, part, stdout, handback
         self.rows = (name,)
 
+    def seed(self) -> int:
+        return int(self.params.get('seed', 0))
+
     def good(self) -> list[str]:
-        seed = int(self.params.get('seed', 0))
-        good = [sha256_of(self.size, seed)]
+        good = [sha256_of(self.size, self.seed())]
         if self.changed_ok:  # the resource changed (etag_change): the new version whole is right too
-            good.append(sha256_of(self.size, seed + 1000))
+            good.append(sha256_of(self.size, self.seed() + 1000))
         return good
 
     def url(self, ctx: Context, side: str) -> str:
@@ -241,17 +420,30 @@ class FaultCase(Case):
         return ctx.server.url(f'/redirect?code={self.redirect}&key={self.name}-{side}&to='
                               + urllib.parse.quote(target, safe=''))
 
+    def healthy_url(self, ctx: Context, side: str) -> str:
+        """The same bytes without the fault (a fresh key)."""
+        seed = {'seed': self.seed()} if self.seed() else {}
+        return ctx.server.data_url(self.size, 'mp4' if self.direct else 'bin', key=f'{self.name}-{side}-rerun', **seed)
+
+    def command(self, ctx: Context, side: str, url: str, scratch: Path, info: str) -> list[str]:
+        # direct: through the generic extractor, as `yt-dlp URL` does
+        source = [url] if self.direct else ['--load-info-json', str(info_json(scratch, url, name=info))]
+        return command(ctx, side, source, self.extra, out=STDOUT if self.stdout else FINAL)
+
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         work, scratch = side_dirs(ctx, self.name, side)
-        url = self.url(ctx, side)
         if self.part is not None:  # a NAME.part left by an earlier run
-            (work / (FINAL + '.part')).write_bytes(self.part(content(self.size, int(self.params.get('seed', 0)))))
-        if self.direct:  # through the generic extractor, as `yt-dlp URL` does
-            cmd = [YTDLP, *COMMON, *SWITCH[side], *self.extra, url]
+            (work / (FINAL + '.part')).write_bytes(self.part(content(self.size, self.seed())))
+        code, out, err = run(self.command(ctx, side, self.url(ctx, side), scratch, 'info.json'), work, scratch)
+        if self.stdout:
+            outcome = classify(code, work, self.good(), err, stdout=out, expected=content(self.size, self.seed()),
+                               root=ctx.root)
         else:
-            cmd = command(side, info_json(scratch, url), self.extra)
-        code, log = run(cmd, work, scratch)
-        return [classify(code, work, self.good(), log)]
+            outcome = classify(code, work, self.good(), text(out, err), root=ctx.root)
+            outcome.again = Rerun(self.command(ctx, side, self.healthy_url(ctx, side), scratch, 'rerun.json'),
+                                  work, scratch, self.good())
+        outcome.past_end = past_end(ctx, f'{self.name}-{side}', self.size)
+        return [outcome]
 
 
 # ------------------------------------------------------------ kill -9, rerun
@@ -275,6 +467,18 @@ def sent_bytes(server: FaultServer, prefix: str, key: str | None) -> int:
                if e.method == 'GET' and e.path.startswith(prefix) and (key is None or e.query.get('key') == key))
 
 
+def segments_of(name: str, count: int = 12, base: int = 60_000) -> list[bytes]:
+    return [hashlib.shake_128(f'{name}:{i}'.encode()).digest(base + 997 * i) for i in range(count)]
+
+
+def hls_info(ctx: Context, scratch: Path, key: str, segments: Sequence[bytes],
+             faults: dict[int, dict[str, Any]] | None = None, name: str = 'info.json') -> Path:
+    stream = hls_stream(ctx.server, key, segments, faults=faults)
+    path = scratch / name
+    path.write_text(json.dumps({**stream.info, 'ext': 'bin'}))
+    return path
+
+
 class KillCase(Case):
     """Start yt-dlp, SIGKILL it at a point of the transfer, rerun the same command.
 
@@ -290,29 +494,30 @@ class KillCase(Case):
         self.name, self.what, self.flavour, self.at = name, what, flavour, at
         self.rows = (name,)
 
-    def prepare(self, ctx: Context, side: str, scratch: Path) -> tuple[Path, list[str], str, str | None, int, str]:
-        """(info JSON, extra args, path prefix, key, bytes to kill at, good SHA-256)."""
-        key = f'{self.name}-{side}'
+    def prepare(self, ctx: Context, side: str, scratch: Path, healthy: bool = False
+                ) -> tuple[list[str], str, str | None, int, str]:
+        """(command, path prefix, key, bytes to kill at, good SHA-256); ``healthy``: unthrottled, a fresh key."""
+        key = f'{self.name}-{side}' + ('-rerun' if healthy else '')
+        info_name = 'rerun.json' if healthy else 'info.json'
         if self.flavour == 'hls':
-            segments = [hashlib.shake_128(f'{self.name}:{i}'.encode()).digest(60_000 + 997 * i)
-                        for i in range(self.SEGMENTS)]
-            stream = hls_stream(ctx.server, key, segments, faults={i: {'rate': 150_000} for i in range(12)})
-            path = scratch / 'info.json'
-            path.write_text(json.dumps({**stream.info, 'ext': 'bin'}))
+            segments = segments_of(self.name, self.SEGMENTS)
+            faults = None if healthy else {i: {'rate': 150_000} for i in range(self.SEGMENTS)}
+            info = hls_info(ctx, scratch, key, segments, faults, info_name)
             k = round(self.at * self.SEGMENTS)
-            before = sum(len(seg) for seg in segments[:k])
-            kill_at = before + len(segments[k]) // 2
-            return (path, ['--async-host-connections', '2'], f'/file/{key}/seg', None, kill_at,
-                    hashlib.sha256(stream.expected).hexdigest())
+            kill_at = sum(len(seg) for seg in segments[:k]) + len(segments[k]) // 2
+            cmd = command(ctx, side, ['--load-info-json', str(info)], plugin_extra=['--async-host-connections', '2'])
+            return cmd, f'/file/{key}/seg', None, kill_at, hashlib.sha256(b''.join(segments)).hexdigest()
         size = 3 * MiB
-        url = ctx.server.data_url(size, 'bin', rate=700_000, key=key)
-        extra = ['--async-connections', '1'] if self.flavour == 'plain' else []
-        return info_json(scratch, url), extra, f'/data/{size}', key, int(self.at * size), sha256_of(size)
+        url = ctx.server.data_url(size, 'bin', key=key) if healthy else \
+            ctx.server.data_url(size, 'bin', rate=700_000, key=key)
+        plugin_extra = ['--async-connections', '1'] if self.flavour == 'plain' else []
+        cmd = command(ctx, side, ['--load-info-json', str(info_json(scratch, url, name=info_name))],
+                      plugin_extra=plugin_extra)
+        return cmd, f'/data/{size}', key, int(self.at * size), sha256_of(size)
 
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         work, scratch = side_dirs(ctx, self.name, side)
-        info, extra, prefix, key, kill_at, good = self.prepare(ctx, side, scratch)
-        cmd = command(side, info, extra)
+        cmd, prefix, key, kill_at, good = self.prepare(ctx, side, scratch)
         proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=hermetic_env(scratch / 'home'))
         deadline = time.monotonic() + 60
@@ -329,8 +534,10 @@ class KillCase(Case):
             proc.wait(10)
         state = 'finished before the kill' if finished_first else f'killed after {done} bytes sent'
         after_kill = folder_files(work) + resume_state(work)
-        code, log = run(cmd, work, scratch)
-        return [classify(code, work, [good], log, f'{state}, left {after_kill}')]
+        code, out, err = run(cmd, work, scratch)
+        outcome = classify(code, work, [good], text(out, err), f'{state}, left {after_kill}', root=ctx.root)
+        outcome.again = Rerun(self.prepare(ctx, side, scratch, healthy=True)[0], work, scratch, [good])
+        return [outcome]
 
 
 NO_YTDL = object()
@@ -348,23 +555,30 @@ class HlsCase(Case):
     """
 
     def __init__(self, name: str, what: str, faults: dict[int, dict[str, Any]] | None = None,
-                 part: int = 0, ytdl: object = NO_YTDL) -> None:
+                 part: int = 0, ytdl: object = NO_YTDL, stdout: bool = False, handback: str | None = None) -> None:
         self.name, self.what, self.faults, self.part, self.ytdl = name, what, faults or {}, part, ytdl
+        self.stdout, self.handback = stdout, handback
         self.rows = (name,)
 
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         work, scratch = side_dirs(ctx, self.name, side)
-        segments = [hashlib.shake_128(f'{self.name}:{i}'.encode()).digest(60_000 + 997 * i) for i in range(12)]
+        segments = segments_of(self.name)
+        expected = b''.join(segments)
+        good = [hashlib.sha256(expected).hexdigest()]
         faults = {i: {**f, 'key': side} for i, f in self.faults.items()}
-        stream = hls_stream(ctx.server, f'{self.name}-{side}', segments, faults=faults)
-        info = scratch / 'info.json'
-        info.write_text(json.dumps({**stream.info, 'ext': 'bin'}))
+        info = hls_info(ctx, scratch, f'{self.name}-{side}', segments, faults)
         if self.part:
             (work / (FINAL + '.part')).write_bytes(b''.join(segments[:self.part]))
             if isinstance(self.ytdl, str):
                 (work / (FINAL + '.ytdl')).write_text(self.ytdl)
-        code, log = run(command(side, info), work, scratch)
-        return [classify(code, work, [hashlib.sha256(stream.expected).hexdigest()], log)]
+        out_name = STDOUT if self.stdout else FINAL
+        code, out, err = run(command(ctx, side, ['--load-info-json', str(info)], out=out_name), work, scratch)
+        if self.stdout:
+            return [classify(code, work, good, err, stdout=out, expected=expected, root=ctx.root)]
+        outcome = classify(code, work, good, text(out, err), root=ctx.root)
+        healthy = hls_info(ctx, scratch, f'{self.name}-{side}-rerun', segments, None, 'rerun.json')
+        outcome.again = Rerun(command(ctx, side, ['--load-info-json', str(healthy)]), work, scratch, good)
+        return [outcome]
 
 
 # ----------------------------------------------------------------- disk full
@@ -393,7 +607,11 @@ def can_mount(probe: Path) -> str | None:
 
 
 class DiskFullCase(Case):
-    """The folder is a 1 MiB tmpfs, the download does not fit; then 16 MiB and the same command again."""
+    """The folder is a 1 MiB tmpfs, the download does not fit; then 16 MiB and the same command again.
+
+    The second run is the first row's rerun; what it leaves is copied out of
+    the tmpfs (``after/``) before it is unmounted, for the second row's rerun.
+    """
 
     def __init__(self, name: str, what: str, flavour: str) -> None:
         self.name, self.what, self.flavour = name, what, flavour
@@ -405,27 +623,82 @@ class DiskFullCase(Case):
         scratch.mkdir(parents=True, exist_ok=True)
         key = f'{self.name}-{side}'
         if self.flavour == 'hls':
-            segments = [hashlib.shake_128(f'{self.name}:{i}'.encode()).digest(200_000 + 997 * i) for i in range(12)]
-            stream = hls_stream(ctx.server, key, segments)
-            info = scratch / 'info.json'
-            info.write_text(json.dumps({**stream.info, 'ext': 'bin'}))
-            good = hashlib.sha256(stream.expected).hexdigest()
+            segments = segments_of(self.name, base=200_000)
+            info = hls_info(ctx, scratch, key, segments)
+            good = hashlib.sha256(b''.join(segments)).hexdigest()
         else:
             size = 3 * MiB
             info = info_json(scratch, ctx.server.data_url(size, 'bin', key=key))
             good = sha256_of(size)
-        extra = ['--async-connections', '1'] if self.flavour == 'plain' else []
-        cmd = command(side, info, extra)
+        plugin_extra = ['--async-connections', '1'] if self.flavour == 'plain' else []
+        cmd = command(ctx, side, ['--load-info-json', str(info)], plugin_extra=plugin_extra)
         mount_tmpfs(work, '1m')
         try:
-            code, log = run(cmd, work, scratch)
-            full = classify(code, work, [good], log)
+            code, out, err = run(cmd, work, scratch)
+            full = classify(code, work, [good], text(out, err), root=ctx.root)
             remount(work, '16m')
-            code, log = run(cmd, work, scratch)
-            again = classify(code, work, [good], log)
+            code, out, err = run(cmd, work, scratch)
+            again = classify(code, work, [good], text(out, err), root=ctx.root)
+            shutil.copytree(work, base / 'after', dirs_exist_ok=True)
         finally:
             umount(work)
+        full.rerun = again
+        again.again = Rerun(cmd, base / 'after', scratch, [good])
         return [full, again]
+
+
+def rerun(outcome: Outcome, root: Path | str = '') -> Outcome:
+    """``outcome``'s command once more against a healthy server, in the folder it left."""
+    assert outcome.again is not None
+    again = outcome.again
+    code, out, err = run(again.cmd, again.folder, again.scratch)
+    return classify(code, again.folder, again.good, text(out, err), root=root)
+
+
+def run_matrix(cases: Sequence[Case], ctx: Context, workers: int,
+               durations: dict[tuple[str, str], float] | None = None
+               ) -> dict[tuple[str, str], Outcome | BaseException]:
+    """Both sides of every case on a thread pool, then the reruns; {(row, side): Outcome or the exception}.
+
+    A row is rerun (both sides) when either side left more than a right
+    final file (``Outcome.clean``) and neither was rerun already.
+    """
+    results: dict[tuple[str, str], Outcome | BaseException] = {}
+
+    def timed(case: Case, side: str) -> list[Outcome]:
+        start = time.monotonic()
+        try:
+            return case.execute(ctx, side)
+        finally:
+            if durations is not None:
+                durations[(case.name, side)] = time.monotonic() - start
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        # the slow rows (kills, disks) first, so they overlap the many quick ones
+        jobs = {pool.submit(timed, case, side): (case, side)
+                for case in sorted(cases, key=lambda c: isinstance(c, (FaultCase, HlsCase))) for side in SIDES}
+        for future in concurrent.futures.as_completed(jobs):
+            case, side = jobs[future]
+            try:
+                outcomes: list[Outcome] | BaseException = future.result()
+            except Exception as exc:  # a broken row is reported by its test, not by all of them
+                outcomes = exc
+            for i, row in enumerate(case.rows):
+                results[(row, side)] = outcomes if isinstance(outcomes, BaseException) else outcomes[i]
+        again = {}
+        for case in cases:
+            for row in case.rows:
+                pair = [results.get((row, side)) for side in SIDES]
+                if all(isinstance(o, Outcome) and o.again is not None and o.rerun is None for o in pair) \
+                        and not all(o.clean() for o in pair if isinstance(o, Outcome)):
+                    for side, outcome in zip(SIDES, pair):
+                        again[pool.submit(rerun, outcome, ctx.root)] = outcome
+        for future in concurrent.futures.as_completed(again):
+            try:
+                again[future].rerun = future.result()
+            except Exception as exc:
+                again[future].note += f' (the rerun could not be made: {exc})'
+    return results
 
 
 # ---------------------------------------------------------------- the matrix
@@ -446,6 +719,7 @@ def fault_cases() -> list[Case]:
         FaultCase('fail-503x2-retry-after', 'two 503s with Retry-After: 1', {'fail': 2, 'retry_after': 1}),
         FaultCase('fail-429x2-retry-after', 'two 429s with Retry-After: 1',
                   {'fail': 2, 'fail_status': 429, 'retry_after': 1}),
+        FaultCase('fail-503x3', 'three 503s: exactly --retries 3', {'fail': 3}),
         FaultCase('fail-503x10', 'ten 503s: more than --retries 3', {'fail': 10}),
         FaultCase('fail-403x1', 'one 403, then content', {'fail': 1, 'fail_status': 403}),
         FaultCase('fail-408x1', 'one 408, then content', {'fail': 1, 'fail_status': 408}),
@@ -495,10 +769,30 @@ def fault_cases() -> list[Case]:
         FaultCase('part-junk-no-continue', '--no-continue over a NAME.part of junk', {}, extra=['--no-continue'],
                   part=lambda data: b'j' * MiB),
         FaultCase('no-part-reset', '--no-part, RST after 256 KiB once', {'reset_after': K}, extra=['--no-part']),
+        FaultCase('http-chunk-size', '--http-chunk-size 1M, no fault', {}, extra=['--http-chunk-size', '1M']),
         FaultCase('http-chunk-size-reset', '--http-chunk-size 1M, RST after 256 KiB once', {'reset_after': K},
                   extra=['--http-chunk-size', '1M']),
         FaultCase('limit-rate-reset', '--limit-rate 4M, RST after 256 KiB once', {'reset_after': K},
                   extra=['--limit-rate', '4M']),
+    ]
+
+
+def stdout_cases() -> list[Case]:
+    """``-o -``: the bytes on stdout are the file; a failed run may only have written a right prefix."""
+    K = 256 * KiB
+    return [
+        FaultCase('stdout-plain', '-o -, no fault', {}, stdout=True),
+        FaultCase('stdout-reset-once', f'-o -, RST after {K} bytes, once', {'reset_after': K}, stdout=True),
+        FaultCase('stdout-short-once', '-o -, body 100 KiB short, then close, once', {'short': 100 * KiB},
+                  stdout=True),
+        FaultCase('stdout-stall-once', f'-o -, stall after {K} bytes, once', {'stall_after': K}, stdout=True),
+        FaultCase('stdout-reset-always', f'-o -, RST after {K} bytes on every request',
+                  {'reset_after': K, 'times': -1}, stdout=True),
+        FaultCase('stdout-status-404', '-o -, always 404', {'status': 404}, stdout=True),
+        FaultCase('stdout-etag-change-reset', '-o -, a reset, then new content under a new ETag',
+                  {'etag_change': 1, 'reset_after': K}, stdout=True),
+        HlsCase('stdout-hls-seg-reset', '-o -, HLS, segments 3 and 7 reset after 20 KiB once',
+                {3: {'reset_after': 20 * KiB}, 7: {'reset_after': 20 * KiB}}, stdout=True),
     ]
 
 
@@ -520,6 +814,8 @@ def hls_cases() -> list[Case]:
         HlsCase('hls-seg-stall', 'HLS, segment 3 stalls after 20 KiB once (socket timeout 3 s)',
                 {3: {'stall_after': K}}),
         HlsCase('hls-seg-503x2', 'HLS, segment 3 answers 503 twice', {3: {'fail': 2}}),
+        HlsCase('hls-seg-503x3', 'HLS, segment 3 answers 503 three times (= --fragment-retries 3)',
+                {3: {'fail': 3}}),
         HlsCase('hls-seg-503x10', 'HLS, segment 3 answers 503 ten times (> --fragment-retries 3)',
                 {3: {'fail': 10}}),
         HlsCase('hls-seg-429-retry-after', 'HLS, segment 3 answers 429 Retry-After: 1 once',
@@ -539,7 +835,7 @@ def disk_cases() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
-    return fault_cases() + hls_cases() + kill_cases() + disk_cases()
+    return fault_cases() + stdout_cases() + hls_cases() + kill_cases() + disk_cases()
 
 
 def row_descriptions(cases: Sequence[Case]) -> dict[str, str]:

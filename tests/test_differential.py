@@ -1,31 +1,38 @@
 """Issue 9, "never worse than yt-dlp alone": the differential matrix, one test per row.
 
-Every row (tests/differential_cases.py) runs the same ``yt-dlp`` command twice
-in this test run, with ``--no-async-downloads`` (native) and without (the
-plugin), each in its own empty folder.  A row fails when the plugin's outcome
-is worse than native's.  The rows are run together on a thread pool (a
-module fixture runs exactly the rows pytest selected); each test then judges
-its own row.  The whole table is printed at the end of the session and
-written to build/differential.md.
+Every row (tests/differential_cases.py) runs the same ``python -m yt_dlp``
+command twice in this test run, each in its own empty folder: with the
+interpreter of a venv that holds yt-dlp and nothing of the plugin (native,
+tests/differential_venvs.py) and with this venv's (the plugin).  A row fails
+when the plugin's outcome is worse than native's, or when the plugin side did
+not go through the engine (unless the row names the hand-back it expects).
+The rows are run together on a thread pool (a module fixture runs exactly the
+rows pytest selected); each test then judges its own row.  The whole table is
+printed at the end of the session and written to build/differential.md.
+
+``DIFFERENTIAL_MUTANTS=1`` (``make differential``) also runs the planted bugs
+(differential_venvs.MUTANTS): each must turn at least one row WORSE.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import gzip
 import hashlib
 import http.client
+import json
 import os
+import subprocess
+import sys
 import urllib.parse
-import time
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 import pytest
 
 import differential_cases as dc
+import differential_venvs as dv
 from faultserver import FaultServer, content
-from ytdlp_support import require_engine, require_hook
+from ytdlp_support import hermetic_env, require_engine, require_hook
 
 class Xfail(NamedTuple):
     reason: str
@@ -65,7 +72,9 @@ class _Table:
             native, plugin, verdict, reason = self.rows[row]
             mark = ' (xfail)' if row in XFAIL else ''
             shown = verdict + (f': {reason}' if reason else '') + mark
-            engine = '' if plugin.engine else ' (no engine)'
+            engine = '' if plugin.engine else f' (handed back: {plugin.handback})' if plugin.handback else ' (no engine)'
+            if plugin.rerun is not None and native.rerun is not None:
+                engine += f'; rerun: {native.rerun.cell()} / {plugin.rerun.cell()}'
             lines.append(f'| {row} | {DESCRIPTIONS[row]} | {native.cell()} | {plugin.cell()}{engine} | {shown} |')
         return '\n'.join(lines) + '\n'
 
@@ -81,6 +90,10 @@ class _Table:
         terminalreporter.write_line('slowest runs: ' + ', '.join(f'{name}/{side} {secs:.1f}s'
                                                                   for (name, side), secs in slowest))
         terminalreporter.write_line(f'(written to {TABLE_PATH})')
+        for name, verdicts in MUTANT_REPORT.items():
+            terminalreporter.write_line(f'planted bug {name} ({dv.MUTANTS[name].what}): ' + '; '.join(
+                f'{row} {verdict}' + (f' ({why[:160]})' if verdict in (dc.WORSE, dc.BAD) else '')
+                for row, (verdict, why) in verdicts.items()))
 
 
 @pytest.fixture(scope='module')
@@ -98,37 +111,16 @@ def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         if reason:
             cases = [case for case in cases if not isinstance(case, dc.DiskFullCase)]
             request.config.stash[_SKIP_DISK] = reason
-    results: dict[tuple[str, str], dc.Outcome | BaseException] = {}
     table = _Table()
     request.config.pluginmanager.register(table, 'differential-table')
     with FaultServer('127.0.0.1') as server, FaultServer('127.0.0.2') as server2:
-        ctx = dc.Context(server, server2, root)
-        with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
-            # the slow rows (kills, disks) first, so they overlap the many quick ones
-            jobs = {pool.submit(_timed, case, ctx, side): (case, side)
-                    for case in sorted(cases, key=lambda c: isinstance(c, dc.FaultCase)) for side in dc.SIDES}
-            for future in concurrent.futures.as_completed(jobs):
-                case, side = jobs[future]
-                try:
-                    outcomes: list[dc.Outcome] | BaseException = future.result()
-                except Exception as exc:  # a broken row is reported by its test, not by all of them
-                    outcomes = exc
-                for i, row in enumerate(case.rows):
-                    results[(row, side)] = outcomes if isinstance(outcomes, BaseException) else outcomes[i]
+        ctx = dc.Context(server, server2, root, {dc.NATIVE: str(dv.alone_venv()), dc.PLUGIN: sys.executable})
+        results = dc.run_matrix(cases, ctx, WORKERS, DURATIONS)
     yield results, table
 
 
 _SKIP_DISK = pytest.StashKey[str]()
 DURATIONS: dict[tuple[str, str], float] = {}
-
-
-def _timed(case: dc.Case, ctx: dc.Context, side: str) -> list[dc.Outcome]:
-    """``case.execute``, noting how long it took (printed with the table, to keep the matrix short)."""
-    start = time.monotonic()
-    try:
-        return case.execute(ctx, side)
-    finally:
-        DURATIONS[(case.name, side)] = time.monotonic() - start
 
 
 @pytest.mark.parametrize('row', [_param(row) for row in BY_ROW])
@@ -146,11 +138,28 @@ def test_plugin_never_worse(row: str, matrix: Any, request: pytest.FixtureReques
     assert verdict not in (dc.WORSE, dc.BAD), (
         f'{row} ({DESCRIPTIONS[row]}): plugin is {verdict} than native: {reason}\n'
         f'native: {native.cell()}\nplugin: {plugin.cell()}\n--- plugin log (tail)\n{plugin.log[-3000:]}')
+    # yt-dlp alone really ran alone: no line of the plugin (its -v lines name loaded plugins)
+    assert not dc.plugin_traces(native.log), f'{row}: the native side loaded plugin code: {dc.plugin_traces(native.log)}'
+    expected = BY_ROW[row].handback
+    if expected is None:
+        assert plugin.engine, (f'{row}: the plugin side did not go through the engine '
+                               f'(hand-back: {plugin.handback})\n{plugin.log[-2000:]}')
+    else:
+        assert plugin.handback is not None and expected in plugin.handback, (
+            f'{row}: expected a hand-back to yt-dlp ({expected!r}), got {plugin.handback!r}')
 
 
 # ------------------------------------------------- the judge and the new faults
-def _outcome(kind: str, *leftovers: str) -> dc.Outcome:
-    return dc.Outcome(kind, None if kind == dc.HANG else (0 if kind.startswith('EXACT') else 1), list(leftovers), True)
+def _outcome(kind: str, *leftovers: str, exit: int | None = -1, sha: str | None = None, lines: list[str] | None = None,
+             error: bool = False) -> dc.Outcome:
+    if exit == -1:
+        exit = None if kind == dc.HANG else (0 if kind.startswith('EXACT') else 1)
+    return dc.Outcome(kind, exit, list(leftovers), True, sha=sha, lines=lines or [], error=error)
+
+
+def _rerun(first: dc.Outcome, then: dc.Outcome) -> dc.Outcome:
+    first.rerun = then
+    return first
 
 
 @pytest.mark.parametrize('native, plugin, verdict', [
@@ -163,16 +172,32 @@ def _outcome(kind: str, *leftovers: str) -> dc.Outcome:
     (_outcome(dc.CLEAN_ERROR), _outcome(dc.CLEAN_ERROR, 'out.bin.part-async'), dc.WORSE),
     (_outcome(dc.CLEAN_ERROR, 'out.bin.part'), _outcome(dc.CLEAN_ERROR, 'out.bin.part', 'stray.tmp'), dc.WORSE),
     (_outcome(dc.CLEAN_ERROR), _outcome(dc.ERROR_FILE, 'out.bin'), dc.WORSE),
+    (_outcome(dc.ERROR_FILE, 'out.bin'), _outcome(dc.CLEAN_ERROR), dc.WORSE),      # native leaves the right file
     (_outcome(dc.CLEAN_ERROR), _outcome(dc.HANG), dc.WORSE),
     (_outcome(dc.HANG), _outcome(dc.CLEAN_ERROR), dc.BETTER),
     (_outcome(dc.WRONG), _outcome(dc.CLEAN_ERROR, 'out.bin.part'), dc.BETTER),
-    (dc.Outcome(dc.WRONG, 0, [], True), dc.Outcome(dc.WRONG, 0, [], True), dc.BAD),  # yt-dlp loses data; we may not
+    (_outcome(dc.WRONG, exit=0, sha='a'), _outcome(dc.WRONG, exit=0, sha='a'), dc.BAD),  # yt-dlp loses data; we may not
     (_outcome(dc.EXACT), _outcome(dc.WRONG), dc.WORSE),
-    (_outcome(dc.WRONG), dc.Outcome(dc.WRONG, 0, [], True), dc.WORSE),   # native says so (exit 1), plugin exit 0
-    (_outcome(dc.WRONG), _outcome(dc.WRONG), dc.SAME),   # the same wrong file, and both exit 1
+    (_outcome(dc.WRONG, sha='a'), _outcome(dc.WRONG, exit=0, sha='a'), dc.WORSE),   # native says so (exit 1), plugin 0
+    (_outcome(dc.WRONG, sha='a'), _outcome(dc.WRONG, sha='a'), dc.SAME),   # the same wrong file, and both exit 1
+    (_outcome(dc.WRONG, sha='a'), _outcome(dc.WRONG, sha='b'), dc.WORSE),  # two wrong files, not the same bytes
+    (_outcome(dc.CLEAN_ERROR, exit=1), _outcome(dc.CLEAN_ERROR, exit=2), dc.WORSE),   # exit statuses are values
+    (_outcome(dc.CLEAN_ERROR, error=True), _outcome(dc.CLEAN_ERROR), dc.WORSE),       # native's ERROR line is missing
+    (_outcome(dc.EXACT, lines=['[download] Destination: out.bin']), _outcome(dc.EXACT, lines=[]), dc.WORSE),
+    # the same leftovers by name, but what a healthy rerun makes of them differs: the plugin's resume state is bad
+    (_rerun(_outcome(dc.CLEAN_ERROR, 'out.bin.part'), _outcome(dc.EXACT)),
+     _rerun(_outcome(dc.CLEAN_ERROR, 'out.bin.part-async'), _outcome(dc.WRONG, exit=0, sha='b')), dc.WORSE),
+    (_rerun(_outcome(dc.CLEAN_ERROR, 'out.bin.part'), _outcome(dc.EXACT)),
+     _rerun(_outcome(dc.CLEAN_ERROR, 'out.bin.part-async'), _outcome(dc.EXACT)), dc.SAME),
 ], ids=lambda v: v if isinstance(v, str) else v.kind)
 def test_compare_rules(native: dc.Outcome, plugin: dc.Outcome, verdict: str) -> None:
     assert dc.compare(native, plugin)[0] == verdict
+
+
+def test_past_end_is_worse() -> None:
+    native, plugin = _outcome(dc.EXACT), _outcome(dc.EXACT)
+    plugin.past_end = 1
+    assert dc.compare(native, plugin) == (dc.WORSE, '1 requests ask for bytes past the end of the resource (native: 0)')
 
 
 def test_classify(tmp_path: Path) -> None:
@@ -187,7 +212,109 @@ def test_classify(tmp_path: Path) -> None:
     found = dc.classify(0, tmp_path, good)
     assert (found.kind, found.leftovers) == (dc.LEFTOVERS, ['out.bin.part'])
     (tmp_path / 'out.bin').write_bytes(b'wrong')
-    assert dc.classify(1, tmp_path, good).kind == dc.WRONG          # a wrong final file, whatever the exit
+    found = dc.classify(1, tmp_path, good)
+    assert (found.kind, found.sha) == (dc.WRONG, hashlib.sha256(b'wrong').hexdigest())  # whatever the exit
+
+
+def test_classify_stdout(tmp_path: Path) -> None:
+    good = [hashlib.sha256(b'right').hexdigest()]
+    assert dc.classify(0, tmp_path, good, stdout=b'right', expected=b'right').kind == dc.EXACT
+    assert dc.classify(1, tmp_path, good, stdout=b'rig', expected=b'right').kind == dc.CLEAN_ERROR  # a right prefix
+    assert dc.classify(1, tmp_path, good, stdout=b'rxg', expected=b'right').kind == dc.WRONG
+    assert dc.classify(0, tmp_path, good, stdout=b'', expected=b'right').kind == dc.WRONG
+
+
+def test_engine_use() -> None:
+    assert dc.engine_use('[debug] Invoking async downloader on "http://x"') == (True, None)
+    assert dc.engine_use(f'{dc.FRAGMENT_LINE} (12 fragments)') == (True, None)
+    log = ('[debug] Invoking async downloader on "http://x"\n'
+           "[debug] [async] Using yt-dlp's http downloader: the server ignores ranges\n")
+    assert dc.engine_use(log) == (False, 'http: the server ignores ranges')
+    assert dc.engine_use('[debug] Invoking http downloader on "http://x"') == (False, None)
+
+
+def test_output_lines() -> None:
+    log = ('[debug] Command-line config: [...]\n[info] diff: Downloading 1 format(s): 0\n'
+           '[download] Destination: out.bin\n[download]   0.0% of    3.01MiB at  Unknown B/s ETA Unknown\r'
+           '[download]  8.3% of    3.01MiB at   27.60MiB/s ETA 00:00[download] Got error: [Errno 104] Connection '
+           'reset by peer. Retrying (1/3)...\n[download] Destination: out.bin\n'
+           '[download] 100% of    3.01MiB in 00:00:01 at 2.9MiB/s\n'
+           '[download] Resuming download at byte 1047552\n[async] 1 file, 3.0 MiB in 1.0 s\n'
+           'ERROR: unable to open /tmp/x/differential0/reset/plugin/work/out.bin\n'
+           'Traceback (most recent call last):\n  File "/venv/yt_dlp/YoutubeDL.py", line 1, in dl\n'
+           '    self.report_error(f\'\\r[download] Got error: {e}\'),\n'
+           'urllib.error.HTTPError: HTTP Error 404: Not Found\n'
+           'ERROR: \r[download] Got error: HTTP Error 503: Service Unavailable. Giving up after 3 retries\n')
+    assert dc.output_lines(log, '/tmp/x/differential0') == [
+        '[info] diff: Downloading 1 format(s): 0', '[download] Destination: out.bin',
+        'ERROR: unable to open <root>/reset/<side>/work/out.bin',
+        'ERROR: [download] Got error: <error>. Giving up after 3 retries',
+        '[download] Got error: <error>. Retrying (1/3)...']
+
+
+def test_alone_loads_no_plugin(fault_server: FaultServer, tmp_path: Path) -> None:
+    """yt-dlp alone: the same yt-dlp, no file of the plugin, and a download imports no module of it."""
+    require_hook()
+    python = dv.alone_venv()
+    version = subprocess.run([str(python), '-m', 'yt_dlp', '--version'], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    import yt_dlp.version
+    assert version == yt_dlp.version.__version__
+    site = Path(subprocess.run([str(python), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    assert site != dv.SITE and not [name for name in dv.PLUGIN_TOP if (site / name).exists()]
+    info = dc.info_json(tmp_path, fault_server.data_url(100_000, 'bin', key='alone'))
+    # -X importtime names every module imported; the download must import none of the plugin's
+    proc = subprocess.run([str(python), '-X', 'importtime', '-m', 'yt_dlp', *dc.COMMON, '-o', 'out.bin',
+                           '--load-info-json', str(info)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env=hermetic_env(tmp_path / 'home'))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = [line.rsplit('|', 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith('import time:')]
+    assert 'yt_dlp.downloader.http' in imported
+    assert not [m for m in imported if m.startswith(('yt_dlp_async', 'yt_dlp_plugins'))]
+    assert not dc.plugin_traces(proc.stdout + proc.stderr)
+    assert (tmp_path / 'out.bin').read_bytes() == content(100_000)
+    # and the same command on the plugin side does load it (the check can fail)
+    proc = subprocess.run([sys.executable, '-X', 'importtime', '-m', 'yt_dlp', *dc.COMMON, '-o', 'out2.bin',
+                           '--load-info-json', str(info)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env=hermetic_env(tmp_path / 'home'))
+    assert 'yt_dlp_async' in proc.stderr and dc.plugin_traces(proc.stdout + proc.stderr)
+
+
+# ------------------------------------------------------------- planted bugs
+MUTANT_ROWS: dict[str, tuple[str, ...]] = {
+    # the two rows where both sides end in an error are here: the rerun must show the wrong bytes
+    'wrong-byte': ('plain', 'short-always', 'fail-503x10', 'stdout-plain', 'hls-plain'),
+    'retry-fewer': ('hls-seg-503x3', 'fail-503x3', 'reset-3x'),
+    'range-end-long': ('plain', 'http-chunk-size'),
+}
+"""Rows each planted bug (differential_venvs.MUTANTS) is run on: at least one must turn WORSE."""
+
+
+@pytest.mark.skipif(os.environ.get('DIFFERENTIAL_MUTANTS') != '1',
+                    reason='the planted bugs run in make differential (DIFFERENTIAL_MUTANTS=1)')
+@pytest.mark.parametrize('name', list(dv.MUTANTS))
+def test_planted_bug_flips_a_row(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    require_hook()
+    assert set(MUTANT_ROWS) == set(dv.MUTANTS)
+    python = dv.mutant_venv(name)
+    cases = [case for case in CASES if any(row in MUTANT_ROWS[name] for row in case.rows)]
+    with FaultServer('127.0.0.1') as server, FaultServer('127.0.0.2') as server2:
+        ctx = dc.Context(server, server2, tmp_path, {dc.NATIVE: str(dv.alone_venv()), dc.PLUGIN: str(python)})
+        results = dc.run_matrix(cases, ctx, WORKERS)
+    verdicts = {}
+    for row in MUTANT_ROWS[name]:
+        native, plugin = results[(row, dc.NATIVE)], results[(row, dc.PLUGIN)]
+        if isinstance(native, BaseException) or isinstance(plugin, BaseException):
+            verdicts[row] = ('error', repr(native if isinstance(native, BaseException) else plugin))
+        else:
+            verdicts[row] = dc.compare(native, plugin)
+    flipped = {row: why for row, (verdict, why) in verdicts.items() if verdict in (dc.WORSE, dc.BAD)}
+    MUTANT_REPORT[name] = verdicts
+    assert flipped, f'{dv.MUTANTS[name].what}: no row turned WORSE: {verdicts}'
+
+
+MUTANT_REPORT: dict[str, dict[str, tuple[str, str]]] = {}
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
