@@ -12,7 +12,7 @@
 #   make lint      mypy over the package
 #   make fuzz      libFuzzer (clang, ASan + UBSan) over the parsers of untrusted
 #                  bytes, FUZZ_TIME seconds each (docs/fuzzing.md)
-#   make differential  issue 9: every fault through yt-dlp alone and the plugin, the table
+#   make differential  issue 9: every fault through yt-dlp alone and the plugin, the table, and the planted bugs
 #   make test-versions yt-dlp's integration tests on the other yt-dlp releases we declare
 #   make test-portable the extension built with YTDLP_ASYNC_PORTABLE=1 (no Linux-only calls,
 #                  docs/portability.md) in .venv-portable: engine tests and a few yt-dlp ones
@@ -124,8 +124,11 @@ test-portable: deps
 	  -q -p no:cacheprovider -n $(TEST_JOBS) $(TEST_DIST) $(PYTEST_ARGS) $(PORTABLE_TESTS)
 
 .PHONY: differential
+# DIFFERENTIAL_MUTANTS=1: also the planted bugs (tests/differential_venvs.py), each built once into
+# build/mutants/NAME (about 10-15 s of compiling each, reused while the source is unchanged).
 differential: install
-	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX $(PYTEST_ARGS) test_differential.py
+	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 DIFFERENTIAL_MUTANTS=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX \
+	  $(PYTEST_ARGS) test_differential.py
 
 leakcheck: install
 	@command -v valgrind >/dev/null || { echo "leakcheck needs valgrind (apt-get install valgrind)"; exit 1; }

@@ -143,9 +143,9 @@ def plugin_traces(log: str) -> list[str]:
 
 
 PROGRESS = re.compile(r'^\[download\] +(\d+(\.\d+)?%|~? *[\d.]+ ?[KMGT]?i?B at |Unknown)|\bETA\b')
-LINE_BREAK = re.compile(r'[\r\n]+|(?<=\d\d:\d\d)\s*(?=\[download\] )|(?<=Unknown)\s*(?=\[download\] )')
+LINE_BREAK = re.compile(r'[\r\n]+|(?:(?<=\d\d:\d\d)|(?<=Unknown))\s*(?=\[download\] |ERROR: |WARNING: )')
 """Line ends (``\\r`` too: progress), and a ``[download]`` message glued to the progress line before it."""
-TAG_CR = re.compile(r'^(ERROR|WARNING):\s*\r', re.MULTILINE)
+TAG_CR = re.compile(r'(ERROR|WARNING):[ \t]*\r')
 """``ERROR: \\r[download] Got error: ...``: yt-dlp's way to print an error over the progress line."""
 TAGGED = ('[', 'ERROR:', 'WARNING:')
 RETRY = re.compile(r'(Got error: ).*?(\. Retrying|\. Giving up)')
@@ -280,11 +280,11 @@ def _compare_kinds(native: Outcome, plugin: Outcome) -> tuple[str, str]:
 def compare(native: Outcome, plugin: Outcome, lines: bool = True) -> tuple[str, str]:
     """(verdict, reason): the plugin is WORSE (or BAD: the same wrong bytes, exit 0, on both sides) than native, or not.
 
-    The final state first (``_compare_kinds``); then the requests (the plugin
-    asks for bytes past the resource's end more often than native: WORSE);
-    where the outcome is the same, the ERROR line and every output line must
-    be the same too; and where both sides ran again against a healthy
-    server, that rerun must not be worse either.
+    Most severe first: the final state (``_compare_kinds``); the requests (the
+    plugin asks for bytes past the resource's end more often than native);
+    where both sides ran again against a healthy server, that rerun's final
+    state; then, where the outcome is the same (``lines``), the ERROR line and
+    every output line of the run and of the rerun.
     """
     verdict, reason = _compare_kinds(native, plugin)
     if verdict in (WORSE, BAD):
@@ -292,6 +292,13 @@ def compare(native: Outcome, plugin: Outcome, lines: bool = True) -> tuple[str, 
     if plugin.past_end > native.past_end:
         return WORSE, (f'{plugin.past_end} requests ask for bytes past the end of the resource '
                        f'(native: {native.past_end})')
+    reruns = native.rerun is not None and plugin.rerun is not None
+    if reruns:
+        # BAD is the first run's verdict to give: a rerun over the same wrong file of a failed run
+        # ("has already been downloaded", exit 0) is yt-dlp's rule on both sides
+        again, why = compare(native.rerun, plugin.rerun, lines=False)  # type: ignore[arg-type]
+        if again == WORSE:
+            return again, f'rerun against a healthy server: {why}'
     if verdict == SAME and lines:
         if native.error != plugin.error:
             return WORSE, ('native prints an ERROR line and the plugin does not' if native.error
@@ -299,11 +306,10 @@ def compare(native: Outcome, plugin: Outcome, lines: bool = True) -> tuple[str, 
         diff = line_diff(native.lines, plugin.lines)
         if diff:
             return WORSE, f'the output differs: {diff}'
-    if native.rerun is not None and plugin.rerun is not None:
-        # after a better first run the rerun's lines differ of course ("has already been downloaded")
-        again, why = compare(native.rerun, plugin.rerun, lines=verdict == SAME)
-        if again in (WORSE, BAD):
-            return again, f'rerun against a healthy server: {why}'
+        if reruns:
+            again, why = compare(native.rerun, plugin.rerun)  # type: ignore[arg-type]
+            if again == WORSE:
+                return again, f'rerun against a healthy server: {why}'
     return verdict, reason
 
 
@@ -387,6 +393,9 @@ class Case:
 
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         raise NotImplementedError
+
+    def expected_handback(self, row: str) -> str | None:
+        return self.handback
 
 
 class FaultCase(Case):
@@ -613,9 +622,13 @@ class DiskFullCase(Case):
     the tmpfs (``after/``) before it is unmounted, for the second row's rerun.
     """
 
-    def __init__(self, name: str, what: str, flavour: str) -> None:
-        self.name, self.what, self.flavour = name, what, flavour
+    def __init__(self, name: str, what: str, flavour: str, handback_full: str | None = None) -> None:
+        self.name, self.what, self.flavour, self.handback_full = name, what, flavour, handback_full
         self.rows = (name, name + '-then-space')
+
+    def expected_handback(self, row: str) -> str | None:
+        """``handback_full``: the hand-back of the run that fills the disk (the rerun uses the engine)."""
+        return self.handback_full if row == self.name else None
 
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         base = ctx.root / self.name / side
@@ -831,7 +844,8 @@ def hls_cases() -> list[Case]:
 def disk_cases() -> list[Case]:
     return [DiskFullCase('disk-full-plain', 'http over one connection, 3 MiB into a 1 MiB tmpfs', 'plain'),
             DiskFullCase('disk-full-split', 'http, split by the plugin, 3 MiB into a 1 MiB tmpfs', 'split'),
-            DiskFullCase('disk-full-hls', 'HLS of 2.4 MB into a 1 MiB tmpfs', 'hls')]
+            DiskFullCase('disk-full-hls', 'HLS of 2.4 MB into a 1 MiB tmpfs', 'hls',
+                         handback_full='the engine could not write the file')]
 
 
 def all_cases() -> list[Case]:

@@ -43,7 +43,28 @@ class Xfail(NamedTuple):
 # The integrator removes an entry once the fix for it is merged; strict=True
 # makes a row that starts passing fail until its entry is removed.  strict=False
 # only for rows whose failure depends on where a SIGKILL lands (a race).
+_NO_DESTINATION = 'the output differs: a failed download prints no `[download] Destination:` line (yt-dlp alone does)'
+_HLS_RETRIES = 'the output differs: fewer `Got error ... Retrying (k/3)` lines for a fragment than yt-dlp alone'
 XFAIL: dict[str, Xfail] = {
+    'short-always': Xfail(_NO_DESTINATION + '; the last ERROR line differs too'),
+    'reset-always': Xfail(_NO_DESTINATION + ' (when the plugin fails; it sometimes completes)', strict=False),
+    'stdout-reset-always': Xfail(_NO_DESTINATION),
+    'disk-full-plain': Xfail(_NO_DESTINATION + '; the ERROR line adds "cannot write the file" and the name'),
+    'disk-full-split': Xfail(_NO_DESTINATION + '; the ERROR line adds "cannot write the file" and the name'),
+    'norange-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
+    'norange-short': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
+    'drop-ranges-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores '
+                               'the range'),
+    'fail-503x2-retry-after': Xfail('the output differs: `[download] Sleeping 1.00 seconds as the server asked '
+                                    '(Retry-After)` lines yt-dlp alone does not print'),
+    'redirect-loop': Xfail('the output differs: the plugin retries 3 times and ends with "Got error ... Giving up" '
+                           'where yt-dlp alone says "HTTP Error 302: Found (redirect loop detected)" at once'),
+    'redirect-to-file': Xfail('the output differs: the plugin retries 3 times and ends with "Got error ... Giving up" '
+                              'where yt-dlp alone says "HTTP Error 302: Found" at once'),
+    'chunked-reset': Xfail('the output differs: the plugin prints a `Retrying (1/3)` line where yt-dlp alone '
+                           'prints none', strict=False),
+    'hls-seg-503x2': Xfail(_HLS_RETRIES, strict=False),
+    'hls-seg-503x3': Xfail(_HLS_RETRIES, strict=False),
 }
 
 CASES = dc.all_cases()
@@ -90,9 +111,18 @@ class _Table:
         terminalreporter.write_line('slowest runs: ' + ', '.join(f'{name}/{side} {secs:.1f}s'
                                                                   for (name, side), secs in slowest))
         terminalreporter.write_line(f'(written to {TABLE_PATH})')
+
+
+class _MutantTable:
+    """Prints what each planted bug did to its rows at the end of the session."""
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not MUTANT_REPORT:
+            return
+        terminalreporter.section('differential: planted bugs')
         for name, verdicts in MUTANT_REPORT.items():
-            terminalreporter.write_line(f'planted bug {name} ({dv.MUTANTS[name].what}): ' + '; '.join(
-                f'{row} {verdict}' + (f' ({why[:160]})' if verdict in (dc.WORSE, dc.BAD) else '')
+            terminalreporter.write_line(f'{name} ({dv.MUTANTS[name].what}): ' + '; '.join(
+                f'{row} {verdict}' + (f' ({why[:200]})' if verdict in (dc.WORSE, dc.BAD) else '')
                 for row, (verdict, why) in verdicts.items()))
 
 
@@ -140,7 +170,7 @@ def test_plugin_never_worse(row: str, matrix: Any, request: pytest.FixtureReques
         f'native: {native.cell()}\nplugin: {plugin.cell()}\n--- plugin log (tail)\n{plugin.log[-3000:]}')
     # yt-dlp alone really ran alone: no line of the plugin (its -v lines name loaded plugins)
     assert not dc.plugin_traces(native.log), f'{row}: the native side loaded plugin code: {dc.plugin_traces(native.log)}'
-    expected = BY_ROW[row].handback
+    expected = BY_ROW[row].expected_handback(row)
     if expected is None:
         assert plugin.engine, (f'{row}: the plugin side did not go through the engine '
                                f'(hand-back: {plugin.handback})\n{plugin.log[-2000:]}')
@@ -189,6 +219,9 @@ def _rerun(first: dc.Outcome, then: dc.Outcome) -> dc.Outcome:
      _rerun(_outcome(dc.CLEAN_ERROR, 'out.bin.part-async'), _outcome(dc.WRONG, exit=0, sha='b')), dc.WORSE),
     (_rerun(_outcome(dc.CLEAN_ERROR, 'out.bin.part'), _outcome(dc.EXACT)),
      _rerun(_outcome(dc.CLEAN_ERROR, 'out.bin.part-async'), _outcome(dc.EXACT)), dc.SAME),
+    # both failed with the same wrong file (exit 1); a rerun calls it downloaded (exit 0) on both sides: yt-dlp's rule
+    (_rerun(_outcome(dc.WRONG, sha='a'), _outcome(dc.WRONG, exit=0, sha='a')),
+     _rerun(_outcome(dc.WRONG, sha='a'), _outcome(dc.WRONG, exit=0, sha='a')), dc.SAME),
 ], ids=lambda v: v if isinstance(v, str) else v.kind)
 def test_compare_rules(native: dc.Outcome, plugin: dc.Outcome, verdict: str) -> None:
     assert dc.compare(native, plugin)[0] == verdict
@@ -284,8 +317,8 @@ def test_alone_loads_no_plugin(fault_server: FaultServer, tmp_path: Path) -> Non
 # ------------------------------------------------------------- planted bugs
 MUTANT_ROWS: dict[str, tuple[str, ...]] = {
     # the two rows where both sides end in an error are here: the rerun must show the wrong bytes
-    'wrong-byte': ('plain', 'short-always', 'fail-503x10', 'stdout-plain', 'hls-plain'),
-    'retry-fewer': ('hls-seg-503x3', 'fail-503x3', 'reset-3x'),
+    'wrong-byte': ('plain', 'short-always', 'stdout-plain', 'hls-plain'),
+    'retry-fewer': ('hls-seg-503x3', 'fail-503x3'),
     'range-end-long': ('plain', 'http-chunk-size'),
 }
 """Rows each planted bug (differential_venvs.MUTANTS) is run on: at least one must turn WORSE."""
@@ -297,6 +330,8 @@ MUTANT_ROWS: dict[str, tuple[str, ...]] = {
 def test_planted_bug_flips_a_row(name: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     require_hook()
     assert set(MUTANT_ROWS) == set(dv.MUTANTS)
+    if not request.config.pluginmanager.has_plugin('differential-mutants'):
+        request.config.pluginmanager.register(_MutantTable(), 'differential-mutants')
     python = dv.mutant_venv(name)
     cases = [case for case in CASES if any(row in MUTANT_ROWS[name] for row in case.rows)]
     with FaultServer('127.0.0.1') as server, FaultServer('127.0.0.2') as server2:
@@ -309,7 +344,9 @@ def test_planted_bug_flips_a_row(name: str, tmp_path: Path, request: pytest.Fixt
             verdicts[row] = ('error', repr(native if isinstance(native, BaseException) else plugin))
         else:
             verdicts[row] = dc.compare(native, plugin)
-    flipped = {row: why for row, (verdict, why) in verdicts.items() if verdict in (dc.WORSE, dc.BAD)}
+    # the output lines of some rows differ today (XFAIL): a flip counts when the bytes, the requests or the rerun do
+    flipped = {row: why for row, (verdict, why) in verdicts.items()
+               if verdict in (dc.WORSE, dc.BAD) and 'the output differs' not in why}
     MUTANT_REPORT[name] = verdicts
     assert flipped, f'{dv.MUTANTS[name].what}: no row turned WORSE: {verdicts}'
 
