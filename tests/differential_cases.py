@@ -381,9 +381,9 @@ def past_end(ctx: Context, key: str, size: int) -> int:
 class Case:
     """One or more rows of the matrix that share their runs; ``execute`` runs one side.
 
-    ``handback``: the plugin hands this row's download back to yt-dlp's own
-    downloader, and the hand-back line says this; None (the default): the
-    plugin side must go through the engine.
+    ``handback``: the plugin may hand this row's download back to yt-dlp's
+    own downloader with a hand-back line that says this; None (the default):
+    the plugin side must go through the engine.
     """
 
     name: str
@@ -627,7 +627,7 @@ class DiskFullCase(Case):
         self.rows = (name, name + '-then-space')
 
     def expected_handback(self, row: str) -> str | None:
-        """``handback_full``: the hand-back of the run that fills the disk (the rerun uses the engine)."""
+        """``handback_full``: the hand-back the run that fills the disk may show (where the disk fills decides)."""
         return self.handback_full if row == self.name else None
 
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
@@ -698,19 +698,19 @@ def run_matrix(cases: Sequence[Case], ctx: Context, workers: int,
                 outcomes = exc
             for i, row in enumerate(case.rows):
                 results[(row, side)] = outcomes if isinstance(outcomes, BaseException) else outcomes[i]
-        again = {}
+        reruns: dict[concurrent.futures.Future[Outcome], Outcome] = {}
         for case in cases:
             for row in case.rows:
-                pair = [results.get((row, side)) for side in SIDES]
-                if all(isinstance(o, Outcome) and o.again is not None and o.rerun is None for o in pair) \
-                        and not all(o.clean() for o in pair if isinstance(o, Outcome)):
-                    for side, outcome in zip(SIDES, pair):
-                        again[pool.submit(rerun, outcome, ctx.root)] = outcome
-        for future in concurrent.futures.as_completed(again):
+                pair = [o for o in (results.get((row, side)) for side in SIDES) if isinstance(o, Outcome)]
+                if len(pair) == 2 and all(o.again is not None and o.rerun is None for o in pair) \
+                        and not all(o.clean() for o in pair):
+                    for outcome in pair:
+                        reruns[pool.submit(rerun, outcome, ctx.root)] = outcome
+        for done in concurrent.futures.as_completed(reruns):
             try:
-                again[future].rerun = future.result()
+                reruns[done].rerun = done.result()
             except Exception as exc:
-                again[future].note += f' (the rerun could not be made: {exc})'
+                reruns[done].note += f' (the rerun could not be made: {exc})'
     return results
 
 
