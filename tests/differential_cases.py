@@ -546,6 +546,8 @@ class KillCase(Case):
         code, out, err = run(cmd, work, scratch)
         outcome = classify(code, work, [good], text(out, err), f'{state}, left {after_kill}', root=ctx.root)
         outcome.again = Rerun(self.prepare(ctx, side, scratch, healthy=True)[0], work, scratch, [good])
+        if key is not None:  # http: the killed run's requests and the rerun's
+            outcome.past_end = past_end(ctx, key, 3 * MiB)
         return [outcome]
 
 

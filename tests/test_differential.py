@@ -321,7 +321,7 @@ MUTANT_ROWS: dict[str, tuple[str, ...]] = {
     # the two rows where both sides end in an error are here: the rerun must show the wrong bytes
     'wrong-byte': ('plain', 'short-always', 'stdout-plain', 'hls-plain'),
     'retry-fewer': ('hls-seg-503x3', 'fail-503x3'),
-    'range-end-long': ('plain', 'http-chunk-size'),
+    'range-end-long': ('http-chunk-size', 'kill-split-middle'),   # (plain fetches the file in one GET here)
 }
 """Rows each planted bug (differential_venvs.MUTANTS) is run on: at least one must turn WORSE."""
 
