@@ -326,6 +326,15 @@ MUTANT_ROWS: dict[str, tuple[str, ...]] = {
 """Rows each planted bug (differential_venvs.MUTANTS) is run on: at least one must turn WORSE."""
 
 
+@pytest.mark.parametrize('name', list(dv.MUTANTS))
+def test_planted_bug_applies(name: str) -> None:
+    """Each planted bug's text is in today's source exactly once (make test notices a source change that
+    would leave make differential's planted bug with nothing to replace)."""
+    mutant = dv.MUTANTS[name]
+    assert (dv.REPO / mutant.path).read_text().count(mutant.old) == 1, f'{name}: update MUTANTS[{name!r}]'
+    assert name in MUTANT_ROWS and all(row in BY_ROW for row in MUTANT_ROWS[name])
+
+
 @pytest.mark.skipif(os.environ.get('DIFFERENTIAL_MUTANTS') != '1',
                     reason='the planted bugs run in make differential (DIFFERENTIAL_MUTANTS=1)')
 @pytest.mark.parametrize('name', list(dv.MUTANTS))
