@@ -66,6 +66,8 @@ Content options (``/data`` and ``/file``):
 ``rate=BYTES_PER_SEC`` smooth per-connection throttle.
 ``norange=1``         ignore Range; always 200 full, no ``Accept-Ranges``.
 ``range200=1``        ranged body and ``Content-Range`` but status 200.
+``bare206=1``         every content answer (ranged or whole) is a 206 without
+                      ``Content-Range``; with ``norange=1`` always the whole body.
 ``drop_ranges_after=N`` honour ranges while ``m < N``, then ignore them.
 ``etag_change=N``     once ``m >= N`` the version becomes 1: ETag and
                       Last-Modified change and (``/data``) the content changes
@@ -714,6 +716,8 @@ class _Handler(BaseHTTPRequestHandler):
                     start = min(end, start + (p.get_int("range_shift", 0) or 0))
                     status = 200 if p.get_flag("range200") else 206
                     content_range = f"bytes {start}-{end - 1}/{res.size}"
+        if p.get_flag("bare206"):
+            status, content_range = 206, None
         length = end - start
         chunked = p.get_flag("chunked")
         no_length = p.get_flag("no_length")

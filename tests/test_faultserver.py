@@ -333,6 +333,17 @@ def test_range200(fault_server: FaultServer) -> None:
     assert body == content(5000)[100:200]
 
 
+def test_bare206(fault_server: FaultServer) -> None:
+    url = fault_server.url("/data/5000?bare206=1")
+    status, headers, body = get(url)
+    assert status == 206 and "content-range" not in headers and body == content(5000)
+    assert headers["content-length"] == "5000"
+    status, headers, body = get(url, {"Range": "bytes=100-199"})
+    assert status == 206 and "content-range" not in headers and body == content(5000)[100:200]
+    status, headers, body = get(fault_server.url("/data/5000?bare206=1&norange=1"), {"Range": "bytes=100-199"})
+    assert status == 206 and "content-range" not in headers and body == content(5000)
+
+
 def test_drop_ranges_after(fault_server: FaultServer) -> None:
     url = fault_server.url("/data/5000?drop_ranges_after=2")
     rng = {"Range": "bytes=10-19"}

@@ -758,10 +758,11 @@ def retry_after_seconds(exc: Any, warn: Callable[[str], Any]) -> float:
 
 
 def _resource_size(headers: dict[str, str], status: int) -> int | None:
-    """The whole resource's size from a 2xx response's headers (Content-Range, else a 200's length)."""
+    """The whole resource's size from a 2xx response's headers: Content-Range, else
+    the length of a 200 (or of a 206 without Content-Range, the engine's answer to a plain GET)."""
     parse_http_range = internals.load('yt_dlp.utils:parse_http_range')
     _, _, total = parse_http_range(headers.get('content-range'))
     if total:
         return int(total)
     length = headers.get('content-length', '')
-    return int(length) if status == 200 and 'content-range' not in headers and length.isdigit() else None
+    return int(length) if status in (200, 206) and 'content-range' not in headers and length.isdigit() else None

@@ -1,0 +1,99 @@
+"""Issue 16, cases 7-12: faults where yt-dlp alone did better than the plugin.
+
+Every test runs the very same ``yt-dlp`` command twice, in its own empty
+folder each: with ``--no-async-downloads`` (yt-dlp alone) and without (the
+plugin), on its own resource key of the fault server, and compares what each
+left: the exit status, the SHA-256 of the file, the files in the folder, and
+the requests the server(s) saw.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+from typing import Any, Sequence
+
+import pytest
+
+from faultserver import FaultServer, sha256_of
+from ytdlp_support import ENGINE_LINE, get_requests, output, require_engine, require_hook, run_ytdlp, sha256_file
+
+ALONE, PLUGIN = 'alone', 'plugin'
+SIDES = (ALONE, PLUGIN)
+COMMON = ['-v', '--retries', '2', '--fragment-retries', '2', '--retry-sleep', '0', '--socket-timeout', '5',
+          '--fixup', 'never', '--ffmpeg-location', '/nonexistent/ffmpeg']
+SIZE = 3 * 1024 * 1024 + 12_345
+
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    require_hook()
+    require_engine()
+
+
+@dataclasses.dataclass
+class Run:
+    side: str
+    proc: subprocess.CompletedProcess[str]
+    folder: Path
+    output_name: str
+
+    @property
+    def exit(self) -> int:
+        return self.proc.returncode
+
+    @property
+    def log(self) -> str:
+        return self.proc.stdout + self.proc.stderr
+
+    def sha(self, name: str | None = None) -> str | None:
+        path = self.folder / (name or self.output_name)
+        return sha256_file(path) if path.is_file() else None
+
+    def files(self) -> list[str]:
+        return sorted(p.name for p in self.folder.iterdir() if p.name != '.home')
+
+    def __str__(self) -> str:
+        return f'[{self.side}] files {self.files()}\n{output(self.proc)}'
+
+
+def run_both(tmp_path: Path, url_for: Any, args: Sequence[str] = (), output_name: str = 'out.bin',
+             timeout: float = 120) -> dict[str, Run]:
+    """The same command alone and with the plugin; ``url_for(side)`` gives each side its URL."""
+    runs = {}
+    for side in SIDES:
+        folder = tmp_path / side
+        folder.mkdir()
+        switch = ['--no-async-downloads'] if side == ALONE else []
+        proc = run_ytdlp([*switch, *COMMON, '-o', output_name, *args, url_for(side)], folder, timeout=timeout)
+        runs[side] = Run(side, proc, folder, output_name)
+    plugin = runs[PLUGIN]
+    assert ENGINE_LINE in plugin.log or 'Downloading' in plugin.log, plugin
+    return runs
+
+
+# ------------------------------------------------------------------ case 7
+@pytest.mark.parametrize('query', [{'bare206': 1, 'norange': 1}, {'bare206': 1}], ids=['whole', 'ranges'])
+@pytest.mark.parametrize('args', [[], ['--http-chunk-size', '1M']], ids=['default', 'chunked'])
+def test_206_without_content_range_to_a_plain_get(tmp_path: Path, fault_server: FaultServer,
+                                                   query: dict[str, int], args: list[str]) -> None:
+    """Case 7: a 206 without Content-Range to a GET that asked no Range is the whole
+    resource (yt-dlp alone saves it, exit 0); to a ranged request it is unusable."""
+    runs = run_both(tmp_path, lambda side: fault_server.data_url(SIZE, 'mp4', key=f'c7-{side}', **query), args)
+    plugin = runs[PLUGIN]
+    assert plugin.exit == 0, plugin
+    assert plugin.sha() == sha256_of(SIZE), plugin
+    assert plugin.files() == ['out.bin'], plugin
+    assert ENGINE_LINE in plugin.log, plugin
+    assert 'Giving up' not in plugin.log and 'unbounded' not in plugin.log, plugin
+    alone = runs[ALONE]
+    assert alone.exit == 0, alone
+    if args and 'norange' not in query:
+        # alone takes the 206 to its first chunk's Range as the whole file: 1 MiB, exit 0
+        assert alone.sha() != sha256_of(SIZE), alone
+    else:
+        assert alone.sha() == sha256_of(SIZE), alone
+    # the plugin's last request is a plain GET answered 206 with the whole body
+    last = [r for r in get_requests(fault_server, '/data/' + f'{SIZE}.mp4') if r.query['key'] == 'c7-plugin'][-1]
+    assert last.range is None and last.status == 206 and last.bytes_sent == SIZE
