@@ -10,6 +10,8 @@ the requests the server(s) saw.
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any, Sequence
@@ -97,3 +99,38 @@ def test_206_without_content_range_to_a_plain_get(tmp_path: Path, fault_server: 
     # the plugin's last request is a plain GET answered 206 with the whole body
     last = [r for r in get_requests(fault_server, '/data/' + f'{SIZE}.mp4') if r.query['key'] == 'c7-plugin'][-1]
     assert last.range is None and last.status == 206 and last.bytes_sent == SIZE
+
+
+# ------------------------------------------------------------------ case 8
+def _make_node(path: Path, kind: str) -> None:
+    if kind == 'fifo':
+        os.mkfifo(path)
+        return
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))   # another /dev/null
+    except PermissionError:
+        pytest.skip('mknod of a character device needs root')
+
+
+@pytest.mark.parametrize('kind', ['fifo', 'chardev'])
+def test_failed_no_part_download_leaves_a_special_file(tmp_path: Path, fault_server: FaultServer, kind: str) -> None:
+    """Case 8: a failed --no-part download leaves what was at the output path when it is
+    not a regular file (yt-dlp alone never opened it); the plugin unlinked it."""
+    before = {}
+    for side in SIDES:
+        (tmp_path / side).mkdir()
+        _make_node(tmp_path / side / 'out.bin', kind)
+        before[side] = os.lstat(tmp_path / side / 'out.bin')
+    runs: dict[str, Run] = {}
+    for side in SIDES:
+        switch = ['--no-async-downloads'] if side == ALONE else []
+        url = fault_server.data_url(SIZE, 'mp4', fail=100, skip=1, key=f'c8-{kind}-{side}')
+        proc = run_ytdlp([*switch, *COMMON, '--no-part', '-o', 'out.bin', url], tmp_path / side, timeout=120)
+        runs[side] = Run(side, proc, tmp_path / side, 'out.bin')
+    for side in SIDES:
+        run = runs[side]
+        assert run.exit == 1, run
+        after = os.lstat(run.folder / 'out.bin')   # still there ...
+        assert stat.S_IFMT(after.st_mode) == stat.S_IFMT(before[side].st_mode), run   # ... the same kind
+        assert (after.st_ino, after.st_rdev) == (before[side].st_ino, before[side].st_rdev), run
+        assert run.files() == ['out.bin'], run

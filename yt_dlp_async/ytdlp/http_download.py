@@ -107,9 +107,11 @@ class HttpDownload:
                 self.params.get('http_chunk_size')
                 or (info_dict.get('downloader_options') or {}).get('http_chunk_size')
                 or 0))
-        self.tmp_existed = not self.to_stdout and os.path.isfile(self.tmpfilename)
+        # anything at the name (a FIFO, a device node: --no-part -o /dev/null) is not
+        # ours to remove after a failure; only a regular file's bytes are resumed
+        self.tmp_existed = not self.to_stdout and os.path.lexists(self.tmpfilename)
         self.resume_len = 0
-        if self.params.get('continuedl', True) and self.tmp_existed:
+        if self.params.get('continuedl', True) and self.tmp_existed and os.path.isfile(self.tmpfilename):
             self.resume_len = os.path.getsize(self.tmpfilename)
         self.is_resume = self.resume_len > 0
         self.ranges_ignored = False
