@@ -708,7 +708,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         "ca_path", "client_cert", "client_key", "client_key_password",
         "max_filesize", "max_retries", "connections", "min_piece",
         "max_request", "state_path", "memory", "max_memory",
-        "hold_new_validator", NULL
+        "hold_new_validator", "auth_to_other_hosts", NULL
     };
     EngineObject *self = (EngineObject *)op;
     PyObject *url, *path = Py_None, *headers = Py_None, *cookies = Py_None;
@@ -718,6 +718,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     PyObject *keypw = Py_None, *result, *state_path = Py_None;
     int fileno = -1, truncate = 0, priority = 0, verify = 1;
     int connections = 1, memory = 0, hold = 0, adaptive = 0;
+    int auth_to_other_hosts = 0;
     long long min_piece = 1048576, max_request = 0;
     long long max_memory = 64LL << 20;
     char err_text[256];
@@ -731,13 +732,13 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     if (!engine_usable(self, 1))
         return NULL;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "U|O$iOLLLLpOiOOOpOOOOOLiiLLOpLp:submit", kwlist, &url,
+            args, kw, "U|O$iOLLLLpOiOOOpOOOOOLiiLLOpLpp:submit", kwlist, &url,
             &path, &fileno, &headers, &range_start, &range_end, &offset,
             &expected, &truncate, &if_range, &priority, &cookies, &proxy,
             &source, &verify, &ca, &capath, &cert, &key, &keypw,
             &max_filesize, &max_retries, &connections, &min_piece,
             &max_request,
-            &state_path, &memory, &max_memory, &hold))
+            &state_path, &memory, &max_memory, &hold, &auth_to_other_hosts))
         return NULL;
 
     if (range_start < 0)
@@ -814,6 +815,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         goto fail;
     }
     o.verify = verify;
+    o.auth_to_other_hosts = auth_to_other_hosts;
     o.range_start = range_start;
     o.range_end = range_end;
     o.file_offset = offset;

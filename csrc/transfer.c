@@ -460,6 +460,8 @@ static int xfer_setup_handle(struct eng *e, struct task *t)
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->curl_errbuf);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH,
+                     t->o.auth_to_other_hosts ? 1L : 0L);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");

@@ -9,17 +9,22 @@ the requests the server(s) saw.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
+import re
 import stat
 import subprocess
+import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any, Sequence
 
 import pytest
 
 from faultserver import FaultServer, sha256_of
-from ytdlp_support import ENGINE_LINE, get_requests, output, require_engine, require_hook, run_ytdlp, sha256_file
+from ytdlp_support import (ENGINE_LINE, get_requests, output, require_engine, require_hook, run_ytdlp, sha256_file,
+                           write_info_json)
 
 ALONE, PLUGIN = 'alone', 'plugin'
 SIDES = (ALONE, PLUGIN)
@@ -134,3 +139,99 @@ def test_failed_no_part_download_leaves_a_special_file(tmp_path: Path, fault_ser
         assert stat.S_IFMT(after.st_mode) == stat.S_IFMT(before[side].st_mode), run   # ... the same kind
         assert (after.st_ino, after.st_rdev) == (before[side].st_ino, before[side].st_rdev), run
         assert run.files() == ['out.bin'], run
+
+
+# ------------------------------------------------------------------ case 9
+def _requests_path(tmp_path: Path) -> str | None:
+    """A folder with requests and urllib3 (and their dependencies) from the base
+    interpreter, for PYTHONPATH: yt-dlp then sends through its Requests handler."""
+    code = ('import os, certifi, charset_normalizer, idna, requests, urllib3; '
+            'print(*[os.path.dirname(m.__file__) for m in (certifi, charset_normalizer, idna, requests, urllib3)])')
+    base = Path(sys.base_prefix) / 'bin' / 'python3'
+    try:
+        out = subprocess.run([str(base), '-I', '-c', code], capture_output=True, text=True, timeout=60)
+    except OSError:
+        return None
+    if out.returncode != 0:
+        return None
+    folder = tmp_path / 'requests-path'
+    folder.mkdir()
+    for package in out.stdout.split():
+        (folder / Path(package).name).symlink_to(package)
+    return str(folder)
+
+
+@pytest.mark.parametrize('handler', ['Urllib', 'Requests'])
+def test_authorization_across_a_redirect_to_another_host(tmp_path: Path, fault_server: FaultServer,
+                                                         fault_server2: FaultServer, handler: str) -> None:
+    """Case 9: a format whose http_headers carry Authorization, redirected to another
+    host that needs it.  yt-dlp's urllib handler sends it on (and the custom header,
+    but the jar's cookie only to its host); its requests handler drops it."""
+    env: dict[str, str] = {}
+    if handler == 'Requests':
+        path = _requests_path(tmp_path)
+        if path is None:
+            pytest.skip('requests is not importable by the base interpreter')
+        env['PYTHONPATH'] = path
+    cookies = tmp_path / 'cookies.txt'
+    cookies.write_text('# Netscape HTTP Cookie File\n'
+                       f'{fault_server.host}\tFALSE\t/\tFALSE\t0\tsess\tA-only\n')
+    runs: dict[str, Run] = {}
+    for side in SIDES:
+        folder = tmp_path / side
+        folder.mkdir()
+        target = fault_server2.data_url(SIZE, 'mp4', key=f'c9-{side}', require_header='Authorization:Bearer s3cret')
+        url = fault_server.url('/redirect?' + urllib.parse.urlencode({'to': target, 'key': f'c9-{side}'}))
+        info = write_info_json(folder / 'info.json', url, http_headers={
+            'Authorization': 'Bearer s3cret', 'X-Custom': 'kept', 'User-Agent': 'c9-agent'})
+        switch = ['--no-async-downloads'] if side == ALONE else []
+        proc = run_ytdlp([*switch, *COMMON, '--cookies', str(cookies), '-o', 'out.bin', '--load-info-json', str(info)],
+                         folder, env=env)
+        runs[side] = Run(side, proc, folder, 'out.bin')
+    for side in SIDES:
+        run = runs[side]
+        a = [r for r in get_requests(fault_server, '/redirect') if r.query['key'] == f'c9-{side}']
+        b = [r for r in get_requests(fault_server2, f'/data/{SIZE}.mp4') if r.query['key'] == f'c9-{side}']
+        assert a and b, run
+        # host A saw the header, the custom headers and its cookie, every time
+        assert {(r.header('Authorization'), r.header('X-Custom'), r.header('User-Agent')) for r in a} == {
+            ('Bearer s3cret', 'kept', 'c9-agent')}, run
+        assert all('sess=A-only' in (r.header('Cookie') or '') for r in a), run
+        # host B never gets A's cookie; the custom headers always; Authorization per handler
+        assert {(r.header('Cookie'), r.header('X-Custom'), r.header('User-Agent')) for r in b} == {
+            (None, 'kept', 'c9-agent')}, run
+        expected = None if handler == 'Requests' else 'Bearer s3cret'
+        assert {r.header('Authorization') for r in b} == {expected}, run
+        if handler == 'Urllib':
+            assert run.exit == 0 and run.sha() == sha256_of(SIZE), run
+        else:
+            assert run.exit == 1 and run.sha() is None, run
+    for run in runs.values():   # the handler yt-dlp has, as its verbose header names them
+        handlers = re.search(r'\[debug\] Request Handlers: (.*)', run.log)
+        assert handlers and ('requests' in handlers.group(1)) == (handler == 'Requests'), run
+    assert runs[PLUGIN].exit == runs[ALONE].exit
+
+
+# ------------------------------------------------------------------ case 12
+def test_url_credentials_are_sent_as_ytdlp_builds_them(tmp_path: Path, fault_server: FaultServer) -> None:
+    """Case 12: ``user:p%40ss@`` in the URL: YoutubeDL.urlopen builds ``Authorization:
+    Basic`` from the userinfo as written (not percent-decoded, as libcurl would) and
+    replaces the format's own Authorization with it."""
+    expected = 'Basic ' + base64.b64encode(b'us%65r:p%40ss').decode()
+
+    def url_for(side: str) -> str:
+        return fault_server.data_url(SIZE, 'mp4', key=f'c12-{side}').replace('://', '://us%65r:p%40ss@', 1)
+
+    runs: dict[str, Run] = {}
+    for side in SIDES:
+        folder = tmp_path / side
+        folder.mkdir()
+        info = write_info_json(folder / 'info.json', url_for(side), http_headers={'Authorization': 'Bearer other'})
+        switch = ['--no-async-downloads'] if side == ALONE else []
+        proc = run_ytdlp([*switch, *COMMON, '-o', 'out.bin', '--load-info-json', str(info)], folder)
+        runs[side] = Run(side, proc, folder, 'out.bin')
+    for side in SIDES:
+        run = runs[side]
+        assert run.exit == 0 and run.sha() == sha256_of(SIZE), run
+        seen = [r for r in get_requests(fault_server, f'/data/{SIZE}.mp4') if r.query['key'] == f'c12-{side}']
+        assert seen and {r.header('Authorization') for r in seen} == {expected}, run

@@ -622,6 +622,7 @@ class AsyncDownloadEngine:
         memory: bool = False,
         max_memory: int = 64 << 20,
         hold_new_validator: bool = False,
+        auth_to_other_hosts: bool = False,
     ) -> DownloadTask:
         """Queue the download of ``url`` into ``path`` (or ``fileno``).
 
@@ -655,6 +656,10 @@ class AsyncDownloadEngine:
         written until :meth:`DownloadTask.release`.  The caller stores the
         validator beside the file first; a task never released waits
         until cancelled.
+
+        ``auth_to_other_hosts=True`` keeps an ``Authorization`` header
+        when a redirect leads to another host (by default only the first
+        host gets it).
 
         Bad input raises ValueError / OSError here, before any byte is
         written.  ``path`` is checked here but opened (created, truncated)
@@ -713,6 +718,7 @@ class AsyncDownloadEngine:
             memory=memory,
             max_memory=max_memory,
             hold_new_validator=hold_new_validator,
+            auth_to_other_hosts=auth_to_other_hosts,
         )
         return DownloadTask(task, self)
 

@@ -207,8 +207,13 @@ class FragmentPipeline:
         max_memory = MAX_FRAGMENT_MEMORY
         if byte_range is not None and byte_range[1] is not None:
             max_memory = max(1, byte_range[1] - byte_range[0])
+        headers: Any = self.headers
+        if '@' in urllib.parse.urlsplit(url).netloc:
+            headers = internals.load('yt_dlp.utils.networking:HTTPHeaderDict')(dict(self.headers))
+            url = request_options.url_credentials(url, headers)
+            headers = list(headers.items())
         return self.engine.submit(
-            url, memory=True, max_memory=max_memory, headers=self.headers, cookies=self.cookies,
+            url, memory=True, max_memory=max_memory, headers=headers, cookies=self.cookies,
             range=byte_range, priority=priority, max_retries=self.engine_retries, **self._submit_options(url))
 
     def _submit(self, slot: _Slot) -> None:

@@ -95,6 +95,7 @@ class HttpDownload:
 
         headers = request_options.request_headers(info_dict)
         self.request_proxy = request_options.split_proxy_headers(headers)
+        self.url = request_options.url_credentials(self.url, headers)
         parse_http_range = internals.load('yt_dlp.utils:parse_http_range')
         self.req_start, self.req_end, _ = parse_http_range(headers.pop('Range', None))
         self.headers = headers
