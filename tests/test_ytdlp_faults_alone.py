@@ -235,3 +235,32 @@ def test_url_credentials_are_sent_as_ytdlp_builds_them(tmp_path: Path, fault_ser
         assert run.exit == 0 and run.sha() == sha256_of(SIZE), run
         seen = [r for r in get_requests(fault_server, f'/data/{SIZE}.mp4') if r.query['key'] == f'c12-{side}']
         assert seen and {r.header('Authorization') for r in seen} == {expected}, run
+
+
+@pytest.mark.parametrize('value', ['café ñ ±', 'caf€'], ids=['latin1', 'beyond'])
+def test_latin1_header_value_is_sent_as_latin1(tmp_path: Path, fault_server: FaultServer, value: str) -> None:
+    """Case 12: a header value with latin-1 characters goes out in ISO-8859-1, as
+    http.client (both of yt-dlp's handlers) encodes it; it went out as UTF-8.  One
+    that ISO-8859-1 cannot encode fails alone: the plugin hands it to yt-dlp."""
+    runs: dict[str, Run] = {}
+    for side in SIDES:
+        folder = tmp_path / side
+        folder.mkdir()
+        info = write_info_json(folder / 'info.json', fault_server.data_url(SIZE, 'mp4', key=f'c12h-{side}'),
+                               http_headers={'X-Name': value})
+        switch = ['--no-async-downloads'] if side == ALONE else []
+        proc = run_ytdlp([*switch, *COMMON, '-o', 'out.bin', '--load-info-json', str(info)], folder)
+        runs[side] = Run(side, proc, folder, 'out.bin')
+    if value == 'caf€':
+        error = "'latin-1' codec can't encode character '\\u20ac' in position 3"
+        for run in runs.values():
+            assert run.exit == 1 and run.files() == ['info.json'] and error in run.proc.stderr, run
+        assert 'outside ISO-8859-1' in runs[PLUGIN].log, runs[PLUGIN]
+        return
+    for side in SIDES:
+        run = runs[side]
+        assert run.exit == 0 and run.sha() == sha256_of(SIZE), run
+        seen = [r for r in get_requests(fault_server, f'/data/{SIZE}.mp4') if r.query['key'] == f'c12h-{side}']
+        # the server decodes header bytes as ISO-8859-1: UTF-8 bytes would read 'cafÃ©'
+        assert seen and {r.header('X-Name') for r in seen} == {'café ñ ±'}, run
+    assert ENGINE_LINE in runs[PLUGIN].log, runs[PLUGIN]

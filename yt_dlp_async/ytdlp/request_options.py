@@ -161,6 +161,12 @@ def unsupported_reason(params: Mapping[str, Any], info_dict: Mapping[str, Any]) 
             return reason
     if info_dict.get('request_data') is not None:
         return 'the format needs a request body (POST), which the engine does not send'
+    for name, value in (info_dict.get('http_headers') or {}).items():
+        try:
+            str(value).encode('latin-1')
+        except UnicodeEncodeError:
+            return (f'the {name} header has characters outside ISO-8859-1, which yt-dlp\'s request '
+                    'handlers cannot send either')
     headers = {k.lower() for k in (info_dict.get('http_headers') or {})}
     if 'cookie' in headers and ('authorization' in headers or '@' in urllib.parse.urlsplit(
             str(info_dict.get('url') or '')).netloc):
