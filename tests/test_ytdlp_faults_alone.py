@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import pytest
 
+import fragment_streams
 from faultserver import FaultServer, sha256_of
 from ytdlp_support import (ENGINE_LINE, get_requests, output, require_engine, require_hook, run_ytdlp, sha256_file,
                            write_info_json)
@@ -264,3 +265,30 @@ def test_latin1_header_value_is_sent_as_latin1(tmp_path: Path, fault_server: Fau
         # the server decodes header bytes as ISO-8859-1: UTF-8 bytes would read 'cafÃ©'
         assert seen and {r.header('X-Name') for r in seen} == {'café ñ ±'}, run
     assert ENGINE_LINE in runs[PLUGIN].log, runs[PLUGIN]
+
+
+# ------------------------------------------------------------------ case 10
+@pytest.mark.parametrize('key_len,rotation', [(0, False), (15, False), (0, True)],
+                         ids=['empty', 'short', 'empty-after-bytes'])
+def test_aes_key_of_the_wrong_length_is_the_servers_fault(tmp_path: Path, fault_server: FaultServer,
+                                                          key_len: int, rotation: bool) -> None:
+    """Case 10: a key of the wrong length is a server fault.  Before a byte is written
+    the download goes to yt-dlp with a [debug] line, never "a bug in yt-dlp-async";
+    after (the second key of a rotation), yt-dlp's own exception, as alone."""
+    stream = fragment_streams.hls_aes_stream(fault_server, 'c10', fragment_streams.random_segments(4),
+                                             explicit_iv=False, key_rotation=rotation)
+    fault_server.add_file(f'c10/key{int(rotation)}.bin', os.urandom(key_len))
+    plugin, alone, plugin_dir, alone_dir = fragment_streams.run_both(tmp_path, stream)
+    logs = {ALONE: alone.stdout + alone.stderr, PLUGIN: plugin.stdout + plugin.stderr}
+    assert 'a bug in yt-dlp-async' not in logs[PLUGIN], output(plugin)
+    assert plugin.returncode == alone.returncode, output(plugin) + output(alone)
+    if key_len == 15:   # yt-dlp's pure-Python AES takes it: the same bytes, exit 0
+        assert alone.returncode == 0, output(alone)
+        assert sha256_file(plugin_dir / 'out.mp4') == sha256_file(alone_dir / 'out.mp4')
+        assert fragment_streams.FRAGMENT_LINE in logs[PLUGIN], output(plugin)
+        return
+    assert alone.returncode == 1 and 'IndexError' in alone.stderr, output(alone)
+    assert 'IndexError' in plugin.stderr, output(plugin)
+    handed_back = "[debug] [async] Using yt-dlp's hlsnative downloader: the AES-128 key is 0 bytes"
+    assert (handed_back in logs[PLUGIN]) == (not rotation), output(plugin)
+    assert not (plugin_dir / 'out.mp4').exists() and not (alone_dir / 'out.mp4').exists()

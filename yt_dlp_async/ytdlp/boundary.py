@@ -7,6 +7,9 @@ to yt-dlp's own downloader:
 
 * an ``OSError`` is the machine's answer (a name too long for our temporary
   files, a FIFO, permissions): a policy, told in one ``[debug]`` line;
+* a ``ServerFault`` is the server's: what it sent (an AES key of the wrong
+  length) fails yt-dlp's own code as well: one ``[debug]`` line, and yt-dlp
+  then does with it what it does alone;
 * anything else is a bug in yt-dlp-async: a WARNING that asks for a report.
 
 "Committed" means a byte reached the output: a file we may write (the final
@@ -72,6 +75,12 @@ def _size(path: str) -> int | None:
         return None
 
 
+class ServerFault(Exception):
+    """The server sent what yt-dlp's own code fails on too; ``__cause__`` is the
+    exception yt-dlp's code raised.  Once a byte is committed that exception
+    propagates in its place, as it would from yt-dlp alone."""
+
+
 def is_ytdlp_error(exc: BaseException) -> bool:
     """An error yt-dlp's own downloader would raise too (or an interruption): never ours to catch."""
     if not isinstance(exc, Exception):
@@ -125,6 +134,8 @@ def guarded(fd: Any, fd_name: str, snapshot: Snapshot, engine_run: Callable[[], 
     except BaseException as exc:
         if is_ytdlp_error(exc) or snapshot.grew() or (watch is not None and watch.reported):
             summary.download_ended(ydl, False)
+            if isinstance(exc, ServerFault) and exc.__cause__ is not None:
+                raise exc.__cause__
             raise
         snapshot.remove_new_empty()
         report(fd, fd_name, exc)
@@ -133,8 +144,12 @@ def guarded(fd: Any, fd_name: str, snapshot: Snapshot, engine_run: Callable[[], 
 
 
 def report(fd: Any, fd_name: str, exc: BaseException) -> None:
-    """One line for a download handed back: [debug] for the machine's refusal, WARNING for a bug."""
+    """One line for a download handed back: [debug] for the machine's refusal or the
+    server's fault, WARNING for a bug."""
     what = f'{type(exc).__name__}: {exc}'
+    if isinstance(exc, ServerFault):
+        fallback.hand_back(fd_name, str(exc), fd.ydl)
+        return
     if isinstance(exc, OSError):
         fallback.hand_back(fd_name, f'the engine could not write the file ({what})', fd.ydl)
         return
