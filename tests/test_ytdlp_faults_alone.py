@@ -292,3 +292,39 @@ def test_aes_key_of_the_wrong_length_is_the_servers_fault(tmp_path: Path, fault_
     handed_back = "[debug] [async] Using yt-dlp's hlsnative downloader: the AES-128 key is 0 bytes"
     assert (handed_back in logs[PLUGIN]) == (not rotation), output(plugin)
     assert not (plugin_dir / 'out.mp4').exists() and not (alone_dir / 'out.mp4').exists()
+
+
+# ------------------------------------------------------------------ case 11
+def _byterange_stream_ignoring_ranges(server: FaultServer, count: int = 12) -> tuple[fragment_streams.Stream, bytes]:
+    """EXT-X-BYTERANGE fragments of one file, from a server that answers every Range with a 200."""
+    sizes = [20_000 + 997 * i for i in range(count)]
+    blob = os.urandom(sum(sizes) + 1000)
+    server.add_file('c11/media.bin', blob)
+    lines = ['#EXTM3U', '#EXT-X-VERSION:4', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0']
+    offset = 0
+    for size in sizes:
+        lines += ['#EXTINF:2.0,', f'#EXT-X-BYTERANGE:{size}@{offset}', 'media.bin?norange=1']
+        offset += size
+    lines.append('#EXT-X-ENDLIST')
+    url = server.add_file('c11/index.m3u8', ('\n'.join(lines) + '\n').encode(), 'application/vnd.apple.mpegurl')
+    return fragment_streams.Stream([], fragment_streams.info_for(url, 'm3u8_native')), blob[:offset]
+
+
+@pytest.mark.parametrize('args', [[], ['-N', '4']], ids=['default', 'N4'])
+def test_byterange_fragments_from_a_server_ignoring_ranges(tmp_path: Path, fault_server: FaultServer,
+                                                           args: list[str]) -> None:
+    """Case 11: the first fragment (from byte 0) is cut from the 200, the second cannot
+    be: the download fails and nothing partial gets the final name (it was renamed with
+    the fragments after it skipped).  yt-dlp alone writes the whole file once per
+    fragment and exits 0: a wrong file."""
+    stream, expected = _byterange_stream_ignoring_ranges(fault_server)
+    plugin, alone, plugin_dir, alone_dir = fragment_streams.run_both(tmp_path, stream, *args)
+    assert alone.returncode == 0 and (alone_dir / 'out.mp4').stat().st_size == 12 * (len(expected) + 1000)
+    assert plugin.returncode == 1, output(plugin)
+    assert fragment_streams.FRAGMENT_LINE in plugin.stdout + plugin.stderr, output(plugin)
+    assert 'ERROR: fragment 2 not found, unable to continue' in plugin.stderr, output(plugin)
+    assert 'server ignored the Range request' in plugin.stderr, output(plugin)
+    left = sorted(p.name for p in plugin_dir.iterdir() if p.name != '.home')
+    assert 'out.mp4' not in left and 'out.mp4.part' in left, left
+    part = (plugin_dir / 'out.mp4.part').read_bytes()
+    assert part == expected[:len(part)] and len(part) < len(expected)   # only true bytes, in order

@@ -319,6 +319,11 @@ class FragmentPipeline:
     def _count_failure(self, slot: _Slot, exc: BaseException) -> None:
         """yt-dlp's rule: HTTP errors the engine gives back at once (4xx) get --fragment-retries."""
         error = errors.to_ytdlp(exc, self.api)
+        if isinstance(exc, self.api.RangeError):
+            # a byte-range fragment the server will not cut out: so will every later one.
+            # Skipping it would leave a partial file under the final name (yt-dlp alone
+            # writes the whole resource for each such fragment): the download ends here
+            slot.fatal = True
         client_error = self._is_client_error(exc)
         slot.client_error = client_error
         slot.budget = self.fragment_retries if client_error and self.fragment_retries else 0
