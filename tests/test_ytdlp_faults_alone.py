@@ -328,3 +328,28 @@ def test_byterange_fragments_from_a_server_ignoring_ranges(tmp_path: Path, fault
     assert 'out.mp4' not in left and 'out.mp4.part' in left, left
     part = (plugin_dir / 'out.mp4.part').read_bytes()
     assert part == expected[:len(part)] and len(part) < len(expected)   # only true bytes, in order
+
+
+@pytest.mark.parametrize('args', [[], ['-N', '4']], ids=['default', 'N4'])
+def test_rotating_cookie_on_every_segment(tmp_path: Path, fault_server: FaultServer, args: list[str]) -> None:
+    """Case 12: every segment reply sets a new cookie and the next request must carry it
+    (a rotating token).  Asked in parallel, the refused fragments raced for each new
+    value, ran out of cookie retries and were skipped: a wrong file, exit 0 (or, with
+    latency, several times slower than alone).  Once a refusal was for a cookie an
+    earlier reply set, the pipeline asks one fragment at a time, as yt-dlp does."""
+    segments = fragment_streams.random_segments(40)
+    runs = {}
+    for side, switch in ((ALONE, fragment_streams.NATIVE), (PLUGIN, fragment_streams.ENGINE)):
+        stream = fragment_streams.hls_stream(fault_server, f'c12c-{side}', segments,
+                                             faults={i: {'cookie_chain': f'tok{side}'} for i in range(40)})
+        proc = fragment_streams.run_one(tmp_path / side, stream, switch,
+                                        *(args if side == PLUGIN else []))  # alone fails with -N (its own race)
+        runs[side] = (proc, stream)
+    for side, (proc, stream) in runs.items():
+        assert proc.returncode == 0, output(proc)
+        assert (tmp_path / side / 'out.mp4').read_bytes() == stream.expected, side
+        assert 'Skipping fragment' not in proc.stdout, output(proc)
+        served = [e.path for e in get_requests(fault_server, None) if e.path.startswith(f'/file/c12c-{side}/seg')
+                  and e.status == 200]
+        assert sorted(served) == sorted(f'/file/c12c-{side}/seg{i}.ts' for i in range(40)), side
+    assert fragment_streams.FRAGMENT_LINE in runs[PLUGIN][0].stdout + runs[PLUGIN][0].stderr

@@ -28,7 +28,10 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   cookie not stored yet: one answered while an earlier fragment's or a key's
   reply is still to come waits for it, and is asked again, free, if a reply
   changed the cookies (yt-dlp asks one at a time, each with the cookies the
-  replies before it set); 5xx/network faults are retried by
+  replies before it set).  Once such a refusal follows a reply that changed
+  the cookies (a token that rotates with every reply), the pipeline asks one
+  fragment at a time from there on, in order, as yt-dlp does: in parallel
+  the refused fragments would race for each new value; 5xx/network faults are retried by
   the engine (``--retries`` times, with backoff) and then count as
   unavailable; an unavailable fragment is skipped ("Skipping fragment N") or,
   when fatal (``--abort-on-unavailable-fragment``; DASH fragment 0), ends the
@@ -119,6 +122,9 @@ class FragmentPipeline:
         self.headers = list(headers.items())
         self.cookies = cookie_lines.to_netscape_lines(self.ydl.cookiejar)
         self.cookie_version = 0  # bumped whenever a reply stored a cookie
+        # one fragment at a time, each asked with the cookies of the replies before it
+        # (yt-dlp's order): set once a refusal was for a cookie an earlier reply set
+        self.serial = False
         self._options: dict[str, dict[str, Any]] = {}
         self.keys = fragment_crypto.KeyCache(info_dict, self._submit_key, self._fetch_key_natively, self._ytdlp_error,
                                              lambda task: self._store_cookies(task.result()))
@@ -174,6 +180,8 @@ class FragmentPipeline:
 
     # -------------------------------------------------------------- planning
     def _window_limit(self) -> int:
+        if self.serial:
+            return 1
         limit = self.window
         if self.sizes_seen:
             average = max(1, self.sizes_total // self.sizes_seen)
@@ -279,11 +287,16 @@ class FragmentPipeline:
         before cookies changed is asked again with them, and one refused while an earlier reply is
         still to come waits for it; neither spends --fragment-retries."""
         if self._is_client_error(exc) and slot.cookie_retries < MAX_COOKIE_RETRIES:
-            if slot.cookie_version != self.cookie_version:
-                slot.cookie_retries += 1
-                self._submit(slot)
-                return
-            if self._earlier_reply_to_come(slot):
+            changed = slot.cookie_version != self.cookie_version
+            if changed or self._earlier_reply_to_come(slot):
+                if self.cookie_version:
+                    # the cookies change reply by reply (a rotating token): asked in parallel
+                    # the refused ones race for each new value; from here on, in order
+                    self.serial = True
+                if changed and not (self.serial and self._earlier_reply_to_come(slot)):
+                    slot.cookie_retries += 1
+                    self._submit(slot)
+                    return
                 slot.deferred = exc
                 return
         self._count_failure(slot, exc)
@@ -298,8 +311,8 @@ class FragmentPipeline:
         for earlier in self.pending:
             if earlier is slot:
                 return False
-            if earlier.task is not None:
-                return True
+            if earlier.task is not None or (self.serial and earlier.deferred is not None):
+                return True   # (in order: a refused one still to be asked again comes first)
         return False
 
     def _settle_deferred(self) -> None:
@@ -308,11 +321,12 @@ class FragmentPipeline:
             exc = slot.deferred
             if exc is None:
                 continue
-            if slot.cookie_version != self.cookie_version:
+            earlier = self._earlier_reply_to_come(slot)
+            if slot.cookie_version != self.cookie_version and not (self.serial and earlier):
                 slot.deferred = None
                 slot.cookie_retries += 1
                 self._submit(slot)
-            elif not self._earlier_reply_to_come(slot):
+            elif not earlier:
                 slot.deferred = None
                 self._count_failure(slot, exc)
 
