@@ -28,10 +28,11 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   cookie not stored yet: one answered while an earlier fragment's or a key's
   reply is still to come waits for it, and is asked again, free, if a reply
   changed the cookies (yt-dlp asks one at a time, each with the cookies the
-  replies before it set).  Once such a refusal follows a reply that changed
-  the cookies (a token that rotates with every reply), the pipeline asks one
-  fragment at a time from there on, in order, as yt-dlp does: in parallel
-  the refused fragments would race for each new value; 5xx/network faults are retried by
+  replies before it set).  A fragment refused again after it was asked with
+  newer cookies means they change with every reply (a rotating token): from
+  there on the pipeline asks one fragment at a time, in order, as yt-dlp
+  does (in parallel the refused ones would race for each new value);
+  5xx/network faults are retried by
   the engine (``--retries`` times, with backoff) and then count as
   unavailable; an unavailable fragment is skipped ("Skipping fragment N") or,
   when fatal (``--abort-on-unavailable-fragment``; DASH fragment 0), ends the
@@ -123,7 +124,7 @@ class FragmentPipeline:
         self.cookies = cookie_lines.to_netscape_lines(self.ydl.cookiejar)
         self.cookie_version = 0  # bumped whenever a reply stored a cookie
         # one fragment at a time, each asked with the cookies of the replies before it
-        # (yt-dlp's order): set once a refusal was for a cookie an earlier reply set
+        # (yt-dlp's order): set once the cookies proved to rotate (_failed)
         self.serial = False
         self._options: dict[str, dict[str, Any]] = {}
         self.keys = fragment_crypto.KeyCache(info_dict, self._submit_key, self._fetch_key_natively, self._ytdlp_error,
@@ -286,14 +287,18 @@ class FragmentPipeline:
         after fragment N's reply stored its cookies, we ask for them at once.  So a fragment refused
         before cookies changed is asked again with them, and one refused while an earlier reply is
         still to come waits for it; neither spends --fragment-retries."""
-        if self._is_client_error(exc) and slot.cookie_retries < MAX_COOKIE_RETRIES:
+        if self._is_client_error(exc):
             changed = slot.cookie_version != self.cookie_version
-            if changed or self._earlier_reply_to_come(slot):
-                if self.cookie_version:
-                    # the cookies change reply by reply (a rotating token): asked in parallel
-                    # the refused ones race for each new value; from here on, in order
-                    self.serial = True
-                if changed and not (self.serial and self._earlier_reply_to_come(slot)):
+            earlier = self._earlier_reply_to_come(slot)
+            if (changed or earlier) and slot.cookie_retries:
+                # refused again after it was asked with newer cookies: they change reply by
+                # reply (a rotating token), and the fragments asked at once race for each
+                # new value.  From here on one at a time, in order, as yt-dlp asks; a
+                # refusal that lost such a race does not count (only a reply changes the
+                # cookies, so these end with the fragments)
+                self.serial = True
+            if (changed or earlier) and (self.serial or slot.cookie_retries < MAX_COOKIE_RETRIES):
+                if changed and not (self.serial and earlier):
                     slot.cookie_retries += 1
                     self._submit(slot)
                     return
