@@ -357,3 +357,26 @@ def test_rotating_cookie_on_every_segment(tmp_path: Path, fault_server: FaultSer
                   and e.status == 200]
         assert sorted(served) == sorted(f'/file/c12c-{side}/seg{i}.ts' for i in range(40)), side
     assert fragment_streams.FRAGMENT_LINE in runs[PLUGIN][0].stdout + runs[PLUGIN][0].stderr
+
+
+def test_a_reply_never_puts_back_an_older_cookie(tmp_path: Path, fault_server: FaultServer) -> None:
+    """Case 12: every segment reply sets a new ``s``; segment 5's also sets ``t=2`` over the
+    ``t=1`` of --cookies.  A reply to a request sent before segment 5's reply carried
+    ``t=1``: judged against the current cookies, it put ``t=1`` back into the jar, and the
+    later segments (and the cookie file yt-dlp saves) had the old value."""
+    segments = fragment_streams.random_segments(40)
+    lines: dict[str, list[str]] = {}
+    for side, switch in ((ALONE, fragment_streams.NATIVE), (PLUGIN, fragment_streams.ENGINE)):
+        faults = {i: {'set_cookie_seq': 's', **({'set_cookie': 't=2'} if i == 5 else {})} for i in range(40)}
+        stream = fragment_streams.hls_stream(fault_server, f'c12t-{side}', segments, faults=faults)
+        (tmp_path / side).mkdir()
+        cookies = tmp_path / side / 'cookies.txt'
+        cookies.write_text('# Netscape HTTP Cookie File\n'
+                           f'{fault_server.host}\tFALSE\t/\tFALSE\t0\tt\t1\n')
+        proc = fragment_streams.run_one(tmp_path / side, stream, switch, '--cookies', str(cookies))
+        assert proc.returncode == 0 and (tmp_path / side / 'out.mp4').read_bytes() == stream.expected, output(proc)
+        lines[side] = [line.split('\t')[-1] for line in cookies.read_text().splitlines()
+                       if line.split('\t')[-2:-1] == ['t']]
+        last = [e for e in get_requests(fault_server, f'/file/c12t-{side}/seg39.ts')]
+        assert last and 't=2' in (last[-1].header('Cookie') or ''), (side, last[-1].header('Cookie'))
+    assert lines[ALONE] == lines[PLUGIN] == ['2']

@@ -46,6 +46,7 @@ from __future__ import annotations
 import collections
 import time
 import urllib.parse
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -127,8 +128,9 @@ class FragmentPipeline:
         # (yt-dlp's order): set once the cookies proved to rotate (_failed)
         self.serial = False
         self._options: dict[str, dict[str, Any]] = {}
+        self._sent: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()  # task -> its cookies
         self.keys = fragment_crypto.KeyCache(info_dict, self._submit_key, self._fetch_key_natively, self._ytdlp_error,
-                                             lambda task: self._store_cookies(task.result()))
+                                             lambda task: self._store_cookies(task.result(), task))
 
         self.pending: collections.deque[_Slot] = collections.deque()
         self.exhausted = False
@@ -221,9 +223,11 @@ class FragmentPipeline:
             headers = internals.load('yt_dlp.utils.networking:HTTPHeaderDict')(dict(self.headers))
             url = request_options.url_credentials(url, headers)
             headers = list(headers.items())
-        return self.engine.submit(
+        task = self.engine.submit(
             url, memory=True, max_memory=max_memory, headers=headers, cookies=self.cookies,
             range=byte_range, priority=priority, max_retries=self.engine_retries, **self._submit_options(url))
+        self._sent[task] = self.cookies
+        return task
 
     def _submit(self, slot: _Slot) -> None:
         byte_range = slot.fragment.get('byte_range')
@@ -266,17 +270,21 @@ class FragmentPipeline:
             else:
                 slot.body = body
                 slot.size = len(body)
-            self._store_cookies(result)
+            self._store_cookies(result, task)
             self.done_frags += 1
             self.run_bytes += slot.size
             self.sizes_seen += 1
             self.sizes_total += slot.size
 
-    def _store_cookies(self, result: Any) -> None:
+    def _store_cookies(self, result: Any, task: Any) -> None:
+        # what the reply changed is judged against the cookies its request was sent
+        # with: against today's, a cookie another reply changed since would go back
+        # to the older value the request carried
+        sent = self._sent.pop(task, self.cookies)
         if 'set-cookie' not in (result.headers or {}):
             return
         try:
-            if cookie_lines.store_lines(self.ydl.cookiejar, result.cookies or (), self.cookies):
+            if cookie_lines.store_lines(self.ydl.cookiejar, result.cookies or (), sent):
                 self.cookies = cookie_lines.to_netscape_lines(self.ydl.cookiejar)
                 self.cookie_version += 1
         except Exception as exc:
