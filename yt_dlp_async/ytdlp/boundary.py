@@ -135,7 +135,7 @@ def guarded(fd: Any, fd_name: str, snapshot: Snapshot, engine_run: Callable[[], 
         if is_ytdlp_error(exc) or snapshot.grew() or (watch is not None and watch.reported):
             summary.download_ended(ydl, False)
             if isinstance(exc, ServerFault) and exc.__cause__ is not None:
-                raise exc.__cause__
+                raise exc.__cause__ from None   # its traceback alone, as from yt-dlp
             raise
         snapshot.remove_new_empty()
         report(fd, fd_name, exc)
