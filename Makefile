@@ -1,7 +1,9 @@
 # yt-dlp-async: every command sets up what it needs (Debian packages when
 # run as root and missing, a venv in .venv) and then runs.
 #
-#   make demo      a real download through yt-dlp from a local server
+#   make dist-check  build the sdist and wheel, twine check --strict, check-wheel-contents
+#   make demo      yt-dlp alone vs with the plugin, side by side: a throttled file and an
+#                  HLS stream from a local server (installs only the package, in .venv-demo)
 #   make test      build, install into .venv and run the whole test suite
 #   make ctest     the C unit tests of the pure units (tests/c), ASan + UBSan
 #   make sanitize  the same suite against an ASan + UBSan build (.venv-san)
@@ -24,7 +26,7 @@ SAN_VENV ?= .venv-san
 DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmpeg clang redis-server gcc python3-dev python3-venv
 PYTEST_ARGS ?=
 
-.PHONY: deps venv install test ctest test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build \
+.PHONY: deps venv install test ctest test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build dist-check \
   wheel test-wheel test-wheel-abi3
 
 deps:
@@ -73,7 +75,7 @@ test: install
 	  --ignore=test_differential.py $(PYTEST_ARGS) .
 	cd tests && YTDLP_ASYNC_REQUIRE_INSTALLED=1 ../$(PY) -m pytest -q -p no:cacheprovider -rxX $(PYTEST_ARGS) \
 	  test_differential.py
-	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py
+	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py yt_dlp_async/__main__.py
 
 # yt-dlp's integration tests against other yt-dlp releases, each in its own venv:
 # the oldest we support, the newest nightly, and one below the oldest beside
@@ -132,14 +134,35 @@ leakcheck: install
 	@grep "definitely lost" build/valgrind.log
 	@grep -q "definitely lost: 0 bytes in 0 blocks" build/valgrind.log
 
-demo: install
-	$(PY) tests/demo.py
+# The sdist and the wheel as PyPI would get them (python -m build), checked:
+# twine check --strict (metadata, README rendering) and check-wheel-contents.
+DIST_VENV ?= .venv-dist
+dist-check:
+	test -x $(DIST_VENV)/bin/python || $(PYTHON) -m venv $(DIST_VENV)
+	$(DIST_VENV)/bin/pip install -q --upgrade build twine check-wheel-contents
+	rm -rf build/dist-check
+	$(DIST_VENV)/bin/python -m build -o build/dist-check .
+	$(DIST_VENV)/bin/twine check --strict build/dist-check/*
+	$(DIST_VENV)/bin/check-wheel-contents build/dist-check/*.whl
+
+# The demo needs only the package (yt-dlp comes along) and what builds it: its own
+# venv, no test extra, none of the test suite's Debian packages.
+DEMO_VENV ?= .venv-demo
+DEMO_DEBS := libcurl4-openssl-dev libssl-dev pkg-config gcc python3-dev python3-venv
+$(DEMO_VENV)/.installed: $(INSTALL_SOURCES)
+	test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/pip install -q --upgrade .
+	touch $@
+demo:
+	@$(MAKE) --no-print-directory deps DEBS="$(DEMO_DEBS)"
+	@$(MAKE) --no-print-directory $(DEMO_VENV)/.installed
+	$(DEMO_VENV)/bin/python tests/demo.py
 
 bench: install
 	$(PY) bench/run.py
 
 lint: install
-	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py
+	$(PY) -m mypy --strict --follow-imports=silent yt_dlp_async/engine.py yt_dlp_async/errors.py yt_dlp_async/__main__.py
 
 # Each harness builds the pure C files it needs, nothing else (no Python).
 FUZZ_CC ?= clang
@@ -246,4 +269,4 @@ test-wheel-abi3:
 	  ../$(WHEEL_TEST_VENV)-abi3/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) test_wheel.py
 
 clean:
-	rm -rf build dist *.egg-info $(VENV) $(SAN_VENV) $(PORTABLE_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV) $(WHEEL_TEST_VENV)-abi3 yt_dlp_async/*.so
+	rm -rf build dist *.egg-info $(VENV) $(DEMO_VENV) $(DIST_VENV) $(SAN_VENV) $(PORTABLE_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV) $(WHEEL_TEST_VENV)-abi3 yt_dlp_async/*.so

@@ -28,7 +28,9 @@ def test_missing_libcurl_names_the_package(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ make's install stamp
 def _make_n(venv: Path, target: str = "demo") -> str:
-    proc = subprocess.run(["make", "-n", "--no-print-directory", target, f"VENV={venv}"], cwd=ROOT,
+    # the demo has a venv of its own (DEMO_VENV), the rest .venv (VENV)
+    venv_var = "DEMO_VENV" if target == "demo" else "VENV"
+    proc = subprocess.run(["make", "-n", "--no-print-directory", target, f"{venv_var}={venv}"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -63,6 +65,11 @@ def test_second_make_demo_does_not_reinstall(tmp_path: Path) -> None:
 def test_changed_source_reinstalls(tmp_path: Path) -> None:
     # csrc/engine.c (or any package file) newer than the stamp: pip runs again, then the stamp
     when = (ROOT / "csrc" / "engine.c").stat().st_mtime - 60
-    plan = _make_n(_stamped_venv(tmp_path, when))
+    venv = _stamped_venv(tmp_path, when)
+    plan = _make_n(venv, "install")
     assert "pip install -q --upgrade '.[test]'" in plan, plan
-    assert plan.index("pip install") < plan.index(".installed") < plan.index("tests/demo.py")
+    assert plan.index("pip install") < plan.index(".installed")
+    # the demo installs the package alone: not the test extra (issue 16)
+    plan = _make_n(venv)
+    assert "pip install -q --upgrade ." in plan and "[test]" not in plan, plan
+    assert plan.index("pip install") < plan.index(f"touch {venv}/.installed") < plan.index("tests/demo.py")

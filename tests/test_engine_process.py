@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from faultserver import FaultServer, sha256_of
 
-from yt_dlp_async import AsyncDownloadEngine, TransportError
+from yt_dlp_async import AsyncDownloadEngine, NetworkError
 
 
 def run_script(code: str, *args: str) -> subprocess.Popen[str]:
@@ -162,7 +162,7 @@ def test_tls_verification_and_http2(nginx, tmp_path: Path) -> None:  # type: ign
     payload = os.urandom(3 * 1024 * 1024 + 5)
     (Path(nginx.root) / "tls.bin").write_bytes(payload)
     with AsyncDownloadEngine(max_retries=0) as e:
-        with pytest.raises(TransportError) as info:
+        with pytest.raises(NetworkError) as info:
             e.submit(nginx.https_url("/tls.bin"), tmp_path / "bad").result(30)
         assert info.value.retries == 0        # not retryable: certificate problem
         assert "certificate" in str(info.value).lower()

@@ -205,7 +205,8 @@ def test_changed_resource_on_resume_restarts_clean(fault_server: FaultServer, tm
     out.write_bytes(content(size)[: MiB] + b"\0" * (size - MiB))
     state.write_text(f'yt-dlp-async resume 1\nsize {size}\netag "stale"\nlast-modified -\nrange 0 {MiB}\n')
     with AsyncDownloadEngine() as e:
-        res = e.submit(fault_server.url(f"/data/{size}"), out, connections=4, state_path=state).result(30)
+        res = e.submit(fault_server.url(f"/data/{size}"), out, connections=4, state_path=state,
+                       in_place=True).result(30)   # the bytes written by hand above
     assert sha256_file(out) == sha256_of(size)
     assert res.restarted
     assert fault_server.requests(f"/data/{size}")[0].header("If-Range") == '"stale"'

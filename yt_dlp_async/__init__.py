@@ -7,12 +7,22 @@
         task = engine.submit("https://example.org/video.mp4", "video.mp4")
         print(task.result().downloaded_bytes)
 
+(``video.mp4`` appears only once complete: the bytes go to
+``video.mp4.ytdla-part`` until then).
+
 It also makes yt-dlp use the engine: importing this package registers the
 ``async_downloads`` YoutubeDL parameter (see :func:`install`).
 """
 
 from __future__ import annotations
 
+import sys
+
+if sys.version_info < (3, 11):  # pragma: no cover - pip refuses the install (requires-python)
+    raise ImportError("yt-dlp-async needs Python 3.11 or newer (yt-dlp does too; the baton's "
+                      "stack audit reads code objects' co_qualname, new in 3.11)")
+
+from ._version import __version__
 from .engine import (
     AsyncDownloadEngine,
     DownloadProgress,
@@ -27,22 +37,20 @@ from .engine import (
 )
 from ._engine import aes128_cbc_decrypt
 from .errors import (
-    CancelledError,
-    ContentTooShortError,
-    DownloadError,
+    RENAMED as _RENAMED,
+    AsyncDownloadError,
+    DownloadCancelledError,
     FileSizeError,
     HTTPStatusError,
+    NetworkError,
     RangeError,
-    TransportError,
+    ShortBodyError,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AsyncDownloadEngine",
-    "CancelledError",
-    "ContentTooShortError",
-    "DownloadError",
+    "AsyncDownloadError",
+    "DownloadCancelledError",
     "DownloadProgress",
     "DownloadResult",
     "DownloadTask",
@@ -50,9 +58,10 @@ __all__ = [
     "EngineStats",
     "FileSizeError",
     "HTTPStatusError",
+    "NetworkError",
     "RangeError",
     "SegmentProgress",
-    "TransportError",
+    "ShortBodyError",
     "__version__",
     "aes128_cbc_decrypt",
     "build_features",
@@ -68,3 +77,12 @@ def install() -> bool:
     from .ytdlp import install as _install
 
     return bool(_install())
+
+
+def __getattr__(name: str) -> object:
+    if name in _RENAMED:
+        raise AttributeError(
+            f"yt_dlp_async.{name} was renamed {_RENAMED[name]} in 0.2.0 "
+            f"(the old name shadowed another library's {name})"
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

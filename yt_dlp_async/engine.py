@@ -8,22 +8,44 @@ asyncio without a thread per task (each event loop watches an eventfd of
 its own that the engine writes to when a task finishes; a non-blocking pipe
 in the portable build, see docs/portability.md).  :meth:`AsyncDownloadEngine.stats`
 returns the engine's counters as :class:`EngineStats`.
+
+A task is a :class:`concurrent.futures.Future`.  A whole resource to a path is
+written to ``PATH.ytdla-part`` and renamed to ``PATH`` when complete (the
+exact resource under the final name, or nothing); the rename, done callbacks
+and ``on_progress`` run on one dispatcher thread per engine when no caller
+observes the end first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
+import hashlib
+import logging
 import os
+import select
+import stat
+import struct
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Generator, Iterable, Mapping, Sequence, Tuple, Union
+from typing import Any, Callable, Generator, Iterable, Mapping, Sequence, Tuple, Union
 
 from . import _engine
-from .errors import ERROR_KINDS, DownloadError
+from .errors import ERROR_KINDS, AsyncDownloadError
 
 HeadersArg = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
+ProgressCallback = Callable[["DownloadTask", "DownloadProgress"], None]
+
+LOGGER = logging.getLogger("yt_dlp_async")
+
+#: Written beside the target while a download runs (``in_place=False``), then
+#: renamed to the target; not yt-dlp's ``.part`` nor the plugin's ``.part-async``.
+PART_SUFFIX = ".ytdla-part"
+#: The resume state (finished ranges + validators) beside the temporary file.
+STATE_SUFFIX = ".ctl"
 
 __all__ = [
     "AsyncDownloadEngine",
@@ -35,6 +57,7 @@ __all__ = [
     "SegmentProgress",
     "build_features",
     "curl_version",
+    "download",
 ]
 
 
@@ -127,7 +150,7 @@ class ConnectionReport:
     """How many connections a split download (``connections`` > 1 or
     ``"auto"``) used, and why (docs/adaptive.md)."""
 
-    history: tuple[int, ...]   # the targets in order, e.g. (1, 2, 4, 8, 16)
+    history: tuple[int, ...]   # the targets in order, e.g. (1, 2, 8, 16)
     peak: int                  # most connections transferring at once
     target: int                # the target now (at the end: the last one)
     note: str                  # why: "max", "no-gain", "no-ranges", "fixed", ...
@@ -136,7 +159,13 @@ class ConnectionReport:
 
 @dataclass(frozen=True)
 class DownloadResult:
-    """What a finished task returns."""
+    """What a finished task returns.
+
+    ``downloaded_bytes`` is the number of bytes of the resource (or of the
+    ``range`` asked for) that the file holds when the task is done, bytes
+    found done by a resume included: for a whole resource to a ``path`` it
+    is the size of the file under ``path``.  ``path`` is the final name.
+    """
 
     url: str
     effective_url: str
@@ -226,6 +255,30 @@ def _fspath(path: str | os.PathLike[str] | None) -> str | None:
     return None if path is None else os.fspath(path)
 
 
+def _part_name(path: str) -> str:
+    """``PATH.ytdla-part``; when that name plus ``.ctl`` would pass the
+    filesystem's NAME_MAX, a short hidden name in the same directory
+    (``.<hash of the name>.ytdla-part``: the rename stays on one filesystem)."""
+    directory, name = os.path.split(path)
+    try:
+        name_max = os.pathconf(directory or ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    if len(os.fsencode(name + PART_SUFFIX + STATE_SUFFIX)) <= name_max:
+        return path + PART_SUFFIX
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    return os.path.join(directory, f".{digest}{PART_SUFFIX}")
+
+
+def _special(path: str) -> bool:
+    """An existing path that is not a regular file (a FIFO, a device)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
 def _check_directory(path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -234,14 +287,51 @@ def _check_directory(path: str) -> None:
         )
 
 
-class DownloadTask:
-    """A queued or running download; made by :meth:`AsyncDownloadEngine.submit`."""
+class _Waiters(list):  # type: ignore[type-arg]
+    """``Future._waiters`` of a task: concurrent.futures.wait() and
+    as_completed() append to it; that is the sign that someone waits without
+    calling a method of the task, so the engine's dispatcher starts watching
+    it (and resolves it when the engine says it ended)."""
 
-    __slots__ = ("_task", "_engine", "__weakref__")
+    def __init__(self, task: DownloadTask) -> None:
+        super().__init__()
+        self._task_ref = weakref.ref(task)
 
-    def __init__(self, task: Any, engine: AsyncDownloadEngine) -> None:
+    def append(self, waiter: Any) -> None:
+        super().append(waiter)
+        task = self._task_ref()
+        if task is not None:
+            task._watch()
+
+
+class DownloadTask(concurrent.futures.Future):  # type: ignore[type-arg]
+    """A queued or running download; made by :meth:`AsyncDownloadEngine.submit`.
+
+    A :class:`concurrent.futures.Future` whose result is a
+    :class:`DownloadResult`: ``result()``, ``exception()``, ``done()``,
+    ``cancelled()``, ``running()``, ``add_done_callback()``, and
+    ``concurrent.futures.wait()`` / ``as_completed()`` /
+    ``asyncio.wrap_future()`` work as with any future.  ``await task`` works
+    too (without a thread per task).  Done callbacks run on the engine's
+    dispatcher thread, or at once in the caller when the task has ended.
+    """
+
+    def __init__(self, task: Any, engine: AsyncDownloadEngine, *, final: str | None = None,
+                 part: str | None = None, state: str | None = None,
+                 on_progress: ProgressCallback | None = None,
+                 progress_interval: float = 0.5) -> None:
+        super().__init__()
+        self._waiters = _Waiters(self)
         self._task = task
         self._engine = engine
+        self._final = final            # the name a finished download is renamed to
+        self._part = part              # the temporary name (None: written in place)
+        self._state_path = state       # its resume state, removed on success
+        self._on_progress = on_progress
+        self._progress_interval = progress_interval
+        self._finish_lock = threading.Lock()
+        self._ended = False            # _finish() has run
+        self._finish_error: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"<DownloadTask {self.id} {self.progress().state} {self.url}>"
@@ -256,12 +346,34 @@ class DownloadTask:
 
     @property
     def path(self) -> str | None:
+        """The final name (the bytes go to :attr:`part_path` until done)."""
+        if self._final is not None:
+            return self._final
         path = self._task.path
         return None if path is None else os.fspath(path)
 
+    @property
+    def part_path(self) -> str | None:
+        """The temporary name beside :attr:`path` (None: ``in_place``)."""
+        return self._part
+
+    # -- the future's state ------------------------------------------------
+
     def done(self) -> bool:
-        """True once the task has finished, whatever the outcome."""
-        return bool(self._task.done())
+        """True once the task has finished, whatever the outcome (and, for
+        a path, the file is under its final name or gone)."""
+        if self._ended:
+            return True
+        if not self._task.done():
+            return False
+        self._finish()
+        return True
+
+    def running(self) -> bool:
+        return not self.done() and self._task.info()["state"] != "queued"
+
+    def cancelled(self) -> bool:
+        return self.done() and self._task.info()["state"] == "cancelled"
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the task finishes or ``timeout`` seconds pass.
@@ -269,12 +381,123 @@ class DownloadTask:
         The GIL is released while waiting and Ctrl-C raises
         KeyboardInterrupt within 0.1 s.  Returns :meth:`done`.
         """
-        return bool(self._task.wait(timeout))
+        self._task.wait(timeout)
+        return self.done()
 
-    def cancel(self) -> None:
-        """Stop the task; it ends as cancelled within 100 ms.  The bytes
-        already written stay in the file."""
+    def cancel(self) -> bool:
+        """Stop the task; it ends as cancelled within 100 ms.  Returns False
+        when it had already finished, else True.  A path's bytes stay in
+        :attr:`part_path` (with the state a later submit resumes from)
+        when there is something to resume, else they go."""
+        if self.done():
+            return self.cancelled()
         self._task.cancel()
+        return True
+
+    def result(self, timeout: float | None = None) -> DownloadResult:
+        """Wait for the task and return its result, or raise its error:
+        a :class:`~yt_dlp_async.AsyncDownloadError` subclass
+        (:class:`~yt_dlp_async.DownloadCancelledError` when cancelled), or
+        OSError for a local write error.  TimeoutError when ``timeout``
+        seconds pass first."""
+        if not self.wait(timeout):
+            raise TimeoutError(f"the download of {self.url} has not finished yet")
+        return self._outcome()
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The error :meth:`result` would raise, or None; raises
+        :class:`~yt_dlp_async.DownloadCancelledError` for a cancelled task,
+        as a future does."""
+        try:
+            self.result(timeout)
+        except TimeoutError:
+            if not self.done():
+                raise
+            return self._stored_exception()
+        except concurrent.futures.CancelledError:
+            raise
+        except Exception as exc:
+            return exc
+        return None
+
+    def _stored_exception(self) -> BaseException | None:
+        try:
+            self._outcome()
+        except concurrent.futures.CancelledError:
+            raise
+        except Exception as exc:
+            return exc
+        return None
+
+    def add_done_callback(self, fn: Callable[[Any], object]) -> None:
+        """Call ``fn(task)`` when the task ends (at once when it has)."""
+        self.done()
+        self._watch()
+        super().add_done_callback(fn)
+
+    def _watch(self) -> None:
+        if self._ended:
+            return
+        if self._engine.closed:     # every task has ended: settle it here
+            self.done()
+            return
+        self._engine._track(self)
+
+    def _finish(self) -> None:
+        """Once the engine says the task ended: the temporary file becomes
+        the final name (or goes), then the future is resolved."""
+        with self._finish_lock:
+            if self._ended:
+                return
+            info = self._task.info()
+            if self._part is not None:
+                try:
+                    self._settle_file(info)
+                except OSError as exc:
+                    self._finish_error = exc
+            self._ended = True
+        try:
+            if info["state"] == "cancelled" and self._finish_error is None:
+                concurrent.futures.Future.cancel(self)
+                concurrent.futures.Future.set_running_or_notify_cancel(self)
+                return
+            try:
+                result = self._outcome()
+            except Exception as exc:
+                concurrent.futures.Future.set_exception(self, exc)
+            else:
+                concurrent.futures.Future.set_result(self, result)
+        except concurrent.futures.InvalidStateError:
+            pass
+
+    def _settle_file(self, info: Mapping[str, Any]) -> None:
+        part, state, final = self._part, self._state_path, self.path
+        assert part is not None and final is not None
+        if info["state"] == "done":
+            size = int(info["downloaded_bytes"])
+            try:
+                with open(part, "r+b") as f:
+                    # a resumed temporary file never keeps a longer tail
+                    if os.fstat(f.fileno()).st_size > size:
+                        f.truncate(size)
+            except FileNotFoundError:
+                if size:
+                    raise
+                open(part, "wb").close()   # an empty resource: an empty file
+            os.replace(part, final)
+            _remove(state)
+            return
+        # failed or cancelled: keep what a later submit can resume, else nothing
+        resumable = state is not None and os.path.exists(state)
+        try:
+            empty = os.path.getsize(part) == 0
+        except OSError:
+            empty = True
+        if empty or not resumable:
+            _remove(part)
+            _remove(state)
+
+    # -- what it did ---------------------------------------------------------
 
     def release(self, hold: int) -> None:
         """Let the body of held reply number ``hold`` (``progress().hold[0]``)
@@ -329,6 +552,9 @@ class DownloadTask:
         return int(self._task.info().get("resumed_bytes", 0))
 
     def progress(self) -> DownloadProgress:
+        """A snapshot; a finished state once the file is settled (see :meth:`done`)."""
+        if self._task.done():
+            self.done()
         info = self._task.info()
         speed = info["speed"] or None
         total = info["total_bytes"]
@@ -336,7 +562,7 @@ class DownloadTask:
         if speed and total is not None:
             eta = max(0.0, (total - info["downloaded_bytes"]) / speed)
         return DownloadProgress(
-            state=info["state"],
+            state="failed" if self._finish_error is not None else info["state"],
             downloaded_bytes=info["downloaded_bytes"],
             total_bytes=total,
             resource_size=info["resource_size"],
@@ -350,23 +576,17 @@ class DownloadTask:
             hold=info.get("hold"),
         )
 
-    def result(self, timeout: float | None = None) -> DownloadResult:
-        """Wait for the task and return its result, or raise its error:
-        a :class:`~yt_dlp_async.DownloadError` subclass, or OSError for a
-        local write error."""
-        if not self.wait(timeout):
-            raise TimeoutError(f"the download of {self.url} has not finished yet")
-        return self._outcome()
-
     def _outcome(self) -> DownloadResult:
         info = self._task.info()
+        if self._finish_error is not None:
+            raise self._finish_error
         headers = _parse_headers(info["raw_headers"])
         if info["state"] != "done":
             kind = info["error_kind"]
             reason = info["error"] or kind
             if kind == "io":
                 raise OSError(info["os_errno"], reason, self.path)
-            cls = ERROR_KINDS.get(kind, DownloadError)
+            cls = ERROR_KINDS.get(kind, AsyncDownloadError)
             raise cls(
                 reason,
                 url=self.url,
@@ -396,6 +616,123 @@ class DownloadTask:
 
     def __await__(self) -> Generator[Any, None, DownloadResult]:
         return self._engine._await_task(self).__await__()
+
+
+def _remove(path: str | None) -> None:
+    if path is None:
+        return
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+class _Dispatcher:
+    """A daemon thread that resolves the tasks someone waits on without
+    calling them (done callbacks, concurrent.futures.wait, temporary files to
+    rename) and calls progress callbacks.
+
+    It sleeps on an eventfd (a pipe in the portable build) that the engine
+    writes to whenever a task ends, or until the next progress callback is
+    due; it only looks at the tasks it was given, and ends once it has none
+    left (the engine starts another for the next one), so an engine nobody
+    closes keeps no thread.
+    """
+
+    def __init__(self, engine: Any, first: DownloadTask) -> None:
+        self.engine = engine
+        self.lock = threading.Lock()
+        # task -> when its progress callback is due; never empty while the thread runs
+        self.tasks: dict[DownloadTask, float] = {first: time.monotonic()}
+        self.stopping = False
+        self.exited = False                          # under lock: no more tasks, fds closed
+        self.rfd, self.wfd = _engine.wakeup_fds()
+        try:
+            engine.subscribe(self.wfd)
+            self.subscribed = True
+        except Exception:   # a closed engine: its tasks have ended
+            self.subscribed = False
+        self.thread = threading.Thread(target=self._run, name="yt-dlp-async-dispatcher", daemon=True)
+        self.thread.start()
+
+    def track(self, task: DownloadTask) -> bool:
+        """Watch ``task``; False when this dispatcher has ended (make another)."""
+        with self.lock:
+            if self.exited:
+                return False
+            if task not in self.tasks:
+                self.tasks[task] = time.monotonic()
+            self._wake()
+        return True
+
+    def _wake(self) -> None:
+        """Under self.lock, so the descriptor is never one closed meanwhile."""
+        if not self.exited:
+            try:
+                os.write(self.wfd, struct.pack("Q", 1))
+            except OSError:   # a full pipe already wakes it
+                pass
+
+    def stop(self) -> None:
+        """After the engine closed: every task has ended; resolve them, join."""
+        with self.lock:
+            self.stopping = True
+            self._wake()
+        if threading.current_thread() is not self.thread:
+            self.thread.join()
+
+    def _run(self) -> None:
+        poller = select.poll()   # not select(): a descriptor past FD_SETSIZE is fine
+        poller.register(self.rfd, select.POLLIN)
+        try:
+            while True:
+                with self.lock:
+                    tasks = list(self.tasks.items())
+                    stopping = self.stopping
+                now = time.monotonic()
+                for task, due in tasks:
+                    if task._task.done() or stopping:
+                        task._task.wait(None)
+                        task.done()
+                        if task._on_progress is not None:
+                            _call_progress(task)
+                        with self.lock:
+                            self.tasks.pop(task, None)
+                    elif task._on_progress is not None and now >= due:
+                        _call_progress(task)
+                        with self.lock:
+                            if task in self.tasks:
+                                self.tasks[task] = now + task._progress_interval
+                with self.lock:
+                    if not self.tasks:
+                        self.exited = True
+                        return
+                    dues = [d for t, d in self.tasks.items() if t._on_progress is not None]
+                timeout = None if not dues else max(0.0, min(dues) - time.monotonic())
+                poller.poll(None if timeout is None else int(timeout * 1000) + 1)
+                try:
+                    os.read(self.rfd, 4096)
+                except OSError:
+                    pass
+        finally:
+            with self.lock:
+                self.exited = True
+                if self.subscribed:
+                    try:
+                        self.engine.unsubscribe(self.wfd)   # the engine never writes it after this
+                    except Exception:
+                        pass
+                _close_pair(self.rfd, self.wfd)
+
+
+def _call_progress(task: DownloadTask) -> None:
+    callback = task._on_progress
+    if callback is None:
+        return
+    try:
+        callback(task, task.progress())
+    except Exception:
+        LOGGER.exception("the progress callback of %r raised", task)
 
 
 class _LoopWatcher:
@@ -545,6 +882,7 @@ class AsyncDownloadEngine:
             weakref.WeakKeyDictionary()
         )
         self._watchers_lock = threading.Lock()
+        self._dispatch: _Dispatcher | None = None
         _live_engines.add(self)
 
     def __enter__(self) -> AsyncDownloadEngine:
@@ -564,9 +902,20 @@ class AsyncDownloadEngine:
         return bool(self._engine.closed)
 
     def close(self) -> None:
-        """Cancel every live task and join the engine thread."""
+        """Cancel every live task and join the engine thread (and the
+        thread that runs callbacks, once they have run)."""
         self._engine.close()
+        with self._watchers_lock:
+            dispatch = self._dispatch
+        if dispatch is not None:
+            dispatch.stop()
         _live_engines.discard(self)
+
+    def _track(self, task: DownloadTask) -> None:
+        """Have the dispatcher thread watch ``task`` (started when none runs)."""
+        with self._watchers_lock:
+            if self._dispatch is None or not self._dispatch.track(task):
+                self._dispatch = _Dispatcher(self._engine, task)
 
     def body_memory(self) -> tuple[int, int]:
         """(held, peak): bytes the engine holds now for bodies of
@@ -622,6 +971,9 @@ class AsyncDownloadEngine:
         memory: bool = False,
         max_memory: int = 64 << 20,
         hold_new_validator: bool = False,
+        in_place: bool | None = None,
+        on_progress: ProgressCallback | None = None,
+        progress_interval: float = 0.5,
         auth_to_other_hosts: bool = False,
     ) -> DownloadTask:
         """Queue the download of ``url`` into ``path`` (or ``fileno``).
@@ -657,6 +1009,25 @@ class AsyncDownloadEngine:
         validator beside the file first; a task never released waits
         until cancelled.
 
+        ``path``, ``in_place`` False (the default for a whole resource to
+        a path): the bytes go to ``PATH.ytdla-part`` beside it, the resume
+        state to ``PATH.ytdla-part.ctl`` (or ``state_path``), and only a
+        finished download is renamed to ``path`` (replacing what was there)
+        and its state removed: ``path`` holds the exact resource or is left
+        as it was.  A failed or cancelled download keeps the temporary file
+        and its state when a later submit of the same path can resume from
+        them (a split download that saved its state), else removes both;
+        ``truncate=True`` starts over instead of resuming.  ``in_place=True``
+        (implied by ``range``, ``offset``, ``if_range``,
+        ``hold_new_validator``, and by a path that is not a regular file,
+        e.g. a FIFO) writes into ``path`` itself, at the positions asked,
+        without truncating it unless ``truncate`` (the yt-dlp plugin manages
+        its own ``.part`` files this way).
+
+        ``on_progress(task, progress)`` is called on the engine's dispatcher
+        thread every ``progress_interval`` seconds while the task runs and
+        once when it has ended (after the file is settled).
+
         ``auth_to_other_hosts=True`` keeps an ``Authorization`` header
         when a redirect leads to another host (by default only the first
         host gets it).
@@ -683,9 +1054,27 @@ class AsyncDownloadEngine:
                     f"invalid range {range!r}: expected (start, end) with "
                     "0 <= start < end, or (start, None)"
                 )
+        final = part = state = None
         if path is not None:
             path = os.fspath(path)
             _check_directory(path)
+            writes_into = (range is not None or offset is not None or if_range is not None
+                           or hold_new_validator)
+            if in_place is False and writes_into:
+                raise ValueError("range, offset, if_range and hold_new_validator write into the "
+                                 "file as it is: they need in_place=True")
+            if in_place is None:
+                in_place = writes_into or _special(path)
+            if not in_place:
+                if os.path.isdir(path):
+                    raise IsADirectoryError(21, f"cannot write {path!r}: it is a directory", path)
+                part = _part_name(path)
+                state = os.fspath(state_path) if state_path is not None else part + STATE_SUFFIX
+                if truncate:
+                    _remove(state)
+                # no state: nothing in the temporary file can be trusted; start over
+                truncate = truncate or not os.path.exists(state)
+                final, path, state_path = path, part, state
         plain = (path is not None and fileno is None and not memory and not hold_new_validator
                  and end == -1 and offset is None and expected_size is None and if_range is None)
         task = self._engine.submit(
@@ -720,7 +1109,11 @@ class AsyncDownloadEngine:
             hold_new_validator=hold_new_validator,
             auth_to_other_hosts=auth_to_other_hosts,
         )
-        return DownloadTask(task, self)
+        result = DownloadTask(task, self, final=final, part=part, state=state, on_progress=on_progress,
+                              progress_interval=progress_interval)
+        if part is not None or on_progress is not None:
+            result._watch()   # renamed, or reported, as soon as it ends
+        return result
 
     async def _await_task(self, task: DownloadTask) -> DownloadResult:
         loop = asyncio.get_running_loop()
@@ -735,6 +1128,7 @@ class AsyncDownloadEngine:
             watcher.discard(task, fut)
             task.cancel()
             raise
+        task.done()
         return task._outcome()
 
 
@@ -763,14 +1157,23 @@ def download(
     urls: Iterable[str],
     directory: str | os.PathLike[str],
     concurrency: int = 5,
+    *,
+    on_progress: ProgressCallback | None = None,
+    progress_interval: float = 0.5,
+    connections: int | str | None = None,
     **engine_options: Any,
 ) -> list[DownloadResult]:
     """Download every URL into ``directory``, ``concurrency`` at a time.
 
     Files are named after the last part of each URL's path; ``directory`` is
-    created when missing.  Returns the results in the order of ``urls``; if
-    any failed, the first error is raised once every other download has
-    finished.
+    created when missing.  Each is written to ``NAME.ytdla-part`` and renamed
+    to ``NAME`` when complete (see :meth:`AsyncDownloadEngine.submit`): an
+    interrupted run leaves the old file (if any) and what it can resume
+    from, and running it again resumes.  ``on_progress(task, progress)`` is
+    called for each download as :meth:`~AsyncDownloadEngine.submit`
+    describes; ``connections`` is passed to it too.  Returns the results in
+    the order of ``urls``; if any failed, the first error is raised once
+    every other download has finished.
     """
     url_list = list(urls)
     directory = os.fspath(directory)
@@ -779,7 +1182,8 @@ def download(
     engine_options.setdefault("max_host_connections", concurrency)
     with AsyncDownloadEngine(**engine_options) as engine:
         tasks = [
-            engine.submit(url, os.path.join(directory, name), truncate=True)
+            engine.submit(url, os.path.join(directory, name), connections=connections,
+                          on_progress=on_progress, progress_interval=progress_interval)
             for url, name in zip(url_list, _names_for(url_list))
         ]
         for task in tasks:

@@ -2,14 +2,23 @@
 
 Each carries what the engine knew when the task ended, so that callers (the
 yt-dlp adapter among them) can map it onto their own error types.
+
+No name here is one that yt-dlp or the standard library already uses for
+another class (yt-dlp has ``DownloadError``, ``ContentTooShortError`` and
+``TransportError``; asyncio and concurrent.futures have ``CancelledError``):
+an ``except`` clause that names one of ours never silently means theirs.
+:class:`DownloadCancelledError` *is* a :class:`concurrent.futures.CancelledError`,
+because a :class:`~yt_dlp_async.DownloadTask` is a ``concurrent.futures.Future``.
+The package imports without yt-dlp, so none of them derives from yt-dlp's.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import Mapping
 
 
-class DownloadError(Exception):
+class AsyncDownloadError(Exception):
     """A download failed.  The subclass says why."""
 
     def __init__(
@@ -35,38 +44,55 @@ class DownloadError(Exception):
         self.expected = expected
 
 
-class HTTPStatusError(DownloadError):
+class HTTPStatusError(AsyncDownloadError):
     """The server answered with an error status: a 4xx at once, or a
     5xx/408/429 that persisted through every retry."""
 
 
-class TransportError(DownloadError):
+class NetworkError(AsyncDownloadError):
     """A network fault (reset, timeout, stall, DNS, TLS) that persisted
     through every retry, or one that no retry can fix (TLS verification)."""
 
 
-class ContentTooShortError(DownloadError):
+class ShortBodyError(AsyncDownloadError):
     """The body was shorter than announced, through every retry."""
 
 
-class RangeError(DownloadError):
+class RangeError(AsyncDownloadError):
     """A bounded range was ignored by the server, or the resource changed
     (ETag / Last-Modified) while parts of it were being fetched."""
 
 
-class FileSizeError(DownloadError):
+class FileSizeError(AsyncDownloadError):
     """The resource is larger than the ``max_filesize`` given."""
 
 
-class CancelledError(DownloadError):
+class DownloadCancelledError(AsyncDownloadError, concurrent.futures.CancelledError):
     """The task was cancelled, or its engine closed before it finished."""
 
 
-ERROR_KINDS: dict[str, type[DownloadError]] = {
+ERROR_KINDS: dict[str, type[AsyncDownloadError]] = {
     "http": HTTPStatusError,
-    "transport": TransportError,
-    "too_short": ContentTooShortError,
+    "transport": NetworkError,
+    "too_short": ShortBodyError,
     "range": RangeError,
     "filesize": FileSizeError,
-    "cancelled": CancelledError,
+    "cancelled": DownloadCancelledError,
 }
+
+#: The names before 0.2.0, each of which shadowed another library's class.
+RENAMED = {
+    "DownloadError": "AsyncDownloadError",
+    "TransportError": "NetworkError",
+    "ContentTooShortError": "ShortBodyError",
+    "CancelledError": "DownloadCancelledError",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in RENAMED:
+        raise AttributeError(
+            f"yt_dlp_async.{name} was renamed {RENAMED[name]} in 0.2.0 "
+            f"(the old name shadowed another library's {name})"
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -129,18 +129,29 @@ def guarded(fd: Any, fd_name: str, snapshot: Snapshot, engine_run: Callable[[], 
         else:
             with watch:
                 ok = bool(engine_run())
-        summary.download_ended(ydl, ok)
-        return ok
     except BaseException as exc:
         if is_ytdlp_error(exc) or snapshot.grew() or (watch is not None and watch.reported):
-            summary.download_ended(ydl, False)
+            _count_end(fd, ydl, False)
             if isinstance(exc, ServerFault) and exc.__cause__ is not None:
                 raise exc.__cause__ from None   # its traceback alone, as from yt-dlp
             raise
         snapshot.remove_new_empty()
         report(fd, fd_name, exc)
-    fallback.mark_handed_back()
-    return native_run()
+        fallback.mark_handed_back()
+        return native_run()
+    # outside the try: the download is over (to stdout nothing grew on disk),
+    # so nothing raised from here on may send it to yt-dlp a second time
+    _count_end(fd, ydl, ok)
+    return ok
+
+
+def _count_end(fd: Any, ydl: Any, ok: bool) -> None:
+    """The summary's count of one ended download; a bug in it is reported, never fatal."""
+    try:
+        summary.download_ended(ydl, ok)
+    except Exception as exc:
+        fd.report_warning(f'[async] yt-dlp-async failed to count a finished download in its summary '
+                          f'({type(exc).__name__}: {exc}). This is a bug in yt-dlp-async: please report it')
 
 
 def report(fd: Any, fd_name: str, exc: BaseException) -> None:

@@ -68,13 +68,13 @@ def content_too_short(exc: BaseException, resume_len: int = 0, total: int | None
 
 
 def to_ytdlp(exc: BaseException, api: Any, resume_len: int = 0) -> BaseException:
-    """The yt-dlp exception for an engine ``DownloadError`` (others are returned as they are)."""
+    """The yt-dlp exception for an engine ``AsyncDownloadError`` (others are returned as they are)."""
     if isinstance(exc, api.HTTPStatusError):
         return http_error(getattr(exc, 'url', '') or '', int(getattr(exc, 'http_status', 0) or 0),
                           getattr(exc, 'headers', None), exc)
-    if isinstance(exc, api.ContentTooShortError):
+    if isinstance(exc, api.ShortBodyError):
         return content_too_short(exc, resume_len)
-    if isinstance(exc, api.TransportError):
+    if isinstance(exc, api.NetworkError):
         return transport_error(exc)
     return exc
 

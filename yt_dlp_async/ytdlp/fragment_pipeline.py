@@ -259,7 +259,7 @@ class FragmentPipeline:
             try:
                 result = task.result()
                 body = None if self.bodies_in_c else task.body()
-            except (self.api.DownloadError, OSError) as exc:
+            except (self.api.AsyncDownloadError, OSError) as exc:
                 slot.task = None
                 self._failed(slot, exc)
                 continue

@@ -337,7 +337,7 @@ class HttpDownload:
             raise
         except _Changed:
             return self._restart_changed()
-        except self.api.DownloadError as exc:
+        except self.api.AsyncDownloadError as exc:
             self._note_failure(exc)
             return self._failed(exc, start)
         except OSError as exc:
@@ -350,7 +350,7 @@ class HttpDownload:
         """Keep what a cancelled task wrote (validator, bytes in the pipe)."""
         try:
             task.result(0)
-        except self.api.DownloadError as exc:
+        except self.api.AsyncDownloadError as exc:
             self._note_failure(exc)
         except Exception:
             pass
@@ -419,9 +419,9 @@ class HttpDownload:
             return self._ranges_ignored(start)
         if isinstance(exc, self.api.HTTPStatusError):
             return self._http_status_error(exc, start)
-        if isinstance(exc, self.api.ContentTooShortError):
+        if isinstance(exc, self.api.ShortBodyError):
             raise _Retry(errors.content_too_short(exc, self.base, self._announced_total(exc)))
-        if isinstance(exc, self.api.TransportError):
+        if isinstance(exc, self.api.NetworkError):
             error = errors.transport_error(exc)
             if errors.is_fatal_transport(error):
                 raise error

@@ -328,16 +328,9 @@ def install(import_ytdlp: bool = False) -> bool:
 
 # ------------------------------------------------------------------------ -v line
 def plugin_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version('yt-dlp-async')
-    except Exception:
-        pass
-    try:
-        import yt_dlp_async
-        return str(getattr(yt_dlp_async, '__version__', 'unknown'))
-    except Exception:
-        return 'unknown'
+    """The package's version (yt_dlp_async/_version.py, the one place it is written)."""
+    from .._version import __version__
+    return __version__
 
 
 def status_line(params: dict[str, Any], activated_by: str | None = None) -> str:

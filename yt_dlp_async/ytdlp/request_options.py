@@ -144,6 +144,9 @@ AUTH_TO_OTHER_HOSTS_HANDLERS = frozenset({'Urllib'})
 def submit_options(ydl: Any, params: Mapping[str, Any], url: str, request_proxy: str | None) -> dict[str, Any]:
     """Everything for ``submit`` that comes from params (not the range/file arguments)."""
     options = tls_options(params)
+    # the plugin writes yt-dlp's own .part/.part-async names itself: the engine
+    # writes into them as given (no temporary name and rename of its own)
+    options['in_place'] = True
     if request_handler(ydl, url) in AUTH_TO_OTHER_HOSTS_HANDLERS:
         options['auth_to_other_hosts'] = True
     proxy = select_proxy(ydl, url, request_proxy)

@@ -206,7 +206,7 @@ class SegmentedDownload(HttpDownload):
             self._cancel(task)
             self.bytes_seen = max(self.bytes_seen, task.progress().downloaded_bytes)
             raise
-        except self.api.DownloadError as exc:
+        except self.api.AsyncDownloadError as exc:
             self.bytes_seen = max(self.bytes_seen, int(getattr(exc, 'downloaded', 0) or 0))
             self._segmented_failure(exc)
         except OSError as exc:
@@ -228,9 +228,9 @@ class SegmentedDownload(HttpDownload):
                 # bytes on disk stay resumable (.part-async + .ctl), as HttpFD keeps its .part
                 self._discard_new_tmp()
             raise error
-        if isinstance(exc, (self.api.ContentTooShortError, self.api.RangeError)):
+        if isinstance(exc, (self.api.ShortBodyError, self.api.RangeError)):
             raise _Retry(errors.to_ytdlp(exc, self.api))
-        if isinstance(exc, self.api.TransportError):
+        if isinstance(exc, self.api.NetworkError):
             error = errors.transport_error(exc)
             if errors.is_fatal_transport(error):
                 raise error

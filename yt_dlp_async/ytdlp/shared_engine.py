@@ -35,7 +35,7 @@ def load_api() -> ModuleType:
         raise EngineUnavailable(_api_error)
     try:
         import yt_dlp_async as api
-        for name in ('AsyncDownloadEngine', 'DownloadError', 'curl_version'):
+        for name in ('AsyncDownloadEngine', 'AsyncDownloadError', 'curl_version'):
             getattr(api, name)
     except Exception as exc:  # ImportError, OSError from the loader, AttributeError
         _api_error = f'{type(exc).__name__}: {exc}'
