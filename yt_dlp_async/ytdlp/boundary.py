@@ -123,6 +123,7 @@ def guarded(fd: Any, fd_name: str, snapshot: Snapshot, engine_run: Callable[[], 
     watch = _HookWatch(fd) if watch_hooks else None
     ydl = getattr(fd, 'ydl', None)
     summary.download_started(ydl)
+    handed_back = False
     try:
         if watch is None:
             ok = bool(engine_run())
@@ -137,6 +138,10 @@ def guarded(fd: Any, fd_name: str, snapshot: Snapshot, engine_run: Callable[[], 
             raise
         snapshot.remove_new_empty()
         report(fd, fd_name, exc)
+        handed_back = True
+    if handed_back:
+        # outside the except: an error of yt-dlp's own run is its own, not one raised
+        # while handling ours (its traceback would show ours first)
         fallback.mark_handed_back()
         return native_run()
     # outside the try: the download is over (to stdout nothing grew on disk),
