@@ -156,6 +156,9 @@ struct task_opts {
     char *key_password;
     char *if_range;            /* validator of bytes already on disk */
     int verify;
+    int auth_to_other_hosts;   /* a redirect to another host keeps the
+                                  Authorization header (yt-dlp's urllib
+                                  handler does; curl's default drops it) */
     int sequential;            /* fd is a pipe or tty: write(), in order */
     int64_t range_start;       /* first resource byte wanted */
     int64_t range_end;         /* one past the last, -1 = to EOF */

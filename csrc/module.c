@@ -171,10 +171,27 @@ static int has_ctl(const char *s)
     return 0;
 }
 
+/* A header value's bytes: ISO-8859-1 when every character fits, as
+   http.client (yt-dlp's handlers) encodes them; else UTF-8.  A new
+   reference to a bytes object, or NULL with an exception set. */
+static PyObject *header_value_bytes(PyObject *value)
+{
+    PyObject *b;
+    if (!PyUnicode_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "header values must be str");
+        return NULL;
+    }
+    b = PyUnicode_AsLatin1String(value);
+    if (b || !PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+        return b;
+    PyErr_Clear();
+    return PyUnicode_AsUTF8String(value);
+}
+
 /* headers: a sequence of (name, value) str pairs -> curl_slist */
 static int build_headers(PyObject *seq, struct curl_slist **out)
 {
-    PyObject *fast;
+    PyObject *fast, *vbytes = NULL;
     Py_ssize_t i, n;
     *out = NULL;
     if (seq == NULL || seq == Py_None)
@@ -186,6 +203,7 @@ static int build_headers(PyObject *seq, struct curl_slist **out)
     for (i = 0; i < n; i++) {
         PyObject *item = PyTuple_GetItem(fast, i);
         const char *name, *value;
+        char *vbuf;
         Py_ssize_t nl, vl;
         char *line;
         struct curl_slist *l;
@@ -195,9 +213,15 @@ static int build_headers(PyObject *seq, struct curl_slist **out)
             goto fail;
         }
         name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(item, 0), &nl);
-        value = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(item, 1), &vl);
-        if (!name || !value)
+        if (!name)
             goto fail;
+        Py_XDECREF(vbytes);
+        vbytes = header_value_bytes(PyTuple_GetItem(item, 1));
+        if (!vbytes)
+            goto fail;
+        if (PyBytes_AsStringAndSize(vbytes, &vbuf, &vl) < 0)
+            goto fail;
+        value = vbuf;
         if (nl == 0 || has_ctl(name) || has_ctl(value)
             || strchr(name, ':') || strchr(name, ' ')
             || (Py_ssize_t)strlen(name) != nl
@@ -227,9 +251,11 @@ static int build_headers(PyObject *seq, struct curl_slist **out)
         }
         *out = l;
     }
+    Py_XDECREF(vbytes);
     Py_DECREF(fast);
     return 0;
 fail:
+    Py_XDECREF(vbytes);
     Py_DECREF(fast);
     curl_slist_free_all(*out);
     *out = NULL;
@@ -708,7 +734,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         "ca_path", "client_cert", "client_key", "client_key_password",
         "max_filesize", "max_retries", "connections", "min_piece",
         "max_request", "state_path", "memory", "max_memory",
-        "hold_new_validator", NULL
+        "hold_new_validator", "auth_to_other_hosts", NULL
     };
     EngineObject *self = (EngineObject *)op;
     PyObject *url, *path = Py_None, *headers = Py_None, *cookies = Py_None;
@@ -718,6 +744,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     PyObject *keypw = Py_None, *result, *state_path = Py_None;
     int fileno = -1, truncate = 0, priority = 0, verify = 1;
     int connections = 1, memory = 0, hold = 0, adaptive = 0;
+    int auth_to_other_hosts = 0;
     long long min_piece = 1048576, max_request = 0;
     long long max_memory = 64LL << 20;
     char err_text[256];
@@ -731,13 +758,13 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
     if (!engine_usable(self, 1))
         return NULL;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "U|O$iOLLLLpOiOOOpOOOOOLiiLLOpLp:submit", kwlist, &url,
+            args, kw, "U|O$iOLLLLpOiOOOpOOOOOLiiLLOpLpp:submit", kwlist, &url,
             &path, &fileno, &headers, &range_start, &range_end, &offset,
             &expected, &truncate, &if_range, &priority, &cookies, &proxy,
             &source, &verify, &ca, &capath, &cert, &key, &keypw,
             &max_filesize, &max_retries, &connections, &min_piece,
             &max_request,
-            &state_path, &memory, &max_memory, &hold))
+            &state_path, &memory, &max_memory, &hold, &auth_to_other_hosts))
         return NULL;
 
     if (range_start < 0)
@@ -814,6 +841,7 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         goto fail;
     }
     o.verify = verify;
+    o.auth_to_other_hosts = auth_to_other_hosts;
     o.range_start = range_start;
     o.range_end = range_end;
     o.file_offset = offset;

@@ -249,7 +249,11 @@ static void xfer_check_response(struct task *t)
     }
     cr = hdr_find(t->hdr, t->hdr_len, "content-range", &vlen);
 
-    if (cr || code == 206) {
+    /* A 206 without Content-Range to a request that asked no Range has
+       no range to be of: its body is the resource from byte 0, as a
+       200's is (HttpFD takes any 2xx to a plain GET whole).  To a ranged
+       request it stays unusable: its bytes have no known position. */
+    if (cr || (code == 206 && asked_range)) {
         int64_t s, en, tot;
         if (!cr || http_content_range(cr, vlen, &s, &en, &tot) < 0) {
             xfer_fail_range(t, "server answered %lld without a usable "
@@ -456,6 +460,8 @@ static int xfer_setup_handle(struct eng *e, struct task *t)
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->curl_errbuf);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH,
+                     t->o.auth_to_other_hosts ? 1L : 0L);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");

@@ -59,6 +59,12 @@ Gates, applied to every route, in this order:
                       client such as yt-dlp's generic extractor probes a URL once
                       before downloading it).
 ``set_cookie=NAME=VALUE``  add ``Set-Cookie: NAME=VALUE; Path=/``.
+``set_cookie_seq=NAME``  add ``Set-Cookie: NAME=<k>; Path=/`` where ``k`` counts
+                      the requests carrying this parameter (any key): a cookie
+                      that changes on every request.
+``cookie_chain=NAME``  a rotating token: once the server has issued ``NAME=<k>``
+                      (any key) a request without the latest one gets 403;
+                      each admitted request is issued ``NAME=<k+1>``.
 
 Content options (``/data`` and ``/file``):
 
@@ -66,6 +72,8 @@ Content options (``/data`` and ``/file``):
 ``rate=BYTES_PER_SEC`` smooth per-connection throttle.
 ``norange=1``         ignore Range; always 200 full, no ``Accept-Ranges``.
 ``range200=1``        ranged body and ``Content-Range`` but status 200.
+``bare206=1``         every content answer (ranged or whole) is a 206 without
+                      ``Content-Range``; with ``norange=1`` always the whole body.
 ``drop_ranges_after=N`` honour ranges while ``m < N``, then ignore them.
 ``etag_change=N``     once ``m >= N`` the version becomes 1: ETag and
                       Last-Modified change and (``/data``) the content changes
@@ -508,6 +516,12 @@ class _Handler(BaseHTTPRequestHandler):
                 set_cookie = p.get_str("set_cookie")
                 if set_cookie:
                     self._extra_headers.append(("Set-Cookie", f"{set_cookie}; Path=/"))
+                seq_cookie = p.get_str("set_cookie_seq")
+                if seq_cookie:
+                    with owner._lock:
+                        owner._cookie_seq += 1
+                        k = owner._cookie_seq
+                    self._extra_headers.append(("Set-Cookie", f"{seq_cookie}={k}; Path=/"))
                 self._wait((p.get_float("latency", 0.0) or 0.0) / 1000.0)
                 if not admitted:
                     entry.outcome = "max_conns"
@@ -524,6 +538,18 @@ class _Handler(BaseHTTPRequestHandler):
                     if self.headers.get(name.strip()) != value.strip():
                         entry.outcome = "missing-header"
                         self._simple(400, b"required header missing\n")
+                        return
+                chain = p.get_str("cookie_chain")
+                if chain:
+                    with owner._lock:
+                        latest = owner._chains.get(chain)
+                        admitted_chain = latest is None or f"{chain}={latest}" in self._request_cookies()
+                        if admitted_chain:
+                            owner._chains[chain] = (latest or 0) + 1
+                            self._extra_headers.append(("Set-Cookie", f"{chain}={(latest or 0) + 1}; Path=/"))
+                    if not admitted_chain:
+                        entry.outcome = "stale-cookie"
+                        self._simple(403, b"stale or missing chained cookie\n")
                         return
                 req_cookie = p.get_str("require_cookie")
                 if req_cookie:
@@ -714,6 +740,8 @@ class _Handler(BaseHTTPRequestHandler):
                     start = min(end, start + (p.get_int("range_shift", 0) or 0))
                     status = 200 if p.get_flag("range200") else 206
                     content_range = f"bytes {start}-{end - 1}/{res.size}"
+        if p.get_flag("bare206"):
+            status, content_range = 206, None
         length = end - start
         chunked = p.get_flag("chunked")
         no_length = p.get_flag("no_length")
@@ -888,6 +916,8 @@ class FaultServer:
         self._peak = 0
         self._path_active: Dict[str, int] = {}
         self._path_peak: Dict[str, int] = {}
+        self._cookie_seq = 0
+        self._chains: Dict[str, int] = {}
 
     # -- life cycle -------------------------------------------------------
 

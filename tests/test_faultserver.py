@@ -333,6 +333,38 @@ def test_range200(fault_server: FaultServer) -> None:
     assert body == content(5000)[100:200]
 
 
+def test_bare206(fault_server: FaultServer) -> None:
+    url = fault_server.url("/data/5000?bare206=1")
+    status, headers, body = get(url)
+    assert status == 206 and "content-range" not in headers and body == content(5000)
+    assert headers["content-length"] == "5000"
+    status, headers, body = get(url, {"Range": "bytes=100-199"})
+    assert status == 206 and "content-range" not in headers and body == content(5000)[100:200]
+    status, headers, body = get(fault_server.url("/data/5000?bare206=1&norange=1"), {"Range": "bytes=100-199"})
+    assert status == 206 and "content-range" not in headers and body == content(5000)
+
+
+def test_set_cookie_seq(fault_server: FaultServer) -> None:
+    url = fault_server.url("/data/100?set_cookie_seq=tok")
+    values = [get(url)[1]["set-cookie"] for _ in range(3)]
+    assert values == ["tok=1; Path=/", "tok=2; Path=/", "tok=3; Path=/"]
+    status, headers, _ = get(fault_server.url("/data/100?status=404&set_cookie_seq=tok"))
+    assert status == 404 and headers["set-cookie"] == "tok=4; Path=/"
+    assert "set-cookie" not in get(fault_server.url("/data/100"))[1]
+
+
+def test_cookie_chain(fault_server: FaultServer) -> None:
+    url = fault_server.url("/data/100?cookie_chain=tok")
+    status, headers, body = get(url)
+    assert status == 200 and headers["set-cookie"] == "tok=1; Path=/" and body == content(100)
+    assert get(url)[0] == 403                                   # no cookie
+    assert get(url, {"Cookie": "tok=0"})[0] == 403               # a stale one
+    status, headers, _ = get(fault_server.url("/data/7?cookie_chain=tok&key=x"), {"Cookie": "a=b; tok=1"})
+    assert status == 200 and headers["set-cookie"] == "tok=2; Path=/"
+    assert get(url, {"Cookie": "tok=1"})[0] == 403
+    assert [e.outcome for e in fault_server.log] == ["ok", "stale-cookie", "stale-cookie", "ok", "stale-cookie"]
+
+
 def test_drop_ranges_after(fault_server: FaultServer) -> None:
     url = fault_server.url("/data/5000?drop_ranges_after=2")
     rng = {"Range": "bytes=10-19"}

@@ -974,6 +974,7 @@ class AsyncDownloadEngine:
         in_place: bool | None = None,
         on_progress: ProgressCallback | None = None,
         progress_interval: float = 0.5,
+        auth_to_other_hosts: bool = False,
     ) -> DownloadTask:
         """Queue the download of ``url`` into ``path`` (or ``fileno``).
 
@@ -1026,6 +1027,10 @@ class AsyncDownloadEngine:
         ``on_progress(task, progress)`` is called on the engine's dispatcher
         thread every ``progress_interval`` seconds while the task runs and
         once when it has ended (after the file is settled).
+
+        ``auth_to_other_hosts=True`` keeps an ``Authorization`` header
+        when a redirect leads to another host (by default only the first
+        host gets it).
 
         Bad input raises ValueError / OSError here, before any byte is
         written.  ``path`` is checked here but opened (created, truncated)
@@ -1102,6 +1107,7 @@ class AsyncDownloadEngine:
             memory=memory,
             max_memory=max_memory,
             hold_new_validator=hold_new_validator,
+            auth_to_other_hosts=auth_to_other_hosts,
         )
         result = DownloadTask(task, self, final=final, part=part, state=state, on_progress=on_progress,
                               progress_interval=progress_interval)

@@ -7,6 +7,9 @@ to yt-dlp's own downloader:
 
 * an ``OSError`` is the machine's answer (a name too long for our temporary
   files, a FIFO, permissions): a policy, told in one ``[debug]`` line;
+* a ``ServerFault`` is the server's: what it sent (an AES key of the wrong
+  length) fails yt-dlp's own code as well: one ``[debug]`` line, and yt-dlp
+  then does with it what it does alone;
 * anything else is a bug in yt-dlp-async: a WARNING that asks for a report.
 
 "Committed" means a byte reached the output: a file we may write (the final
@@ -72,6 +75,12 @@ def _size(path: str) -> int | None:
         return None
 
 
+class ServerFault(Exception):
+    """The server sent what yt-dlp's own code fails on too; ``__cause__`` is the
+    exception yt-dlp's code raised.  Once a byte is committed that exception
+    propagates in its place, as it would from yt-dlp alone."""
+
+
 def is_ytdlp_error(exc: BaseException) -> bool:
     """An error yt-dlp's own downloader would raise too (or an interruption): never ours to catch."""
     if not isinstance(exc, Exception):
@@ -114,6 +123,7 @@ def guarded(fd: Any, fd_name: str, snapshot: Snapshot, engine_run: Callable[[], 
     watch = _HookWatch(fd) if watch_hooks else None
     ydl = getattr(fd, 'ydl', None)
     summary.download_started(ydl)
+    handed_back = False
     try:
         if watch is None:
             ok = bool(engine_run())
@@ -123,9 +133,15 @@ def guarded(fd: Any, fd_name: str, snapshot: Snapshot, engine_run: Callable[[], 
     except BaseException as exc:
         if is_ytdlp_error(exc) or snapshot.grew() or (watch is not None and watch.reported):
             _count_end(fd, ydl, False)
+            if isinstance(exc, ServerFault) and exc.__cause__ is not None:
+                raise exc.__cause__ from None   # its traceback alone, as from yt-dlp
             raise
         snapshot.remove_new_empty()
         report(fd, fd_name, exc)
+        handed_back = True
+    if handed_back:
+        # outside the except: an error of yt-dlp's own run is its own, not one raised
+        # while handling ours (its traceback would show ours first)
         fallback.mark_handed_back()
         return native_run()
     # outside the try: the download is over (to stdout nothing grew on disk),
@@ -144,8 +160,12 @@ def _count_end(fd: Any, ydl: Any, ok: bool) -> None:
 
 
 def report(fd: Any, fd_name: str, exc: BaseException) -> None:
-    """One line for a download handed back: [debug] for the machine's refusal, WARNING for a bug."""
+    """One line for a download handed back: [debug] for the machine's refusal or the
+    server's fault, WARNING for a bug."""
     what = f'{type(exc).__name__}: {exc}'
+    if isinstance(exc, ServerFault):
+        fallback.hand_back(fd_name, str(exc), fd.ydl)
+        return
     if isinstance(exc, OSError):
         fallback.hand_back(fd_name, f'the engine could not write the file ({what})', fd.ydl)
         return

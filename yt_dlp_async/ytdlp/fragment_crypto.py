@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Callable, Mapping
 
-from . import internals
+from . import boundary, internals
 
 #: A key body is 16 bytes; anything bigger than this is not a key.
 MAX_KEY_BYTES = 64 << 10
@@ -134,4 +134,12 @@ def decrypt(data: bytes, key: bytes, iv: bytes, api: Any) -> bytes:
         return bytes(api.aes128_cbc_decrypt(data, key, iv))
     aes_cbc_decrypt_bytes = internals.load('yt_dlp.aes:aes_cbc_decrypt_bytes')
     unpad_pkcs7 = internals.load('yt_dlp.aes:unpad_pkcs7')
-    return bytes(unpad_pkcs7(aes_cbc_decrypt_bytes(data, key, iv)))
+    try:
+        return bytes(unpad_pkcs7(aes_cbc_decrypt_bytes(data, key, iv)))
+    except Exception as exc:
+        if len(key) == 16 and len(iv) == 16:
+            raise
+        # a key (or IV) of the wrong length is the server's fault, and yt-dlp's AES fails on it too
+        raise boundary.ServerFault(
+            f'the AES-128 key is {len(key)} bytes and the IV {len(iv)} (16 each expected): yt-dlp\'s AES '
+            f'fails on them ({type(exc).__name__}: {exc})') from exc

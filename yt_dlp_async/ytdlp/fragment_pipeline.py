@@ -28,7 +28,11 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   cookie not stored yet: one answered while an earlier fragment's or a key's
   reply is still to come waits for it, and is asked again, free, if a reply
   changed the cookies (yt-dlp asks one at a time, each with the cookies the
-  replies before it set); 5xx/network faults are retried by
+  replies before it set).  A fragment refused again after it was asked with
+  newer cookies means they change with every reply (a rotating token): from
+  there on the pipeline asks one fragment at a time, in order, as yt-dlp
+  does (in parallel the refused ones would race for each new value);
+  5xx/network faults are retried by
   the engine (``--retries`` times, with backoff) and then count as
   unavailable; an unavailable fragment is skipped ("Skipping fragment N") or,
   when fatal (``--abort-on-unavailable-fragment``; DASH fragment 0), ends the
@@ -42,6 +46,7 @@ from __future__ import annotations
 import collections
 import time
 import urllib.parse
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -119,9 +124,13 @@ class FragmentPipeline:
         self.headers = list(headers.items())
         self.cookies = cookie_lines.to_netscape_lines(self.ydl.cookiejar)
         self.cookie_version = 0  # bumped whenever a reply stored a cookie
+        # one fragment at a time, each asked with the cookies of the replies before it
+        # (yt-dlp's order): set once the cookies proved to rotate (_failed)
+        self.serial = False
         self._options: dict[str, dict[str, Any]] = {}
+        self._sent: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()  # task -> its cookies
         self.keys = fragment_crypto.KeyCache(info_dict, self._submit_key, self._fetch_key_natively, self._ytdlp_error,
-                                             lambda task: self._store_cookies(task.result()))
+                                             lambda task: self._store_cookies(task.result(), task))
 
         self.pending: collections.deque[_Slot] = collections.deque()
         self.exhausted = False
@@ -174,6 +183,8 @@ class FragmentPipeline:
 
     # -------------------------------------------------------------- planning
     def _window_limit(self) -> int:
+        if self.serial:
+            return 1
         limit = self.window
         if self.sizes_seen:
             average = max(1, self.sizes_total // self.sizes_seen)
@@ -207,9 +218,16 @@ class FragmentPipeline:
         max_memory = MAX_FRAGMENT_MEMORY
         if byte_range is not None and byte_range[1] is not None:
             max_memory = max(1, byte_range[1] - byte_range[0])
-        return self.engine.submit(
-            url, memory=True, max_memory=max_memory, headers=self.headers, cookies=self.cookies,
+        headers: Any = self.headers
+        if '@' in urllib.parse.urlsplit(url).netloc:
+            headers = internals.load('yt_dlp.utils.networking:HTTPHeaderDict')(dict(self.headers))
+            url = request_options.url_credentials(url, headers)
+            headers = list(headers.items())
+        task = self.engine.submit(
+            url, memory=True, max_memory=max_memory, headers=headers, cookies=self.cookies,
             range=byte_range, priority=priority, max_retries=self.engine_retries, **self._submit_options(url))
+        self._sent[task] = self.cookies
+        return task
 
     def _submit(self, slot: _Slot) -> None:
         byte_range = slot.fragment.get('byte_range')
@@ -252,17 +270,21 @@ class FragmentPipeline:
             else:
                 slot.body = body
                 slot.size = len(body)
-            self._store_cookies(result)
+            self._store_cookies(result, task)
             self.done_frags += 1
             self.run_bytes += slot.size
             self.sizes_seen += 1
             self.sizes_total += slot.size
 
-    def _store_cookies(self, result: Any) -> None:
+    def _store_cookies(self, result: Any, task: Any) -> None:
+        # what the reply changed is judged against the cookies its request was sent
+        # with: against today's, a cookie another reply changed since would go back
+        # to the older value the request carried
+        sent = self._sent.pop(task, self.cookies)
         if 'set-cookie' not in (result.headers or {}):
             return
         try:
-            if cookie_lines.store_lines(self.ydl.cookiejar, result.cookies or (), self.cookies):
+            if cookie_lines.store_lines(self.ydl.cookiejar, result.cookies or (), sent):
                 self.cookies = cookie_lines.to_netscape_lines(self.ydl.cookiejar)
                 self.cookie_version += 1
         except Exception as exc:
@@ -273,12 +295,21 @@ class FragmentPipeline:
         after fragment N's reply stored its cookies, we ask for them at once.  So a fragment refused
         before cookies changed is asked again with them, and one refused while an earlier reply is
         still to come waits for it; neither spends --fragment-retries."""
-        if self._is_client_error(exc) and slot.cookie_retries < MAX_COOKIE_RETRIES:
-            if slot.cookie_version != self.cookie_version:
-                slot.cookie_retries += 1
-                self._submit(slot)
-                return
-            if self._earlier_reply_to_come(slot):
+        if self._is_client_error(exc):
+            changed = slot.cookie_version != self.cookie_version
+            earlier = self._earlier_reply_to_come(slot)
+            if (changed or earlier) and slot.cookie_retries:
+                # refused again after it was asked with newer cookies: they change reply by
+                # reply (a rotating token), and the fragments asked at once race for each
+                # new value.  From here on one at a time, in order, as yt-dlp asks; a
+                # refusal that lost such a race does not count (only a reply changes the
+                # cookies, so these end with the fragments)
+                self.serial = True
+            if (changed or earlier) and (self.serial or slot.cookie_retries < MAX_COOKIE_RETRIES):
+                if changed and not (self.serial and earlier):
+                    slot.cookie_retries += 1
+                    self._submit(slot)
+                    return
                 slot.deferred = exc
                 return
         self._count_failure(slot, exc)
@@ -293,8 +324,8 @@ class FragmentPipeline:
         for earlier in self.pending:
             if earlier is slot:
                 return False
-            if earlier.task is not None:
-                return True
+            if earlier.task is not None or (self.serial and earlier.deferred is not None):
+                return True   # (in order: a refused one still to be asked again comes first)
         return False
 
     def _settle_deferred(self) -> None:
@@ -303,17 +334,23 @@ class FragmentPipeline:
             exc = slot.deferred
             if exc is None:
                 continue
-            if slot.cookie_version != self.cookie_version:
+            earlier = self._earlier_reply_to_come(slot)
+            if slot.cookie_version != self.cookie_version and not (self.serial and earlier):
                 slot.deferred = None
                 slot.cookie_retries += 1
                 self._submit(slot)
-            elif not self._earlier_reply_to_come(slot):
+            elif not earlier:
                 slot.deferred = None
                 self._count_failure(slot, exc)
 
     def _count_failure(self, slot: _Slot, exc: BaseException) -> None:
         """yt-dlp's rule: HTTP errors the engine gives back at once (4xx) get --fragment-retries."""
         error = errors.to_ytdlp(exc, self.api)
+        if isinstance(exc, self.api.RangeError):
+            # a byte-range fragment the server will not cut out: so will every later one.
+            # Skipping it would leave a partial file under the final name (yt-dlp alone
+            # writes the whole resource for each such fragment): the download ends here
+            slot.fatal = True
         client_error = self._is_client_error(exc)
         slot.client_error = client_error
         slot.budget = self.fragment_retries if client_error and self.fragment_retries else 0

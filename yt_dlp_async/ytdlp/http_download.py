@@ -95,6 +95,7 @@ class HttpDownload:
 
         headers = request_options.request_headers(info_dict)
         self.request_proxy = request_options.split_proxy_headers(headers)
+        self.url = request_options.url_credentials(self.url, headers)
         parse_http_range = internals.load('yt_dlp.utils:parse_http_range')
         self.req_start, self.req_end, _ = parse_http_range(headers.pop('Range', None))
         self.headers = headers
@@ -107,9 +108,11 @@ class HttpDownload:
                 self.params.get('http_chunk_size')
                 or (info_dict.get('downloader_options') or {}).get('http_chunk_size')
                 or 0))
-        self.tmp_existed = not self.to_stdout and os.path.isfile(self.tmpfilename)
+        # anything at the name (a FIFO, a device node: --no-part -o /dev/null) is not
+        # ours to remove after a failure; only a regular file's bytes are resumed
+        self.tmp_existed = not self.to_stdout and os.path.lexists(self.tmpfilename)
         self.resume_len = 0
-        if self.params.get('continuedl', True) and self.tmp_existed:
+        if self.params.get('continuedl', True) and self.tmp_existed and os.path.isfile(self.tmpfilename):
             self.resume_len = os.path.getsize(self.tmpfilename)
         self.is_resume = self.resume_len > 0
         self.ranges_ignored = False
@@ -758,10 +761,11 @@ def retry_after_seconds(exc: Any, warn: Callable[[str], Any]) -> float:
 
 
 def _resource_size(headers: dict[str, str], status: int) -> int | None:
-    """The whole resource's size from a 2xx response's headers (Content-Range, else a 200's length)."""
+    """The whole resource's size from a 2xx response's headers: Content-Range, else
+    the length of a 200 (or of a 206 without Content-Range, the engine's answer to a plain GET)."""
     parse_http_range = internals.load('yt_dlp.utils:parse_http_range')
     _, _, total = parse_http_range(headers.get('content-range'))
     if total:
         return int(total)
     length = headers.get('content-length', '')
-    return int(length) if status == 200 and 'content-range' not in headers and length.isdigit() else None
+    return int(length) if status in (200, 206) and 'content-range' not in headers and length.isdigit() else None

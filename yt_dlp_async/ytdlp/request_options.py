@@ -12,6 +12,7 @@ else the file Python's ssl reads).
 from __future__ import annotations
 
 import ssl
+import urllib.parse
 from typing import Any, Mapping
 
 from . import internals
@@ -97,12 +98,57 @@ def tls_options(params: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
+def url_credentials(url: str, headers: Any) -> str:
+    """YoutubeDL.urlopen's ``user:pass@`` in a URL: it leaves the URL and becomes the
+    ``Authorization: Basic`` header (replacing one the format has), built from the
+    userinfo as written (``p%40ss`` stays ``p%40ss``; libcurl would decode it).
+    ``headers`` (an HTTPHeaderDict) is updated; returns the URL without userinfo."""
+    extract_basic_auth = internals.load('yt_dlp.utils:extract_basic_auth')
+    bare, authorization = extract_basic_auth(url)
+    if authorization is None:
+        return url
+    headers['Authorization'] = authorization
+    return bare
+
+
+def request_handler(ydl: Any, url: str) -> str | None:
+    """The RH_KEY of the handler yt-dlp's request director sends a GET of ``url``
+    through (the most preferred one that validates it), or None."""
+    try:
+        director = ydl._request_director
+        request = internals.load('yt_dlp.networking:Request')(url)
+        unsupported = internals.load('yt_dlp.networking.exceptions:UnsupportedRequest')
+        handlers = sorted(director.handlers.values(), reverse=True,
+                          key=lambda rh: sum(pref(rh, request) for pref in director.preferences))
+    except Exception:
+        return None
+    for handler in handlers:
+        try:
+            handler.validate(request)
+        except unsupported:
+            continue
+        except Exception:
+            return None
+        return str(handler.RH_KEY)
+    return None
+
+
+#: yt-dlp's request handlers that keep the Authorization header on a redirect to
+#: another host: urllib's RedirectHandler drops only Cookie (the jar adds the new
+#: host's).  requests' Session.rebuild_auth drops Authorization when the host, port
+#: or scheme changes, as libcurl does by default; curl_cffi is libcurl.  The same
+#: in 2025.05.22, 2026.10.26 (nightly) and 2026.11.23.
+AUTH_TO_OTHER_HOSTS_HANDLERS = frozenset({'Urllib'})
+
+
 def submit_options(ydl: Any, params: Mapping[str, Any], url: str, request_proxy: str | None) -> dict[str, Any]:
     """Everything for ``submit`` that comes from params (not the range/file arguments)."""
     options = tls_options(params)
     # the plugin writes yt-dlp's own .part/.part-async names itself: the engine
     # writes into them as given (no temporary name and rename of its own)
     options['in_place'] = True
+    if request_handler(ydl, url) in AUTH_TO_OTHER_HOSTS_HANDLERS:
+        options['auth_to_other_hosts'] = True
     proxy = select_proxy(ydl, url, request_proxy)
     if proxy is not None:
         options['proxy'] = proxy
@@ -118,4 +164,15 @@ def unsupported_reason(params: Mapping[str, Any], info_dict: Mapping[str, Any]) 
             return reason
     if info_dict.get('request_data') is not None:
         return 'the format needs a request body (POST), which the engine does not send'
+    for name, value in (info_dict.get('http_headers') or {}).items():
+        try:
+            str(value).encode('latin-1')
+        except UnicodeEncodeError:
+            return (f'the {name} header has characters outside ISO-8859-1, which yt-dlp\'s request '
+                    'handlers cannot send either')
+    headers = {k.lower() for k in (info_dict.get('http_headers') or {})}
+    if 'cookie' in headers and ('authorization' in headers or '@' in urllib.parse.urlsplit(
+            str(info_dict.get('url') or '')).netloc):
+        return ('the format has a Cookie header beside credentials; yt-dlp drops the one on a redirect '
+                'and may keep the other, libcurl keeps or drops both')
     return None

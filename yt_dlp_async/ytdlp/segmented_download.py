@@ -143,7 +143,7 @@ class SegmentedDownload(HttpDownload):
         super().__init__(fd, engine, api, filename, info_dict)
         self.tmpfilename = sparse_name(filename)
         self.state_path = self.tmpfilename + STATE_SUFFIX
-        self.tmp_existed = os.path.isfile(self.tmpfilename)
+        self.tmp_existed = os.path.lexists(self.tmpfilename)
         self.connections = connections_for(self.params)
         self.min_piece = int(self.params.get('async_chunk_size') or (1 << 20))
         retries = self.params.get('async_max_retries')
