@@ -27,9 +27,11 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import time
 import urllib.parse
@@ -37,8 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from faultserver import FaultServer, content, sha256_of
-from fragment_streams import hls_stream
-from fragment_streams import FRAGMENT_LINE
+from fragment_streams import FRAGMENT_LINE, Stream, hls_aes_stream, hls_stream, info_for
 from ytdlp_support import ENGINE_LINE, hermetic_env
 
 KiB = 1 << 10
@@ -95,6 +96,8 @@ class Outcome:
     """The output lines a frontend reads (``output_lines``)."""
     past_end: int = 0
     """Requests whose Range asked for bytes past the end of the resource (fault rows only)."""
+    observed: str | None = None
+    """What the row's ``Judge`` saw beyond the file (a request header, the output path's node, a saved cookie)."""
     again: Rerun | None = None
     rerun: Outcome | None = None
     """The same command once more against a healthy server, in the folder this run left."""
@@ -105,6 +108,8 @@ class Outcome:
             text += ' [' + ', '.join(self.leftovers) + ']'
         if self.note:
             text += f' {{{self.note}}}'
+        if self.observed is not None:
+            text += f' <{self.observed}>'
         return text
 
     def clean(self) -> bool:
@@ -149,6 +154,9 @@ TAG_CR = re.compile(r'(ERROR|WARNING):[ \t]*\r')
 """``ERROR: \\r[download] Got error: ...``: yt-dlp's way to print an error over the progress line."""
 TAGGED = ('[', 'ERROR:', 'WARNING:')
 RETRY = re.compile(r'(Got error: ).*?(\. Retrying|\. Giving up)')
+SLOW_AES = re.compile(r'^WARNING: The stream has AES-128 encryption and .* decryption will be performed natively')
+"""yt-dlp alone without pycryptodomex; the plugin decrypts in C, so it runs HlsFD with AES seen as present
+(a deliberate difference: yt_dlp_async/ytdlp/hls.py)."""
 
 
 def output_lines(log: str, root: Path | str = '') -> list[str]:
@@ -158,8 +166,9 @@ def output_lines(log: str, root: Path | str = '') -> list[str]:
     Dropped: ``[debug]`` lines, the traceback ``-v`` adds to an error (its
     frames name each venv's files), the plugin's own ``[async]`` lines,
     progress lines (sizes, speeds, times), the byte a resume starts from (it
-    depends on where a fault or a kill landed), and a ``Destination`` line
-    repeated (HttpFD announces it again on each retry).  Rewritten: the
+    depends on where a fault or a kill landed), a ``Destination`` line
+    repeated (HttpFD announces it again on each retry), and the warning that
+    AES-128 will be decrypted slowly in Python (``SLOW_AES``).  Rewritten: the
     matrix's folders and the side's name (in paths and resource keys), and
     the error text of a retry line (urllib's and libcurl's words differ;
     the retry counts stay).  The ``Retrying (k/n)`` lines come last, in their
@@ -171,7 +180,8 @@ def output_lines(log: str, root: Path | str = '') -> list[str]:
     for raw in LINE_BREAK.split(TAG_CR.sub(r'\1: ', log)):
         line = raw.rstrip()
         if not line.startswith(TAGGED) or line.startswith(('[debug]', '[async]')) or PROGRESS.search(line) \
-                or line.startswith('[download] Resuming download at byte') or line in out[-3:] and 'Destination' in line:
+                or line.startswith('[download] Resuming download at byte') or line in out[-3:] and 'Destination' in line \
+                or SLOW_AES.search(line):
             continue
         if root:
             line = line.replace(str(root), '<root>')
@@ -280,7 +290,8 @@ def _compare_kinds(native: Outcome, plugin: Outcome) -> tuple[str, str]:
 def compare(native: Outcome, plugin: Outcome, lines: bool = True) -> tuple[str, str]:
     """(verdict, reason): the plugin is WORSE (or BAD: the same wrong bytes, exit 0, on both sides) than native, or not.
 
-    Most severe first: the final state (``_compare_kinds``); the requests (the
+    Most severe first: the final state (``_compare_kinds``); what the row's
+    ``Judge`` saw beyond the file (the same as native's, or WORSE); the requests (the
     plugin asks for bytes past the resource's end more often than native);
     where both sides ran again against a healthy server, that rerun's final
     state; then, where the outcome is the same (``lines``), the ERROR line and
@@ -289,6 +300,8 @@ def compare(native: Outcome, plugin: Outcome, lines: bool = True) -> tuple[str, 
     verdict, reason = _compare_kinds(native, plugin)
     if verdict in (WORSE, BAD):
         return verdict, reason
+    if plugin.observed != native.observed:
+        return WORSE, f'the judge saw {plugin.observed!r} where native gives {native.observed!r}'
     if plugin.past_end > native.past_end:
         return WORSE, (f'{plugin.past_end} requests ask for bytes past the end of the resource '
                        f'(native: {native.past_end})')
@@ -356,12 +369,14 @@ def text(stdout: bytes, stderr: str) -> str:
     return stdout.decode(errors='replace') + stderr
 
 
-def info_json(scratch: Path, url: str, protocol: str = 'http', name: str = 'info.json') -> Path:
-    """An info dict of one direct format (what an extractor hands the downloader)."""
+def info_json(scratch: Path, url: str, protocol: str = 'http', name: str = 'info.json',
+              headers: dict[str, str] | None = None) -> Path:
+    """An info dict of one direct format (what an extractor hands the downloader); ``headers``: its http_headers."""
     path = scratch / name
     path.write_text(json.dumps({
         'id': 'diff', 'title': 'differential', 'extractor': 'generic', 'extractor_key': 'Generic',
         'webpage_url': url, 'url': url, 'ext': 'bin', 'format_id': '0', 'protocol': protocol,
+        **({'http_headers': headers} if headers else {}),
     }))
     return path
 
@@ -378,18 +393,95 @@ def past_end(ctx: Context, key: str, size: int) -> int:
     return count
 
 
+class Judge:
+    """What a row judges beyond the file and the output lines: ``prepare`` sets up a side's folders before
+    its run, ``observe`` describes what it finds after it; the plugin must observe what native does."""
+
+    def prepare(self, ctx: Context, work: Path, scratch: Path) -> None:
+        pass
+
+    def observe(self, ctx: Context, key: str, work: Path, scratch: Path) -> str:
+        raise NotImplementedError
+
+
+class SeenHeader(Judge):
+    """The values of a request header the servers saw on the side's requests (``key=`` in their query)."""
+
+    def __init__(self, header: str) -> None:
+        self.header = header
+
+    def observe(self, ctx: Context, key: str, work: Path, scratch: Path) -> str:
+        seen = {str(e.header(self.header)) for e in ctx.server.log + ctx.server2.log if e.query.get('key') == key}
+        return f'{self.header}: ' + ' | '.join(sorted(seen))
+
+
+class SpecialFile(Judge):
+    """A FIFO or a character device (1, 3: another /dev/null) at the output path before the run; after it,
+    is that node still there (the same kind, inode and device number)?"""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def prepare(self, ctx: Context, work: Path, scratch: Path) -> None:
+        path = work / FINAL
+        if self.kind == 'fifo':
+            os.mkfifo(path)
+        else:
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        node = os.lstat(path)
+        (scratch / 'node').write_text(f'{stat.S_IFMT(node.st_mode)} {node.st_ino} {node.st_rdev}')
+
+    def observe(self, ctx: Context, key: str, work: Path, scratch: Path) -> str:
+        try:
+            node = os.lstat(work / FINAL)
+        except FileNotFoundError:
+            return f'{FINAL} is gone'
+        same = f'{stat.S_IFMT(node.st_mode)} {node.st_ino} {node.st_rdev}' == (scratch / 'node').read_text()
+        return f'{FINAL} is ' + (f'the {self.kind} made before the run' if same else 'another file')
+
+
+class SavedCookie(Judge):
+    """``--cookies`` (``ARGS``, in the side's scratch folder) holding ``name=value`` for the fault server's
+    host; after the run, the values ``name`` has in the cookie file yt-dlp saved."""
+
+    ARGS = ('--cookies', '../scratch/cookies.txt')
+    """Relative to the work folder, where yt-dlp runs."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name, self.value = name, value
+
+    def prepare(self, ctx: Context, work: Path, scratch: Path) -> None:
+        (scratch / 'cookies.txt').write_text('# Netscape HTTP Cookie File\n'
+                                             f'{ctx.server.host}\tFALSE\t/\tFALSE\t0\t{self.name}\t{self.value}\n')
+
+    def observe(self, ctx: Context, key: str, work: Path, scratch: Path) -> str:
+        lines = [line.split('\t') for line in (scratch / 'cookies.txt').read_text().splitlines()]
+        return f'{self.name} saved as ' + repr([f[6] for f in lines if len(f) == 7 and f[5] == self.name])
+
+
 class Case:
     """One or more rows of the matrix that share their runs; ``execute`` runs one side.
 
     ``handback``: the plugin may hand this row's download back to yt-dlp's
     own downloader with a hand-back line that says this; None (the default):
-    the plugin side must go through the engine.
+    the plugin side must go through the engine.  ``judge``: what else the row
+    compares (a ``Judge``).
     """
 
     name: str
     rows: tuple[str, ...]
     what: str
     handback: str | None = None
+    judge: Judge | None = None
+
+    def prepare(self, ctx: Context, work: Path, scratch: Path) -> None:
+        if self.judge is not None:
+            self.judge.prepare(ctx, work, scratch)
+
+    def observe(self, outcome: Outcome, ctx: Context, key: str, work: Path, scratch: Path) -> Outcome:
+        if self.judge is not None:
+            outcome.observed = self.judge.observe(ctx, key, work, scratch)
+        return outcome
 
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         raise NotImplementedError
@@ -399,15 +491,20 @@ class Case:
 
 
 class FaultCase(Case):
-    """A direct http URL of ``/data/SIZE`` with query parameters (the fault); ``stdout``: ``-o -``."""
+    """A direct http URL of ``/data/SIZE`` with query parameters (the fault); ``stdout``: ``-o -``.
+
+    ``headers``: the format's http_headers; ``userinfo``: ``user:pass`` put into the URL.
+    """
 
     def __init__(self, name: str, what: str, params: dict[str, Any], *, size: int = SIZE, redirect: int = 0,
                  extra: Sequence[str] = (), changed_ok: bool = False, direct: bool = False,
                  path: str | None = None, part: Callable[[bytes], bytes] | None = None,
-                 stdout: bool = False, handback: str | None = None) -> None:
+                 stdout: bool = False, handback: str | None = None, headers: dict[str, str] | None = None,
+                 userinfo: str = '', judge: Judge | None = None) -> None:
         self.name, self.what, self.params, self.size = name, what, params, size
         self.redirect, self.extra, self.changed_ok, self.direct = redirect, tuple(extra), changed_ok, direct
         self.path, self.part, self.stdout, self.handback = path, part, stdout, handback
+        self.headers, self.userinfo, self.judge = headers, userinfo, judge
         self.rows = (name,)
 
     def seed(self) -> int:
@@ -435,14 +532,18 @@ class FaultCase(Case):
         return ctx.server.data_url(self.size, 'mp4' if self.direct else 'bin', key=f'{self.name}-{side}-rerun', **seed)
 
     def command(self, ctx: Context, side: str, url: str, scratch: Path, info: str) -> list[str]:
+        if self.userinfo:
+            url = url.replace('://', f'://{self.userinfo}@', 1)
         # direct: through the generic extractor, as `yt-dlp URL` does
-        source = [url] if self.direct else ['--load-info-json', str(info_json(scratch, url, name=info))]
+        source = [url] if self.direct else ['--load-info-json', str(info_json(scratch, url, name=info,
+                                                                              headers=self.headers))]
         return command(ctx, side, source, self.extra, out=STDOUT if self.stdout else FINAL)
 
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         work, scratch = side_dirs(ctx, self.name, side)
         if self.part is not None:  # a NAME.part left by an earlier run
             (work / (FINAL + '.part')).write_bytes(self.part(content(self.size, self.seed())))
+        self.prepare(ctx, work, scratch)
         code, out, err = run(self.command(ctx, side, self.url(ctx, side), scratch, 'info.json'), work, scratch)
         if self.stdout:
             outcome = classify(code, work, self.good(), err, stdout=out, expected=content(self.size, self.seed()),
@@ -452,7 +553,7 @@ class FaultCase(Case):
             outcome.again = Rerun(self.command(ctx, side, self.healthy_url(ctx, side), scratch, 'rerun.json'),
                                   work, scratch, self.good())
         outcome.past_end = past_end(ctx, f'{self.name}-{side}', self.size)
-        return [outcome]
+        return [self.observe(outcome, ctx, f'{self.name}-{side}', work, scratch)]
 
 
 # ------------------------------------------------------------ kill -9, rerun
@@ -555,41 +656,93 @@ NO_YTDL = object()
 """``HlsCase(ytdl=NO_YTDL)``: no NAME.ytdl beside the NAME.part."""
 
 
+Playlist = Callable[[FaultServer, str, Sequence[bytes], bool], Stream]
+"""``HlsCase(playlist=...)``: (server, name, segments, healthy) -> a stream built its own way."""
+
+
+def aes_key_of(length: int) -> Playlist:
+    """AES-128 segments whose key URI serves ``length`` random bytes (its 16 when healthy)."""
+    def make(server: FaultServer, name: str, segments: Sequence[bytes], healthy: bool) -> Stream:
+        # MEDIA-SEQUENCE 0: with AES seen as present, HlsFD warns of a live stream where it is not 0
+        stream = hls_aes_stream(server, name, segments, explicit_iv=False, media_sequence=0)
+        if not healthy:
+            server.add_file(f'{name}/key0.bin', os.urandom(length))
+        return stream
+    return make
+
+
+def byteranges(server: FaultServer, name: str, segments: Sequence[bytes], healthy: bool) -> Stream:
+    """The segments as EXT-X-BYTERANGE pieces of one file (1000 bytes follow them); unless ``healthy``, the
+    server ignores their ranges (``norange=1``: a 200 with the whole file to each)."""
+    server.add_file(f'{name}/media.bin', b''.join(segments) + bytes(1000))
+    lines = ['#EXTM3U', '#EXT-X-VERSION:4', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0']
+    offset = 0
+    for segment in segments:
+        lines += ['#EXTINF:2.0,', f'#EXT-X-BYTERANGE:{len(segment)}@{offset}',
+                  'media.bin' + ('' if healthy else '?norange=1')]
+        offset += len(segment)
+    lines.append('#EXT-X-ENDLIST')
+    url = server.add_file(f'{name}/index.m3u8', ('\n'.join(lines) + '\n').encode(), 'application/vnd.apple.mpegurl')
+    return Stream(list(segments), info_for(url, 'm3u8_native'))
+
+
 class HlsCase(Case):
     """An HLS download of 12 segments: faults on some segments, or started over an earlier run's state.
 
-    ``part``: NAME.part holds that many segments before the run, with
-    NAME.ytdl holding ``ytdl`` (or absent).  A SIGKILL timed to the moment a
-    segment is appended can leave NAME.part ahead of NAME.ytdl (or NAME.ytdl
-    empty, killed while it is rewritten); such a kill is a race, so these
-    rows build the state directly and come out the same on every run.
+    ``faults[i]``: query parameters of segment i (``<side>`` in a value
+    becomes the side's name).  ``part``: NAME.part holds that many segments
+    before the run, with NAME.ytdl holding ``ytdl`` (or absent).  A SIGKILL
+    timed to the moment a segment is appended can leave NAME.part ahead of
+    NAME.ytdl (or NAME.ytdl empty, killed while it is rewritten); such a kill
+    is a race, so these rows build the state directly and come out the same
+    on every run.  ``playlist``: the stream built another way (AES-128,
+    byte ranges); ``count``: segments; ``extra``: options of both sides.
     """
 
     def __init__(self, name: str, what: str, faults: dict[int, dict[str, Any]] | None = None,
-                 part: int = 0, ytdl: object = NO_YTDL, stdout: bool = False, handback: str | None = None) -> None:
+                 part: int = 0, ytdl: object = NO_YTDL, stdout: bool = False, handback: str | None = None,
+                 *, count: int = 12, extra: Sequence[str] = (), playlist: Playlist | None = None,
+                 judge: Judge | None = None) -> None:
         self.name, self.what, self.faults, self.part, self.ytdl = name, what, faults or {}, part, ytdl
-        self.stdout, self.handback = stdout, handback
+        self.stdout, self.handback, self.count, self.extra = stdout, handback, count, tuple(extra)
+        self.playlist, self.judge = playlist, judge
         self.rows = (name,)
+
+    def stream(self, ctx: Context, scratch: Path, side: str, segments: Sequence[bytes], healthy: bool = False
+               ) -> tuple[Path, bytes]:
+        """(the info JSON, the bytes the file must be) of the side's stream, or of a healthy one for the rerun."""
+        key = f'{self.name}-{side}' + ('-rerun' if healthy else '')
+        if self.playlist is not None:
+            stream = self.playlist(ctx.server, key, segments, healthy)
+        else:
+            faults = None if healthy else {
+                i: {**{k: v.replace('<side>', side) if isinstance(v, str) else v for k, v in f.items()}, 'key': side}
+                for i, f in self.faults.items()}
+            stream = hls_stream(ctx.server, key, segments, faults=faults)
+        path = scratch / ('rerun.json' if healthy else 'info.json')
+        path.write_text(json.dumps({**stream.info, 'ext': 'bin'}))
+        return path, stream.expected
 
     def execute(self, ctx: Context, side: str) -> list[Outcome]:
         work, scratch = side_dirs(ctx, self.name, side)
-        segments = segments_of(self.name)
-        expected = b''.join(segments)
+        segments = segments_of(self.name, self.count)
+        info, expected = self.stream(ctx, scratch, side, segments)
         good = [hashlib.sha256(expected).hexdigest()]
-        faults = {i: {**f, 'key': side} for i, f in self.faults.items()}
-        info = hls_info(ctx, scratch, f'{self.name}-{side}', segments, faults)
         if self.part:
             (work / (FINAL + '.part')).write_bytes(b''.join(segments[:self.part]))
             if isinstance(self.ytdl, str):
                 (work / (FINAL + '.ytdl')).write_text(self.ytdl)
+        self.prepare(ctx, work, scratch)
         out_name = STDOUT if self.stdout else FINAL
-        code, out, err = run(command(ctx, side, ['--load-info-json', str(info)], out=out_name), work, scratch)
+        code, out, err = run(command(ctx, side, ['--load-info-json', str(info)], self.extra, out=out_name),
+                             work, scratch)
         if self.stdout:
-            return [classify(code, work, good, err, stdout=out, expected=expected, root=ctx.root)]
+            outcome = classify(code, work, good, err, stdout=out, expected=expected, root=ctx.root)
+            return [self.observe(outcome, ctx, f'{self.name}-{side}', work, scratch)]
         outcome = classify(code, work, good, text(out, err), root=ctx.root)
-        healthy = hls_info(ctx, scratch, f'{self.name}-{side}-rerun', segments, None, 'rerun.json')
-        outcome.again = Rerun(command(ctx, side, ['--load-info-json', str(healthy)]), work, scratch, good)
-        return [outcome]
+        healthy = self.stream(ctx, scratch, side, segments, healthy=True)[0]
+        outcome.again = Rerun(command(ctx, side, ['--load-info-json', str(healthy)], self.extra), work, scratch, good)
+        return [self.observe(outcome, ctx, f'{self.name}-{side}', work, scratch)]
 
 
 # ----------------------------------------------------------------- disk full
@@ -850,8 +1003,43 @@ def disk_cases() -> list[Case]:
                          handback_full='the engine could not write the file')]
 
 
+def issue16_cases() -> list[Case]:
+    """Issue 16, cases 7-12: faults where yt-dlp alone once did better than the plugin."""
+    auth = 'Authorization:Bearer s3cret'
+    rotating = {i: {'cookie_chain': 'tok<side>'} for i in range(40)}   # one chain per server: a name per side
+    newer = {i: {'set_cookie_seq': 's', **({'set_cookie': 't=2'} if i == 5 else {})} for i in range(40)}
+    return [
+        FaultCase('bare206', 'every answer a 206 without Content-Range (to a Range, or the whole)', {'bare206': 1}),
+        FaultCase('bare206-norange', 'every answer a 206 without Content-Range, always the whole body',
+                  {'bare206': 1, 'norange': 1}),
+        FaultCase('bare206-http-chunk-size', '--http-chunk-size 1M, every answer a 206 without Content-Range '
+                  '(yt-dlp alone keeps the first 1 MiB as the file)', {'bare206': 1},
+                  extra=['--http-chunk-size', '1M']),
+        FaultCase('bare206-norange-http-chunk-size', '--http-chunk-size 1M, every answer the whole body as a 206 '
+                  'without Content-Range', {'bare206': 1, 'norange': 1}, extra=['--http-chunk-size', '1M']),
+        FaultCase('no-part-fifo', '--no-part over a FIFO at the output path, always 503', {'fail': 100},
+                  extra=['--no-part'], judge=SpecialFile('fifo')),
+        FaultCase('no-part-chardev', '--no-part over a character device (1, 3) at the output path, always 503',
+                  {'fail': 100}, extra=['--no-part'], judge=SpecialFile('chardev')),
+        FaultCase('redirect-auth-cross-host', "a 302 to another host that needs the format's Authorization header",
+                  {'require_header': auth}, redirect=302, headers={'Authorization': 'Bearer s3cret'}),
+        FaultCase('url-credentials', 'us%65r:p%40ss@ in the URL: the Authorization the server sees', {},
+                  userinfo='us%65r:p%40ss', judge=SeenHeader('Authorization')),
+        FaultCase('header-latin1', 'a format header X-Name: café: the bytes the server sees', {},
+                  headers={'X-Name': 'café'}, judge=SeenHeader('X-Name')),
+        HlsCase('hls-aes-key-empty', 'HLS, AES-128, the key URI serves 0 bytes', playlist=aes_key_of(0),
+                handback='the AES-128 key is 0 bytes'),
+        HlsCase('hls-byterange-norange', 'HLS, 12 EXT-X-BYTERANGE pieces of one file, the server ignores ranges '
+                '(yt-dlp alone writes the whole file 12 times, exit 0)', playlist=byteranges),
+        HlsCase('hls-cookie-chain', 'HLS, 40 segments: each reply rotates a cookie the next request must carry',
+                rotating, count=40),
+        HlsCase('hls-cookie-newer', 'HLS, 40 segments each setting a new cookie, segment 5 also t=2 over '
+                '--cookies t=1: the saved t', newer, count=40, extra=SavedCookie.ARGS, judge=SavedCookie('t', '1')),
+    ]
+
+
 def all_cases() -> list[Case]:
-    return fault_cases() + stdout_cases() + hls_cases() + kill_cases() + disk_cases()
+    return fault_cases() + stdout_cases() + hls_cases() + kill_cases() + disk_cases() + issue16_cases()
 
 
 def row_descriptions(cases: Sequence[Case]) -> dict[str, str]:
