@@ -474,11 +474,11 @@ class Case:
     handback: str | None = None
     judge: Judge | None = None
 
-    def prepare(self, ctx: Context, work: Path, scratch: Path) -> None:
+    def before_run(self, ctx: Context, work: Path, scratch: Path) -> None:
         if self.judge is not None:
             self.judge.prepare(ctx, work, scratch)
 
-    def observe(self, outcome: Outcome, ctx: Context, key: str, work: Path, scratch: Path) -> Outcome:
+    def after_run(self, outcome: Outcome, ctx: Context, key: str, work: Path, scratch: Path) -> Outcome:
         if self.judge is not None:
             outcome.observed = self.judge.observe(ctx, key, work, scratch)
         return outcome
@@ -543,7 +543,7 @@ class FaultCase(Case):
         work, scratch = side_dirs(ctx, self.name, side)
         if self.part is not None:  # a NAME.part left by an earlier run
             (work / (FINAL + '.part')).write_bytes(self.part(content(self.size, self.seed())))
-        self.prepare(ctx, work, scratch)
+        self.before_run(ctx, work, scratch)
         code, out, err = run(self.command(ctx, side, self.url(ctx, side), scratch, 'info.json'), work, scratch)
         if self.stdout:
             outcome = classify(code, work, self.good(), err, stdout=out, expected=content(self.size, self.seed()),
@@ -553,7 +553,7 @@ class FaultCase(Case):
             outcome.again = Rerun(self.command(ctx, side, self.healthy_url(ctx, side), scratch, 'rerun.json'),
                                   work, scratch, self.good())
         outcome.past_end = past_end(ctx, f'{self.name}-{side}', self.size)
-        return [self.observe(outcome, ctx, f'{self.name}-{side}', work, scratch)]
+        return [self.after_run(outcome, ctx, f'{self.name}-{side}', work, scratch)]
 
 
 # ------------------------------------------------------------ kill -9, rerun
@@ -732,17 +732,17 @@ class HlsCase(Case):
             (work / (FINAL + '.part')).write_bytes(b''.join(segments[:self.part]))
             if isinstance(self.ytdl, str):
                 (work / (FINAL + '.ytdl')).write_text(self.ytdl)
-        self.prepare(ctx, work, scratch)
+        self.before_run(ctx, work, scratch)
         out_name = STDOUT if self.stdout else FINAL
         code, out, err = run(command(ctx, side, ['--load-info-json', str(info)], self.extra, out=out_name),
                              work, scratch)
         if self.stdout:
             outcome = classify(code, work, good, err, stdout=out, expected=expected, root=ctx.root)
-            return [self.observe(outcome, ctx, f'{self.name}-{side}', work, scratch)]
+            return [self.after_run(outcome, ctx, f'{self.name}-{side}', work, scratch)]
         outcome = classify(code, work, good, text(out, err), root=ctx.root)
         healthy = self.stream(ctx, scratch, side, segments, healthy=True)[0]
         outcome.again = Rerun(command(ctx, side, ['--load-info-json', str(healthy)], self.extra), work, scratch, good)
-        return [self.observe(outcome, ctx, f'{self.name}-{side}', work, scratch)]
+        return [self.after_run(outcome, ctx, f'{self.name}-{side}', work, scratch)]
 
 
 # ----------------------------------------------------------------- disk full

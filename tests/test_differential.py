@@ -217,6 +217,11 @@ def _rerun(first: dc.Outcome, then: dc.Outcome) -> dc.Outcome:
     return first
 
 
+def _observed(outcome: dc.Outcome, seen: str) -> dc.Outcome:
+    outcome.observed = seen
+    return outcome
+
+
 @pytest.mark.parametrize('native, plugin, verdict', [
     (_outcome(dc.EXACT), _outcome(dc.EXACT), dc.SAME),
     (_outcome(dc.EXACT), _outcome(dc.LEFTOVERS, 'out.bin.part-async.ctl'), dc.WORSE),
@@ -247,6 +252,9 @@ def _rerun(first: dc.Outcome, then: dc.Outcome) -> dc.Outcome:
     # both failed with the same wrong file (exit 1); a rerun calls it downloaded (exit 0) on both sides: yt-dlp's rule
     (_rerun(_outcome(dc.WRONG, sha='a'), _outcome(dc.WRONG, exit=0, sha='a')),
      _rerun(_outcome(dc.WRONG, sha='a'), _outcome(dc.WRONG, exit=0, sha='a')), dc.SAME),
+    # the row's judge saw something else than native's: the header's bytes the server got, here
+    (_observed(_outcome(dc.EXACT), 'X-Name: café'), _observed(_outcome(dc.EXACT), 'X-Name: cafÃ©'), dc.WORSE),
+    (_observed(_outcome(dc.EXACT), 'X-Name: café'), _observed(_outcome(dc.EXACT), 'X-Name: café'), dc.SAME),
 ], ids=lambda v: v if isinstance(v, str) else v.kind)
 def test_compare_rules(native: dc.Outcome, plugin: dc.Outcome, verdict: str) -> None:
     assert dc.compare(native, plugin)[0] == verdict
@@ -272,6 +280,26 @@ def test_classify(tmp_path: Path) -> None:
     (tmp_path / 'out.bin').write_bytes(b'wrong')
     found = dc.classify(1, tmp_path, good)
     assert (found.kind, found.sha) == (dc.WRONG, hashlib.sha256(b'wrong').hexdigest())  # whatever the exit
+
+
+def test_judges(tmp_path: Path) -> None:
+    """What the judges of issue 16's rows see, without a run: each can tell a change."""
+    ctx = dc.Context(FaultServer(), FaultServer(), tmp_path, {})
+    work, scratch = tmp_path / 'work', tmp_path / 'scratch'
+    work.mkdir()
+    scratch.mkdir()
+    fifo = dc.SpecialFile('fifo')
+    fifo.prepare(ctx, work, scratch)
+    assert fifo.observe(ctx, 'k', work, scratch) == 'out.bin is the fifo made before the run'
+    assert dc.classify(1, work, ['x']).kind == dc.CLEAN_ERROR     # a FIFO is no file of the download
+    (work / 'out.bin').unlink()
+    assert fifo.observe(ctx, 'k', work, scratch) == 'out.bin is gone'
+    (work / 'out.bin').write_bytes(b'')
+    assert fifo.observe(ctx, 'k', work, scratch) == 'out.bin is another file'
+    cookie = dc.SavedCookie('t', '1')
+    cookie.prepare(ctx, work, scratch)
+    assert cookie.observe(ctx, 'k', work, scratch) == "t saved as ['1']"
+    assert (work / dc.SavedCookie.ARGS[1]).resolve() == (scratch / 'cookies.txt').resolve()
 
 
 def test_classify_stdout(tmp_path: Path) -> None:
