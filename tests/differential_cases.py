@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from faultserver import FaultServer, content, sha256_of
-from fragment_streams import FRAGMENT_LINE, Stream, hls_aes_stream, hls_stream, info_for
+from fragment_streams import FRAGMENT_LINE, Stream, aes_encrypt, hls_aes_stream, hls_stream, info_for
 from ytdlp_support import ENGINE_LINE, hermetic_env
 
 KiB = 1 << 10
@@ -661,12 +661,21 @@ Playlist = Callable[[FaultServer, str, Sequence[bytes], bool], Stream]
 
 
 def aes_key_of(length: int) -> Playlist:
-    """AES-128 segments whose key URI serves ``length`` random bytes (its 16 when healthy)."""
+    """AES-128 segments whose key URI serves ``length`` random bytes (its 16 when healthy).  The file must
+    be what yt-dlp's own AES makes of the segments with that key: its pure-Python AES takes 15 bytes (and
+    fails on 0: then both sides fail)."""
     def make(server: FaultServer, name: str, segments: Sequence[bytes], healthy: bool) -> Stream:
         # MEDIA-SEQUENCE 0: with AES seen as present, HlsFD warns of a live stream where it is not 0
         stream = hls_aes_stream(server, name, segments, explicit_iv=False, media_sequence=0)
-        if not healthy:
-            server.add_file(f'{name}/key0.bin', os.urandom(length))
+        if healthy:
+            return stream
+        key = os.urandom(length)
+        server.add_file(f'{name}/key0.bin', key)
+        if length:
+            from yt_dlp.aes import aes_cbc_decrypt_bytes, unpad_pkcs7   # what yt-dlp alone decrypts with
+            ivs = [i.to_bytes(16, 'big') for i in range(len(segments))]   # the media sequence numbers
+            sent = [aes_encrypt(seg, stream.extra['keys'][0], iv) for seg, iv in zip(segments, ivs)]
+            stream.segments = [unpad_pkcs7(aes_cbc_decrypt_bytes(data, key, iv)) for data, iv in zip(sent, ivs)]
         return stream
     return make
 
@@ -1030,6 +1039,8 @@ def issue16_cases() -> list[Case]:
                   headers={'X-Name': 'café'}, judge=SeenHeader('X-Name')),
         HlsCase('hls-aes-key-empty', 'HLS, AES-128, the key URI serves 0 bytes', playlist=aes_key_of(0),
                 handback='the AES-128 key is 0 bytes'),
+        HlsCase('hls-aes-key-15', 'HLS, 4 segments, AES-128, the key URI serves 15 bytes (yt-dlp alone decrypts '
+                'with them)', count=4, playlist=aes_key_of(15)),
         HlsCase('hls-byterange-norange', 'HLS, 12 EXT-X-BYTERANGE pieces of one file, the server ignores ranges '
                 '(yt-dlp alone writes the whole file 12 times, exit 0)', playlist=byteranges),
         HlsCase('hls-cookie-chain', 'HLS, 40 segments: each reply rotates a cookie the next request must carry',
