@@ -26,9 +26,15 @@ Configuration, from the environment of the worker (and of ``app`` users):
                                    instead of downloading twice, holding a thread meanwhile.
   YTDLP_ASYNC_CLAIM_TTL            seconds a claim on an entry outlives its worker (default 30;
                                    the worker refreshes it every third of that while it runs)
-  YTDLP_ASYNC_WORKDIR              folder for relative -o/-P/--cookies paths (default: the worker's cwd)
+  YTDLP_ASYNC_WORKDIR              folder for relative -o/-P/--cookies paths (default: the worker's cwd);
+                                   the worker writes only there (and in YTDLP_ASYNC_ALLOW_PATHS)
+  YTDLP_ASYNC_ALLOW_OPTIONS        options this worker accepts beyond its allowlist (policy.py)
+  YTDLP_ASYNC_SECRET               the cluster key (else the key file, sealing.py): tasks not signed
+                                   with it are refused
+  YTDLP_ASYNC_RESULT_TTL           seconds results stay in Redis (default 86400)
 
 Modules: tasks (the worker task), submit (sending, handles, progress lines),
+sealing (the cluster key; signed, encrypted tasks), policy (what a worker runs),
 archive (claims and the download archive in Redis), cli (the yt-dlp glue, the
 only module here that touches yt-dlp), lease (the cluster-wide host window).
 """
@@ -51,6 +57,11 @@ def env_number(name: str, default: float) -> float:
     except ValueError:
         return default
     return value if value > 0 else default
+
+
+def result_ttl() -> int:
+    """Seconds results (and the worker's done markers) stay in Redis: YTDLP_ASYNC_RESULT_TTL, default 1 day."""
+    return int(env_number('YTDLP_ASYNC_RESULT_TTL', 24 * 3600.0))
 
 
 def broker_from_env() -> str:
@@ -82,7 +93,7 @@ def config(broker_url: str) -> dict[str, Any]:
         'task_serializer': 'json',
         'result_serializer': 'json',
         'accept_content': ['json'],
-        'result_expires': 7 * 24 * 3600,
+        'result_expires': result_ttl(),
         'task_publish_retry_policy': {'max_retries': 2, 'interval_start': 0.2, 'interval_step': 0.5},
     }
 

@@ -226,20 +226,20 @@ def download(ydl: Any, url_list: Any) -> int:
     try:
         name = prepare_archive(ydl, client)
     except Exception as exc:  # Redis went away after the ping
-        report_error(ydl, f'cannot reach the queue at {queue_url}: {exc}')
+        report_error(ydl, submit.mask(f'cannot reach the queue at {queue_url}: {exc}', queue_url))
         return 1
     base = {'argv': worker_argv(argv), 'ydl_opts': None, 'archive': name, 'versions': versions()}
     jobs, failures = build_jobs(ydl, urls, base, lambda text: report_error(ydl, text))
     try:
         handles = submit.send(submit.app_for(queue_url), jobs)
     except Exception as exc:  # Redis went away after the ping
-        report_error(ydl, f'cannot reach the queue at {queue_url}: {exc}')
+        report_error(ydl, submit.mask(f'cannot reach the queue at {queue_url}: {exc}', queue_url))
         return 1
     try:
         errors = submit.follow(handles, sys.stdout, quiet=bool(ydl.params.get('quiet')), queue_url=queue_url,
                                warn=ydl.report_warning)
     except QueueUnreachable as exc:
-        report_error(ydl, f'{exc} ({queue_url})')
+        report_error(ydl, submit.mask(f'{exc} ({queue_url})', queue_url))
         return 1
     finally:  # also on Ctrl-C: the lines of the entries done so far (the workers go on)
         if name is not None:
@@ -282,15 +282,23 @@ def _resolve(path: str, workdir: str) -> str:
 
 
 def worker_opts(job: dict[str, Any], workdir: str) -> dict[str, Any]:
-    """The entry's ydl_opts on this worker: the submitter's command line, parsed here."""
+    """The entry's ydl_opts on this worker: the submitter's command line, parsed here.
+
+    Raises policy.Refusal (a ValueError) naming the first option the worker does not allow;
+    the message never repeats the command line (it may hold passwords).
+    """
+    from . import policy
     if job.get('argv') is not None:
+        argv = [str(a) for a in job['argv']]
+        policy.check_argv(argv)  # before parse_options, which would read batch and config files
         try:
-            parsed = internals.load('yt_dlp:parse_options')(list(job['argv']))
+            parsed = internals.load('yt_dlp:parse_options')(argv)
         except SystemExit as exc:
-            raise ValueError(f'the worker cannot parse the options {job["argv"]!r} (exit {exc.code})') from exc
+            raise policy.Refusal(f'the worker cannot parse the options (yt-dlp exit {exc.code})') from None
         opts = dict(parsed.ydl_opts)
     else:
         opts = dict(job.get('ydl_opts') or {})
+        policy.check_params(opts)
     paths = dict(opts.get('paths') or {})
     outtmpl = opts.get('outtmpl')
     default = outtmpl.get('default') if isinstance(outtmpl, dict) else outtmpl
@@ -303,6 +311,7 @@ def worker_opts(job: dict[str, Any], workdir: str) -> dict[str, Any]:
     opts['autonumber_start'] = int(opts.get('autonumber_start') or 1) + int(job.get('number') or 1) - 1
     opts.update(ignoreerrors=False, noprogress=True, download_archive=None, async_queue=None)
     opts.pop('async_queue_argv', None)
+    policy.check_paths(opts, workdir)
     return opts
 
 
@@ -322,19 +331,42 @@ def _guard_files(ydl: Any, claim_file: Callable[[str], None]) -> None:
     ydl.dl = guarded_dl
 
 
+#: fields yt-dlp sets itself while it downloads: never taken from a task
+_PRIVATE = frozenset(('requested_downloads', 'requested_formats', 'requested_subtitles', 'entries', 'filepath',
+                      '_filename', 'filename', 'infojson_filename'))
+
+
+def _public(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if not str(k).startswith('__') and k not in _PRIVATE}
+
+
 def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any],
-              claim_file: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Download one entry; returns its files.  yt-dlp's failure raises EntryError with its text."""
+              claim_file: Callable[[str], None] | None = None, workdir: str | None = None) -> dict[str, Any]:
+    """Download one entry; returns its files.  yt-dlp's failure raises EntryError with its text.
+
+    The entry and its playlist fields are sanitized again here (no private ``__`` field, no
+    ``filepath``): only public fields of an extraction come from the submitter.  With
+    ``workdir``, every file name yt-dlp makes must be inside the worker's folders (policy).
+    """
     from ..ytdlp import install
+    from . import policy
     from .errors import EntryError
     install(import_ytdlp=True)
     YoutubeDL = internals.load('yt_dlp:YoutubeDL')
     DownloadError = internals.load('yt_dlp.utils:DownloadError')
+    extra = dict(job.get('extra_info') or {})
+    last = extra.get('__last_playlist_index')
     try:
         with YoutubeDL(ydl_opts) as ydl:
+            entry = ydl.sanitize_info(dict(job['entry']), True)
+            extra = _public(extra)
+            if isinstance(last, int):
+                extra['__last_playlist_index'] = last  # the padding of %(playlist_index)s
+            if workdir is not None:
+                policy.guard_filenames(ydl, workdir)
             if claim_file is not None:
                 _guard_files(ydl, claim_file)
-            info = ydl.process_ie_result(dict(job['entry']), download=True, extra_info=dict(job['extra_info']))
+            info = ydl.process_ie_result(entry, download=True, extra_info=extra)
     except DownloadError as exc:
         text = str(exc)
         raise EntryError(_strip_error(text)) from None

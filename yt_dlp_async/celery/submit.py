@@ -24,13 +24,36 @@ PING_TIMEOUT = 3.0
 _apps: dict[str, Any] = {}
 
 
+def mask_url(url: str) -> str:
+    """``url`` with its password shown as ``***`` (as Celery shows a broker URL)."""
+    from urllib.parse import urlsplit
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return url
+    return url.replace(f':{password}@', ':***@', 1) if password else url
+
+
+def mask(text: str, url: str) -> str:
+    """``text`` with ``url`` masked, and its password wherever else it appears."""
+    from urllib.parse import unquote, urlsplit
+    text = text.replace(url, mask_url(url))
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return text
+    for secret in {password, unquote(password or '')} - {None, ''}:
+        text = text.replace(str(secret), '***')
+    return text
+
+
 def ping(url: str) -> Any:
     """A Redis client for the queue at ``url``, after one PING; QueueUnreachable otherwise."""
     try:
         client = redis_client(url, timeout=PING_TIMEOUT)
         client.ping()
     except Exception as exc:
-        raise QueueUnreachable(f'cannot reach the queue at {url}: {exc}') from None
+        raise QueueUnreachable(mask(f'cannot reach the queue at {url}: {exc}', url)) from None
     return client
 
 
@@ -84,7 +107,10 @@ def error_text(exc: Any) -> str:
 
 
 def send(app: Any, jobs: Iterable[dict[str, Any]]) -> list[EntryHandle]:
-    return [EntryHandle(app.send_task(TASK_NAME, args=[job]), job['label'], job) for job in jobs]
+    """One task per job, each sealed with the cluster's key (sealing.py)."""
+    from .sealing import keys, seal
+    k = keys()
+    return [EntryHandle(app.send_task(TASK_NAME, args=[seal(job, k)]), job['label'], job) for job in jobs]
 
 
 def submit(urls: Any, ydl_opts: dict[str, Any] | None = None, broker_url: str | None = None) -> list[EntryHandle]:
@@ -138,7 +164,7 @@ def line_for(handle: EntryHandle, status: dict[str, Any]) -> tuple[str, str]:
 def idle_hint(queue_url: str, seconds: float) -> str:
     """What follow() says once when no worker has taken an entry for ``seconds`` (it goes on waiting)."""
     return (f'[queue] no worker has taken an entry in {seconds:g} s; start one that reaches the queue: '
-            f'YTDLP_ASYNC_BROKER={queue_url} celery -A yt_dlp_async.celery worker '
+            f'YTDLP_ASYNC_BROKER={mask_url(queue_url)} celery -A yt_dlp_async.celery worker '
             f'(still waiting; Ctrl-C leaves the entries queued for a worker)')
 
 

@@ -19,19 +19,21 @@ at most every PROGRESS_EVERY seconds and at every change of status.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
 import time
 from typing import Any, Callable
 
-from . import TASK_NAME, app, env_number
+from . import TASK_NAME, app, env_number, result_ttl
 from .archive import Claims, RedisArchive, claim_key, new_token, redis_client, PREFIX
 from .errors import EntryError
 from .lease import download_lease
 
+log = logging.getLogger('yt_dlp_async.celery')
+
 PROGRESS_EVERY = 0.5
-DONE_TTL = 7 * 24 * 3600
 
 
 def done_key(task_id: str) -> str:
@@ -81,7 +83,7 @@ def run(job: dict[str, Any], task_id: str, hostname: str, broker_url: str,
             return dict(json.loads(client.get(done_key(task_id)) or '{}'))
         report({'status': 'started', 'hostname': hostname})
         result = _download(job, claims, client, hostname, broker_url, report)
-        client.set(done_key(task_id), json.dumps(result), ex=DONE_TTL)
+        client.set(done_key(task_id), json.dumps(result), ex=result_ttl())
         return result
     finally:
         claims.release_all()
@@ -93,7 +95,8 @@ def _download(job: dict[str, Any], claims: Claims, client: Any, hostname: str, b
     workdir = os.environ.get('YTDLP_ASYNC_WORKDIR') or os.getcwd()
     try:
         ydl_opts = cli.worker_opts(job, workdir)
-    except ValueError as exc:
+    except ValueError as exc:  # policy.Refusal: names the option, never the command line
+        log.error('%s (%s)', exc, job.get('label'))
         raise EntryError(str(exc)) from None
     archive = RedisArchive(client, job['archive'], claims) if job.get('archive') else None
     ydl_opts['download_archive'] = archive
@@ -101,7 +104,7 @@ def _download(job: dict[str, Any], claims: Claims, client: Any, hostname: str, b
     entry_url = str(job['entry'].get('url') or job['entry'].get('webpage_url') or '')  # the host it downloads from
     with download_lease(broker_url, entry_url, ydl_opts) as overrides:
         ydl_opts = {**ydl_opts, **overrides}
-        result = cli.run_entry(job, ydl_opts, lambda path: _claim_file(claims, path))
+        result = cli.run_entry(job, ydl_opts, lambda path: _claim_file(claims, path), workdir)
     result['hostname'] = hostname
     result['archived'] = list(archive.recorded) if archive is not None else []
     if archive is not None and not result['filenames'] and not result['archived']:
@@ -114,10 +117,16 @@ def _claim_file(claims: Claims, path: str) -> None:
 
 
 @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
-def download_entry(self: Any, job: dict[str, Any]) -> dict[str, Any]:
-    """The Celery task: one entry of a submitted URL (a job built by cli.entry_jobs)."""
+def download_entry(self: Any, envelope: Any) -> dict[str, Any]:
+    """The Celery task: one entry of a submitted URL (a job built by cli.entry_jobs, sealed)."""
+    from .sealing import Refused, unseal
     task_id = str(self.request.id)
     hostname = str(self.request.hostname or socket.gethostname())
+    try:
+        job = unseal(envelope)
+    except Refused as exc:
+        log.error('%s: %s', task_id, exc)
+        raise EntryError(str(exc)) from None
 
     def report(meta: dict[str, Any]) -> None:
         self.update_state(task_id=task_id, state='PROGRESS', meta=meta)

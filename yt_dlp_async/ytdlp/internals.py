@@ -45,6 +45,7 @@ NAMES: dict[str, str] = {
     'yt_dlp.YoutubeDL:YoutubeDL.download': 'playlist: URLs of a batch at once; summary: the run\'s last line',
     'yt_dlp.YoutubeDL:YoutubeDL.extract_info': 'playlist: URLs of a batch at once',
     'yt_dlp.YoutubeDL:YoutubeDL.in_download_archive': 'playlist: archive lines',
+    'yt_dlp.YoutubeDL:YoutubeDL.prepare_filename': 'celery.policy: a worker writes only inside its folders',
     'yt_dlp.YoutubeDL:YoutubeDL.print_debug_header': 'patches: the -v line',
     'yt_dlp.YoutubeDL:YoutubeDL.process_ie_result': 'celery.cli: a worker downloads an entry extracted by the submitter',
     'yt_dlp.YoutubeDL:YoutubeDL.process_info': 'playlist: entries at once',
