@@ -54,6 +54,12 @@ def version_mismatch(theirs: dict[str, str]) -> str | None:
             f'submitter has yt-dlp {theirs.get("yt-dlp")} / yt-dlp-async {theirs.get("yt-dlp-async")}')
 
 
+def new_run() -> str:
+    """The id of one submission: a name is written once per run across the workers (tasks.FileGuard)."""
+    import uuid
+    return uuid.uuid4().hex
+
+
 # ------------------------------------------------------------------ the command line
 def _drop_options(argv: list[str]) -> list[str]:
     kept: list[str] = []
@@ -101,12 +107,13 @@ def entry_jobs(ydl: Any, url: str, number: int, base: dict[str, Any], prefix: st
     Labels: ``URL n`` for a video, ``item i`` for a playlist's entry (``prefix``: ``URL n `` when
     there are several URLs).
     """
-    saved = ydl.params.get('extract_flat')
+    saved, archive = ydl.params.get('extract_flat'), ydl.archive
     ydl.params['extract_flat'] = 'in_playlist'
+    ydl.archive = set()  # archived entries keep their place: %(playlist_autonumber)s counts them, as alone
     try:
         info = ydl.extract_info(url, download=False)
     finally:
-        ydl.params['extract_flat'] = saved
+        ydl.params['extract_flat'], ydl.archive = saved, archive
     if not info:
         return []
     if info.get('_type') not in ('playlist', 'multi_video'):
@@ -129,6 +136,8 @@ def playlist_entries(ydl: Any, info: dict[str, Any]) -> list[tuple[dict[str, Any
     entries = list(info.get('entries') or [])
     indexes = info.get('requested_entries') or range(1, len(entries) + 1)
     common = ydl._playlist_infodict(info, n_entries=len(entries))
+    # %(playlist_index)s is padded to the last index yt-dlp's loop would reach (its requested_entries)
+    common['__last_playlist_index'] = max(indexes, default=0)
     return [(entry, {**{k: v for k, v in common.items() if v is not None},
                      'playlist_index': index, 'playlist_autonumber': position})
             for position, (index, entry) in enumerate(zip(indexes, entries), 1) if entry]
@@ -228,7 +237,7 @@ def download(ydl: Any, url_list: Any) -> int:
     except Exception as exc:  # Redis went away after the ping
         report_error(ydl, submit.mask(f'cannot reach the queue at {queue_url}: {exc}', queue_url))
         return 1
-    base = {'argv': worker_argv(argv), 'ydl_opts': None, 'archive': name, 'versions': versions()}
+    base = {'argv': worker_argv(argv), 'ydl_opts': None, 'archive': name, 'versions': versions(), 'run': new_run()}
     jobs, failures = build_jobs(ydl, urls, base, lambda text: report_error(ydl, text))
     try:
         handles = submit.send(submit.app_for(queue_url), jobs)
@@ -268,7 +277,7 @@ def submit_jobs(urls: Iterable[str], ydl_opts: dict[str, Any], broker_url: str) 
     YoutubeDL = internals.load('yt_dlp:YoutubeDL')
     with YoutubeDL({**ydl_opts, 'quiet': True, 'noprogress': True}) as ydl:
         name = prepare_archive(ydl, client)
-        base = {'argv': None, 'ydl_opts': opts, 'archive': name, 'versions': versions()}
+        base = {'argv': None, 'ydl_opts': opts, 'archive': name, 'versions': versions(), 'run': new_run()}
         jobs, failures = build_jobs(ydl, internals.load('yt_dlp.utils:variadic')(urls), base, lambda text: None)
     if failures:
         from .errors import EntryError
@@ -315,18 +324,34 @@ def worker_opts(job: dict[str, Any], workdir: str) -> dict[str, Any]:
     return opts
 
 
-def _guard_files(ydl: Any, claim_file: Callable[[str], None]) -> None:
-    """Before a file is written, wait for its claim: two workers never write one file at once.
+class WrittenElsewhere(Exception):
+    """This run already wrote the file on another worker (its own folder): not downloaded again."""
 
-    The second one then finds the file complete and says it has already been downloaded,
-    as yt-dlp does when two entries of one run have the same name.
+    def __init__(self, owner: str, name: str) -> None:
+        super().__init__(f'already downloaded on {owner}: {name}')
+        self.owner, self.name = owner, name
+
+
+def _guard_files(ydl: Any, guard: Any) -> None:
+    """Around every file yt-dlp downloads: ``guard.before(path)`` waits for the file's claim
+    (two workers never write one name at once) and raises WrittenElsewhere when another worker
+    wrote that name in this run; ``guard.after(path)`` records a success.
+
+    With one shared folder the second writer then finds the file complete and says it has
+    already been downloaded, as yt-dlp does when two entries of one run have the same name;
+    with a folder per worker it is not downloaded a second time either.
     """
     dl = ydl.dl
 
     def guarded_dl(name: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(name, str) and name != '-':
-            claim_file(os.path.abspath(name))
-        return dl(name, info, *args, **kwargs)
+        if not isinstance(name, str) or name == '-' or kwargs.get('test'):
+            return dl(name, info, *args, **kwargs)
+        path = os.path.abspath(name)
+        guard.before(path)
+        result = dl(name, info, *args, **kwargs)
+        if result and (result[0] if isinstance(result, tuple) else result):
+            guard.after(path)
+        return result
 
     ydl.dl = guarded_dl
 
@@ -341,7 +366,7 @@ def _public(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any],
-              claim_file: Callable[[str], None] | None = None, workdir: str | None = None) -> dict[str, Any]:
+              guard: Any = None, workdir: str | None = None) -> dict[str, Any]:
     """Download one entry; returns its files.  yt-dlp's failure raises EntryError with its text.
 
     The entry and its playlist fields are sanitized again here (no private ``__`` field, no
@@ -364,9 +389,13 @@ def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any],
                 extra['__last_playlist_index'] = last  # the padding of %(playlist_index)s
             if workdir is not None:
                 policy.guard_filenames(ydl, workdir)
-            if claim_file is not None:
-                _guard_files(ydl, claim_file)
+            if guard is not None:
+                _guard_files(ydl, guard)
             info = ydl.process_ie_result(entry, download=True, extra_info=extra)
+    except WrittenElsewhere as exc:
+        ydl.to_screen(f'[download] {exc.name} has already been downloaded on {exc.owner}')
+        return {'filenames': [], 'bytes': 0, 'id': entry.get('id'), 'title': entry.get('title'),
+                'skipped': str(exc)}
     except DownloadError as exc:
         text = str(exc)
         raise EntryError(_strip_error(text)) from None

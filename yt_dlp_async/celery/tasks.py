@@ -104,7 +104,8 @@ def _download(job: dict[str, Any], claims: Claims, client: Any, hostname: str, b
     entry_url = str(job['entry'].get('url') or job['entry'].get('webpage_url') or '')  # the host it downloads from
     with download_lease(broker_url, entry_url, ydl_opts) as overrides:
         ydl_opts = {**ydl_opts, **overrides}
-        result = cli.run_entry(job, ydl_opts, lambda path: _claim_file(claims, path), workdir)
+        guard = FileGuard(claims, client, str(job.get('run') or ''), hostname, workdir)
+        result = cli.run_entry(job, ydl_opts, guard, workdir)
     result['hostname'] = hostname
     result['archived'] = list(archive.recorded) if archive is not None else []
     if archive is not None and not result['filenames'] and not result['archived']:
@@ -112,8 +113,38 @@ def _download(job: dict[str, Any], claims: Claims, client: Any, hostname: str, b
     return result
 
 
-def _claim_file(claims: Claims, path: str) -> None:
-    claims.wait_claim(claim_key(f'file:{path}'))
+def written_key(run: str, name: str) -> str:
+    return f'{PREFIX}written:{run}:{name}'
+
+
+class FileGuard:
+    """One name, one writer, once per run, across workers with or without shared storage.
+
+    A file is named relative to the worker's folder (the submitter's template, so the same on
+    every worker) or by its absolute path outside it.  Its claim serializes the writers of
+    that name; ``written:<run>:<name>`` says which worker wrote it in this run (cli._guard_files).
+    """
+
+    def __init__(self, claims: Claims, client: Any, run: str, hostname: str, workdir: str) -> None:
+        self.claims, self.client, self.run, self.hostname = claims, client, run, hostname
+        self.workdir = os.path.realpath(workdir)
+
+    def name(self, path: str) -> str:
+        real = os.path.realpath(path)
+        inside = real.startswith(self.workdir.rstrip(os.sep) + os.sep)
+        return os.path.relpath(real, self.workdir) if inside else real
+
+    def before(self, path: str) -> None:
+        from .cli import WrittenElsewhere
+        name = self.name(path)
+        self.claims.wait_claim(claim_key(f'file:{name}'))
+        owner = self.client.get(written_key(self.run, name)) if self.run else None
+        if owner and owner != self.hostname:
+            raise WrittenElsewhere(owner, name)
+
+    def after(self, path: str) -> None:
+        if self.run:
+            self.client.set(written_key(self.run, self.name(path)), self.hostname, ex=result_ttl())
 
 
 @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]

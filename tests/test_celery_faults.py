@@ -1,0 +1,92 @@
+"""The queue as yt-dlp alone names files, without shared storage, across Redis restarts and versions (issue 17).
+
+Real redis-server, real Celery workers (tests/celery_support.py), the fault server's playlist page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from celery_support import RedisServer, Workers, celery_workers, redis_server  # noqa: F401
+from faultserver import sha256_of
+from ytdlp_support import (
+    PYTHON, hermetic_env, output, page_url, require_engine, require_hook, run_ytdlp, sha256_file, video_path)
+
+BASE = 100_000
+
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    require_hook()
+    require_engine()
+
+
+def media(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith('.mp4')) if directory.exists() else []
+
+
+def served(server: Any) -> dict[str, int]:
+    """Bytes the server sent per /data path."""
+    server.wait_idle(5.0)
+    out: dict[str, int] = {}
+    for e in server.log:
+        if e.method == 'GET' and e.path.startswith('/data/'):
+            out[e.path] = out.get(e.path, 0) + e.bytes_sent
+    return out
+
+
+# ------------------------------------------------------------------ names
+def test_names_and_padding_equal_plain_ytdlp_also_on_a_rerun_with_an_archive(
+        tmp_path: Path, fault_server: Any, celery_workers: Workers) -> None:
+    out, local = tmp_path / 'out', tmp_path / 'local'
+    out.mkdir()
+    local.mkdir()
+    celery_workers.start('w1', concurrency=4, env={'YTDLP_ASYNC_WORKDIR': str(out)})
+    url = page_url(fault_server, [video_path(i, BASE + i) for i in range(1, 11)])
+    template = '%(playlist_index)s-%(n_entries)s-%(playlist_autonumber)s-%(autonumber)s.%(ext)s'
+    first = ['--download-archive', 'a.txt', '-o', template, '-I', '1:4', url]
+    second = ['--download-archive', 'a.txt', '-o', template, url]  # the rerun after a Ctrl-C
+    for args in (first, second):
+        alone = run_ytdlp(args, local)
+        assert alone.returncode == 0, output(alone)
+        queued = run_ytdlp(['--async-queue', celery_workers.redis.url, *args], tmp_path)
+        assert queued.returncode == 0, output(queued) + celery_workers.logs()
+        assert media(out) == media(local), (media(out), media(local))
+    assert '07-10-07-00003.mp4' in media(local)  # two-digit index: padded from the whole playlist
+    for name in media(out):
+        i = int(name.split('-')[0])
+        assert sha256_file(out / name) == sha256_of(BASE + i, i), name
+
+
+# ------------------------------------------------------------------ no shared storage
+def test_workers_with_their_own_folders_download_one_name_once(
+        tmp_path: Path, fault_server: Any, celery_workers: Workers) -> None:
+    """Six entries, one name: yt-dlp alone downloads the first and finds the file for the others.
+
+    With a folder per worker nothing is found on the other disk: the run's record of the name
+    (written:<run>:<name>) is what keeps the second worker from downloading it again.
+    """
+    folders = [tmp_path / 'w1', tmp_path / 'w2']
+    for name, folder in zip(('w1', 'w2'), folders):
+        folder.mkdir()
+        celery_workers.start(name, concurrency=3, env={'YTDLP_ASYNC_WORKDIR': str(folder)})
+    sizes = {i: BASE * 4 + i for i in range(1, 7)}
+    url = page_url(fault_server, [video_path(i, sizes[i], rate=400_000) for i in sizes])
+    proc = run_ytdlp(['--async-queue', celery_workers.redis.url, '--async-connections', '1',
+                      '-o', '%(playlist_title)s.%(ext)s', url], tmp_path, timeout=120)
+    assert proc.returncode == 0, output(proc) + celery_workers.logs()
+    sent = {path: n for path, n in served(fault_server).items() if n}
+    assert len(sent) == 1, (sent, output(proc))
+    [(path, n)] = sent.items()
+    i = next(i for i, size in sizes.items() if path == f'/data/{size}.mp4')
+    assert n == sizes[i], (path, n)  # once, not twice
+    files = [folder / 'PL.mp4' for folder in folders if (folder / 'PL.mp4').exists()]
+    assert len(files) == 1 and sha256_file(files[0]) == sha256_of(sizes[i], i), files
+    assert 'already downloaded on w' in proc.stdout, output(proc)
