@@ -90,3 +90,96 @@ def test_workers_with_their_own_folders_download_one_name_once(
     files = [folder / 'PL.mp4' for folder in folders if (folder / 'PL.mp4').exists()]
     assert len(files) == 1 and sha256_file(files[0]) == sha256_of(sizes[i], i), files
     assert 'already downloaded on w' in proc.stdout, output(proc)
+
+
+# ------------------------------------------------------------------ the broker restarts
+def _wait_two_done_and_one_running(redis: RedisServer, timeout: float = 60) -> None:
+    client = redis.client()
+    deadline = time.monotonic() + timeout
+    states: list[Any] = []
+    while time.monotonic() < deadline:
+        states = [json.loads(client.get(k) or '{}').get('status') for k in client.keys('celery-task-meta-*')]
+        if states.count('SUCCESS') >= 2 and any(s in ('STARTED', 'PROGRESS') for s in states):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f'never two entries done and one running: {states}')
+
+
+@pytest.mark.parametrize('persist', [True, False], ids=['aof', 'no-persistence'])
+def test_redis_restarted_mid_run_kills_no_worker_and_every_entry_lands_once(
+        tmp_path: Path, fault_server: Any, persist: bool) -> None:
+    """Two entries run, two wait in the queue, two are done when Redis restarts."""
+    from celery_support import require_celery
+    require_celery()
+    redis = RedisServer(tmp_path / 'redis', persist=persist).start()
+    workers = Workers(redis, tmp_path)
+    try:
+        out = tmp_path / 'out'
+        out.mkdir()
+        w1 = workers.start('w1', concurrency=2, env={'YTDLP_ASYNC_WORKDIR': str(out)})
+        sizes = {i: (BASE + i if i <= 2 else 1_200_000 + i) for i in range(1, 7)}
+        url = page_url(fault_server, [video_path(i, sizes[i], rate=300_000) for i in sizes])
+        cmd = [PYTHON, '-m', 'yt_dlp', '--no-cache-dir', '--async-queue', redis.url, '--async-connections', '1',
+               '--download-archive', 'a.txt', '-o', '%(playlist_index)s.%(ext)s', url]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=hermetic_env(tmp_path / '.home', {'YTDLP_ASYNC_CLAIM_TTL': '3'}))
+        try:
+            _wait_two_done_and_one_running(redis)  # 1 and 2 (small) are done, 3 and 4 run, 5 and 6 wait
+            redis.stop()
+            time.sleep(1.0)
+            redis.start()
+            try:
+                stdout, stderr = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                stdout, stderr = proc.communicate()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        text = f'exit {proc.returncode}\n{stdout[-4000:]}\n{stderr[-3000:]}\n{workers.logs()}'
+        assert proc.returncode == 0, text
+        assert w1.proc.poll() is None, text  # the worker lived through it
+        assert 'Unrecoverable error' not in w1.output(), text
+        assert media(out) == [f'{i}.mp4' for i in sizes], text
+        for i, size in sizes.items():
+            assert sha256_file(out / f'{i}.mp4') == sha256_of(size, i), (i, text)
+        lines = [line for line in (tmp_path / 'a.txt').read_text().splitlines() if line.strip()]
+        assert len(lines) == 6 and len(set(lines)) == 6, (lines, text)
+        if not persist:  # the submitter said what it did
+            assert 'WARNING: [queue] the queue lost its data (Redis restarted without persistence?): ' in stderr, text
+        sent = {path: n for path, n in served(fault_server).items() if n}
+        for i, size in sizes.items():  # resumed or found complete, never fetched twice over
+            assert sent[f'/data/{size}.mp4'] < 2 * size, (i, sent)
+    finally:
+        workers.stop_all()
+        redis.stop()
+
+
+def test_kombu_restore_after_the_transport_is_gone(redis_server: RedisServer) -> None:
+    """The kombu fault behind "Unrecoverable error: AttributeError(... 'hostname')", without Celery."""
+    from kombu import Connection
+
+    def close_detached() -> str:
+        conn = Connection(redis_server.url)
+        queue = conn.SimpleQueue('t17')
+        queue.put({'a': 1})
+        queue.get(timeout=5)  # delivered, not acknowledged
+        conn._do_close_transport()  # what Celery's connection loss does first
+        try:
+            queue.channel.close()  # then the channel gives its unacknowledged messages back
+        except AttributeError as exc:
+            return str(exc)
+        return 'closed'
+
+    from kombu.transport import redis as transport
+    original = transport.QoS.restore_unacked
+    try:
+        assert close_detached() == "'NoneType' object has no attribute 'hostname'"  # kombu as it is
+        from yt_dlp_async.celery import broker
+        broker.patch_kombu()
+        assert close_detached() == 'closed'
+        # the message was not lost: it waits in Redis's unacked hash for the visibility timeout
+        assert redis_server.client().hlen('unacked') == 2
+    finally:
+        transport.QoS.restore_unacked = original

@@ -193,8 +193,8 @@ def prepare_archive(ydl: Any, client: Any) -> str | None:
     return name
 
 
-def write_back_archive(ydl: Any, client: Any, name: str) -> int:
-    """Append the set's lines the local file lacks; returns how many."""
+def write_back_archive(ydl: Any, client: Any, name: str, known: Iterable[str] = ()) -> int:
+    """Append the set's lines (and ``known``: the finished entries' own) the local file lacks; returns how many."""
     from . import archive
     path = ydl.params['download_archive']
     local: set[str] = set()
@@ -203,7 +203,7 @@ def write_back_archive(ydl: Any, client: Any, name: str) -> int:
             local = {line.strip() for line in f if line.strip()}
     except FileNotFoundError:
         pass
-    new = sorted(archive.members(client, name) - local)
+    new = sorted((archive.members(client, name) | set(known)) - local)
     if new:
         locked_file = internals.load('yt_dlp.utils:locked_file')
         with locked_file(path, 'a', encoding='utf-8') as f:
@@ -244,16 +244,22 @@ def download(ydl: Any, url_list: Any) -> int:
     except Exception as exc:  # Redis went away after the ping
         report_error(ydl, submit.mask(f'cannot reach the queue at {queue_url}: {exc}', queue_url))
         return 1
+    def reseed() -> None:  # Redis lost the set: what this run knows goes back in
+        if name is not None:
+            from . import archive
+            archive.seed(client, name, set(ydl.archive) | submit.archived_lines(handles))
+
     try:
+        watchdog = submit.Watchdog(client, base['run'], reseed)
         errors = submit.follow(handles, sys.stdout, quiet=bool(ydl.params.get('quiet')), queue_url=queue_url,
-                               warn=ydl.report_warning)
+                               warn=ydl.report_warning, watchdog=watchdog)
     except QueueUnreachable as exc:
         report_error(ydl, submit.mask(f'{exc} ({queue_url})', queue_url))
         return 1
     finally:  # also on Ctrl-C: the lines of the entries done so far (the workers go on)
         if name is not None:
             try:
-                write_back_archive(ydl, client, name)
+                write_back_archive(ydl, client, name, submit.archived_lines(handles))
             except Exception as exc:
                 ydl.report_warning(f'the archive file was not updated from the queue: {exc}')
     for handle, text in errors:

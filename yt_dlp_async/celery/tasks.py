@@ -29,9 +29,11 @@ from typing import Any, Callable
 from . import TASK_NAME, app, env_number, result_ttl
 from .archive import Claims, RedisArchive, claim_key, new_token, redis_client, PREFIX
 from .errors import EntryError
+from . import broker
 from .lease import download_lease
 
 log = logging.getLogger('yt_dlp_async.celery')
+broker.patch_kombu()  # a Redis restart must not kill the worker (broker.py)
 
 PROGRESS_EVERY = 0.5
 
