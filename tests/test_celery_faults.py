@@ -183,3 +183,38 @@ def test_kombu_restore_after_the_transport_is_gone(redis_server: RedisServer) ->
         assert redis_server.client().hlen('unacked') == 2
     finally:
         transport.QoS.restore_unacked = original
+
+
+# ------------------------------------------------------------------ versions
+def test_a_worker_of_another_version_leaves_the_entry_to_a_matching_one(
+        tmp_path: Path, fault_server: Any, celery_workers: Workers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rolling upgrade: the entry of an older submitter waits for an older worker instead of failing."""
+    from yt_dlp_async.celery import cli, submit_module as submit, version_queue
+    new = celery_workers.start('new', concurrency=1)
+    celery_workers.use_key_here(monkeypatch)
+    ours = cli.versions()
+    theirs = {'yt-dlp': ours['yt-dlp'], 'yt-dlp-async': '0.0.1'}
+    size = BASE * 7
+    job = {'label': 'URL 1', 'entry': {'_type': 'url', 'url': fault_server.url(video_path(1, size))},
+           'extra_info': {}, 'argv': ['-o', str(tmp_path / 'old.%(ext)s')], 'ydl_opts': None, 'archive': None,
+           'versions': theirs, 'number': 1, 'run': 'r1'}
+    [handle] = submit.send(submit.app_for(celery_workers.redis.url), [job])  # on this version's queue
+    deadline = time.monotonic() + 30
+    while handle.status()['state'] != 'RETRY' and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert handle.status() == {'state': 'RETRY'}, new.output()
+    assert (f'left {handle.id} (URL 1) to a worker of yt-dlp {ours["yt-dlp"]} / yt-dlp-async 0.0.1 on queue '
+            f'{version_queue(theirs)}') in new.output()
+    assert submit.line_for(handle, handle.status())[1] == (
+        f'[queue] URL 1: waiting for a worker of yt-dlp {ours["yt-dlp"]} / yt-dlp-async 0.0.1')
+    assert not (tmp_path / 'old.mp4').exists() and served(fault_server) == {}
+
+    # an "old" worker: the same code, but its distribution says 0.0.1 (found first on sys.path)
+    fake = tmp_path / 'old-dist' / 'yt_dlp_async-0.0.1.dist-info'
+    fake.mkdir(parents=True)
+    (fake / 'METADATA').write_text('Metadata-Version: 2.1\nName: yt-dlp-async\nVersion: 0.0.1\n')
+    celery_workers.start('old', concurrency=1, env={'PYTHONPATH': str(fake.parent)})
+    result = handle.wait(60)
+    assert result['hostname'].startswith('old@') and result['filenames'] == [str(tmp_path / 'old.mp4')], result
+    assert sha256_file(tmp_path / 'old.mp4') == sha256_of(size, 1)
+    assert set(served(fault_server)) == {f'/data/{size}.mp4'}  # fetched only once the old worker ran it

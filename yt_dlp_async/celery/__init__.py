@@ -64,6 +64,14 @@ def result_ttl() -> int:
     return int(env_number('YTDLP_ASYNC_RESULT_TTL', 24 * 3600.0))
 
 
+def version_queue(versions: dict[str, Any] | None = None) -> str:
+    """The queue of one pair of versions: a worker takes only the entries of submitters like it."""
+    if versions is None:
+        from .cli import versions as ours
+        versions = ours()
+    return f'yt-dlp-async.{versions.get("yt-dlp")}.{versions.get("yt-dlp-async")}'
+
+
 def broker_from_env() -> str:
     return os.environ.get('YTDLP_ASYNC_BROKER') or DEFAULT_BROKER
 
@@ -90,6 +98,7 @@ def config(broker_url: str) -> dict[str, Any]:
         'worker_pool': 'threads',
         'worker_concurrency': int(env_number('YTDLP_ASYNC_CONCURRENT_DOWNLOADS', 5)),
         'worker_hijack_root_logger': False,
+        'task_default_queue': version_queue(),  # submitters send there, workers consume it
         'task_serializer': 'json',
         'result_serializer': 'json',
         'accept_content': ['json'],

@@ -49,7 +49,7 @@ def patch_kombu() -> None:
             log.warning('the broker connection is gone: %d unacknowledged message(s) stay in Redis, given out '
                         'again after the visibility timeout (running downloads go on)', count)
             return None
-        return original(self, client)
+        return original(self, client)  # type: ignore[no-untyped-call]
 
     setattr(restore_unacked, _PATCHED, True)
-    transport.QoS.restore_unacked = restore_unacked
+    setattr(transport.QoS, 'restore_unacked', restore_unacked)

@@ -250,7 +250,7 @@ def download(ydl: Any, url_list: Any) -> int:
             archive.seed(client, name, set(ydl.archive) | submit.archived_lines(handles))
 
     try:
-        watchdog = submit.Watchdog(client, base['run'], reseed)
+        watchdog = submit.Watchdog(client, str(base['run']), reseed)
         errors = submit.follow(handles, sys.stdout, quiet=bool(ydl.params.get('quiet')), queue_url=queue_url,
                                warn=ydl.report_warning, watchdog=watchdog)
     except QueueUnreachable as exc:
@@ -353,7 +353,11 @@ def _guard_files(ydl: Any, guard: Any) -> None:
         if not isinstance(name, str) or name == '-' or kwargs.get('test'):
             return dl(name, info, *args, **kwargs)
         path = os.path.abspath(name)
-        guard.before(path)
+        try:
+            guard.before(path)
+        except WrittenElsewhere:
+            ydl.record_download_archive(info)  # as yt-dlp does for a file already there
+            raise
         result = dl(name, info, *args, **kwargs)
         if result and (result[0] if isinstance(result, tuple) else result):
             guard.after(path)

@@ -162,6 +162,10 @@ def line_for(handle: EntryHandle, status: dict[str, Any]) -> tuple[str, str]:
     on = f' on {host}' if host else ''
     if state == 'PENDING':
         return 'queued', f'[queue] {handle.label}: queued'
+    if state == 'RETRY':
+        versions = handle.job.get('versions') or {}
+        return 'waiting', (f'[queue] {handle.label}: waiting for a worker of yt-dlp {versions.get("yt-dlp")} / '
+                           f'yt-dlp-async {versions.get("yt-dlp-async")}')
     if state == 'FAILURE':
         return 'failed', f'[queue] {handle.label}: failed{on}: {status.get("error")}'
     if state == 'SUCCESS':
@@ -186,7 +190,10 @@ def line_for(handle: EntryHandle, status: dict[str, Any]) -> tuple[str, str]:
 
 def idle_hint(queue_url: str, seconds: float) -> str:
     """What follow() says once when no worker has taken an entry for ``seconds`` (it goes on waiting)."""
-    return (f'[queue] no worker has taken an entry in {seconds:g} s; start one that reaches the queue: '
+    from .cli import versions
+    ours = versions()
+    return (f'[queue] no worker has taken an entry in {seconds:g} s; start one of yt-dlp {ours["yt-dlp"]} / '
+            f'yt-dlp-async {ours["yt-dlp-async"]} that reaches the queue: '
             f'YTDLP_ASYNC_BROKER={mask_url(queue_url)} celery -A yt_dlp_async.celery worker '
             f'(still waiting; Ctrl-C leaves the entries queued for a worker)')
 

@@ -71,10 +71,6 @@ def progress_hook(report: Callable[[dict[str, Any]], None], hostname: str) -> Ca
 def run(job: dict[str, Any], task_id: str, hostname: str, broker_url: str,
         report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """Download one job (see cli.entry_jobs); returns the result the submitter gets."""
-    from . import cli
-    refusal = cli.version_mismatch(dict(job.get('versions') or {}))
-    if refusal:
-        raise EntryError(refusal)
     client = redis_client(broker_url)
     finished = client.get(done_key(task_id))
     if finished:
@@ -110,7 +106,7 @@ def _download(job: dict[str, Any], claims: Claims, client: Any, hostname: str, b
         result = cli.run_entry(job, ydl_opts, guard, workdir)
     result['hostname'] = hostname
     result['archived'] = list(archive.recorded) if archive is not None else []
-    if archive is not None and not result['filenames'] and not result['archived']:
+    if archive is not None and not result['filenames'] and not result['archived'] and not result.get('skipped'):
         result['skipped'] = 'already in the archive'
     return result
 
@@ -160,6 +156,14 @@ def download_entry(self: Any, envelope: Any) -> dict[str, Any]:
     except Refused as exc:
         log.error('%s: %s', task_id, exc)
         raise EntryError(str(exc)) from None
+    from . import cli, version_queue
+    theirs = dict(job.get('versions') or {})
+    if cli.version_mismatch(theirs):  # a rolling upgrade: leave it to a worker of its version
+        queue = version_queue(theirs)
+        log.warning('left %s (%s) to a worker of yt-dlp %s / yt-dlp-async %s on queue %s: %s', task_id,
+                    job.get('label'), theirs.get('yt-dlp'), theirs.get('yt-dlp-async'), queue,
+                    cli.version_mismatch(theirs))
+        raise self.retry(queue=queue, countdown=0, max_retries=None)
 
     def report(meta: dict[str, Any]) -> None:
         self.update_state(task_id=task_id, state='PROGRESS', meta=meta)

@@ -49,7 +49,7 @@ NAMES: dict[str, str] = {
     'yt_dlp.YoutubeDL:YoutubeDL.print_debug_header': 'patches: the -v line',
     'yt_dlp.YoutubeDL:YoutubeDL.process_ie_result': 'celery.cli: a worker downloads an entry extracted by the submitter',
     'yt_dlp.YoutubeDL:YoutubeDL.process_info': 'playlist: entries at once',
-    'yt_dlp.YoutubeDL:YoutubeDL.record_download_archive': 'playlist: archive lines',
+    'yt_dlp.YoutubeDL:YoutubeDL.record_download_archive': 'playlist: archive lines; celery.cli: a name another worker wrote',
     'yt_dlp.YoutubeDL:YoutubeDL.report_error': 'celery.cli: an entry\'s error, as yt-dlp prints it',
     'yt_dlp.YoutubeDL:YoutubeDL.run_all_pps': 'playlist: playlist postprocessors after every entry',
     'yt_dlp.YoutubeDL:YoutubeDL.sanitize_info': 'celery.cli: an entry as JSON for the worker',
