@@ -233,7 +233,16 @@ def _secrets_run(tmp_path: Path, fault_server: Any, redis: RedisServer, workers:
     # a task whose options do not parse keeps no command line in its error
     workers.use_key_here(monkeypatch)
     [bad] = submit.send(submit.app_for(redis.url), [job_for(url, ['--password', SECRETS[0], '--no-such-option'])])
-    assert failure(bad) == 'refused: the worker cannot parse the options'
+    assert failure(bad) == 'refused: the worker cannot parse the options: no such option: --no-such-option'
+    [quoted] = submit.send(submit.app_for(redis.url), [job_for(url, ['--retries', SECRETS[0]])])
+    assert failure(quoted) == 'refused: the worker cannot parse the options'  # its reason quotes the value
+
+    # -v on the worker would print yt-dlp's params (password, headers) to its log: it is turned off
+    quiet = fault_server.url(video_path(2, 1000 + 2))
+    [verbose] = submit.send(submit.app_for(redis.url), [job_for(quiet, [
+        '-v', '--username', SECRETS[3], '--password', SECRETS[0], '--add-header', f'X-Secret:{SECRETS[2]}', '-o', str(tmp_path / 'v.%(ext)s')])])
+    assert verbose.wait(60)['filenames'] == [str(tmp_path / 'v.mp4')]
+    assert '-v/--verbose is ignored on this worker' in workers.logs()
 
     client = redis.client()
     client.save()

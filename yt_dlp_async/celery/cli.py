@@ -27,6 +27,7 @@ mounted at the same path on every worker for this to hold across machines).
 
 from __future__ import annotations
 
+import optparse
 import os
 import sys
 from typing import Any, Callable, Iterable
@@ -306,14 +307,16 @@ def worker_opts(job: dict[str, Any], workdir: str) -> dict[str, Any]:
     if job.get('argv') is not None:
         argv = [str(a) for a in job['argv']]
         policy.check_argv(argv)  # before parse_options, which would read batch and config files
+        argv, note = policy.quiet_argv(argv)
         try:
             parsed = internals.load('yt_dlp:parse_options')(argv)
-        except SystemExit as exc:
-            raise policy.Refusal(f'the worker cannot parse the options (yt-dlp exit {exc.code})') from None
+        except (SystemExit, optparse.OptParseError) as exc:
+            raise policy.Refusal(policy.parse_failure(exc, argv)) from None
         opts = dict(parsed.ydl_opts)
     else:
         opts = dict(job.get('ydl_opts') or {})
         policy.check_params(opts)
+        note = policy.quiet_params(opts)
     paths = dict(opts.get('paths') or {})
     outtmpl = opts.get('outtmpl')
     default = outtmpl.get('default') if isinstance(outtmpl, dict) else outtmpl
@@ -327,6 +330,9 @@ def worker_opts(job: dict[str, Any], workdir: str) -> dict[str, Any]:
     opts.update(ignoreerrors=False, noprogress=True, download_archive=None, async_queue=None)
     opts.pop('async_queue_argv', None)
     policy.check_paths(opts, workdir)
+    if note:
+        import logging
+        logging.getLogger('yt_dlp_async.celery').warning('%s', note)
     return opts
 
 

@@ -126,6 +126,19 @@ def _option_used(argv: list[str], strings: list[str]) -> str:
     return next((s for s in strings if s.startswith('--')), strings[0])
 
 
+def parse_failure(exc: BaseException, argv: list[str]) -> str:
+    """The refusal of options yt-dlp cannot parse: its reason, unless the reason quotes a value."""
+    text = str(exc.code if isinstance(exc, SystemExit) else exc.msg if isinstance(exc, optparse.OptParseError)
+               else exc)
+    reason = text.strip().splitlines()[-1].split('error: ', 1)[-1] if text.strip() else ''
+    values = [a.split('=', 1)[1] if a.startswith('--') and '=' in a else a[2:] if not a.startswith('--') and
+              a.startswith('-') else a for a in argv if not (a.startswith('--') and '=' not in a)]
+    values = [v for v in values if len(v) >= 3]
+    if not reason or any(v in reason for v in values):  # it may quote a password: not repeated
+        return 'refused: the worker cannot parse the options'
+    return f'refused: the worker cannot parse the options: {reason}'
+
+
 def check_argv(argv: list[str]) -> None:
     """Refusal when ``argv`` sets an option that is neither safe nor allowed by the worker.
 
@@ -135,8 +148,8 @@ def check_argv(argv: list[str]) -> None:
     parser = internals.load('yt_dlp.options:create_parser')()
     try:
         given, _ = parser.parse_args(list(argv))
-    except (SystemExit, optparse.OptParseError):  # its text may quote a value (a password): not repeated
-        raise Refusal('refused: the worker cannot parse the options') from None
+    except (SystemExit, optparse.OptParseError) as exc:
+        raise Refusal(parse_failure(exc, argv)) from None
     defaults = parser.get_default_values()
     extra = allowed_extra()
     by_dest: dict[str, list[str]] = {}
@@ -203,6 +216,35 @@ def check_paths(opts: dict[str, Any], workdir: str) -> None:
     cookiefile = opts.get('cookiefile')
     if cookiefile and not inside(str(cookiefile), folders):
         raise Refusal(f'refused: --cookies is {_where(str(cookiefile), folders)}')
+
+
+def quiet_argv(argv: list[str]) -> tuple[list[str], str | None]:
+    """``argv`` without -v/--verbose unless the worker allows it, and the note that says so.
+
+    Verbose, yt-dlp prints the command line (header values are not hidden) and an API
+    YoutubeDL its ``params``: the password and header values would go to the worker's log.
+    """
+    if _allowed(['--verbose', 'verbose'], allowed_extra()):
+        return argv, None
+    parser = internals.load('yt_dlp.options:create_parser')()
+    if not parser.parse_args(list(argv))[0].verbose:
+        return argv, None
+    kept = [a for a in argv if not (a == '-v' or (a.startswith('--verb') and '--verbose'.startswith(a)))]
+    if parser.parse_args(list(kept))[0].verbose:
+        raise Refusal('refused: -v inside a group of short options (give -v alone; this worker ignores it)')
+    return kept, VERBOSE_NOTE
+
+
+def quiet_params(opts: dict[str, Any]) -> str | None:
+    """A Python API job's ``verbose`` turned off unless the worker allows it (see quiet_argv)."""
+    if not opts.get('verbose') or _allowed(['--verbose', 'verbose'], allowed_extra()):
+        return None
+    opts['verbose'] = False
+    return VERBOSE_NOTE
+
+
+VERBOSE_NOTE = ('-v/--verbose is ignored on this worker: yt-dlp would print the options, passwords and '
+                'header values included, to its log (the worker\'s YTDLP_ASYNC_ALLOW_OPTIONS=--verbose keeps it)')
 
 
 def guard_filenames(ydl: Any, workdir: str) -> None:
