@@ -218,3 +218,43 @@ def test_a_worker_of_another_version_leaves_the_entry_to_a_matching_one(
     assert result['hostname'].startswith('old@') and result['filenames'] == [str(tmp_path / 'old.mp4')], result
     assert sha256_file(tmp_path / 'old.mp4') == sha256_of(size, 1)
     assert set(served(fault_server)) == {f'/data/{size}.mp4'}  # fetched only once the old worker ran it
+
+
+# ------------------------------------------------------------------ a worker dies
+def test_an_entry_of_a_dead_worker_is_queued_again_before_the_visibility_timeout(
+        tmp_path: Path, fault_server: Any, celery_workers: Workers) -> None:
+    """Visibility timeout 1 h: without the submitter's Watchdog the entry would wait that long."""
+    slow = {'YTDLP_ASYNC_VISIBILITY_TIMEOUT': '3600'}
+    w1 = celery_workers.start('w1', concurrency=1, env=slow)
+    size = 1_500_000
+    url = fault_server.url(video_path(1, size, rate=200_000))
+    cmd = [PYTHON, '-m', 'yt_dlp', '--no-cache-dir', '--async-queue', celery_workers.redis.url,
+           '--async-connections', '2', '-o', str(tmp_path / 'd.%(ext)s'), url]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=hermetic_env(tmp_path / '.home', {'YTDLP_ASYNC_CLAIM_TTL': '3'}))
+    try:
+        client = celery_workers.redis.client()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            metas = [json.loads(client.get(k) or '{}') for k in client.keys('celery-task-meta-*')]
+            if any(m.get('status') == 'PROGRESS' and (m.get('result') or {}).get('status') == 'downloading'
+                   for m in metas):
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)
+        w1.kill()
+        celery_workers.start('w2', concurrency=1, env=slow)
+        try:
+            stdout, stderr = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    text = f'exit {proc.returncode}\n{stdout[-3000:]}\n{stderr[-3000:]}\n{celery_workers.logs()}'
+    assert proc.returncode == 0, text
+    assert 'WARNING: [queue] URL 1: w1@' in stderr and 'stopped answering for 6 s; queued again' in stderr, text
+    assert '[queue] URL 1: finished 1.43MiB on w2@' in stdout, text
+    assert sha256_file(tmp_path / 'd.mp4') == sha256_of(size, 1)
