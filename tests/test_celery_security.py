@@ -138,6 +138,20 @@ def test_a_worker_allows_what_its_own_environment_allows(monkeypatch: pytest.Mon
         policy.check_argv(['--netrc-cmd', 'echo'])
     monkeypatch.setenv('YTDLP_ASYNC_ALLOW_PATHS', str(tmp_path / 'more'))
     policy.check_paths({'outtmpl': {'default': str(tmp_path / 'more' / '%(id)s.%(ext)s')}}, str(tmp_path / 'w'))
+    # or from the worker's config file
+    monkeypatch.delenv('YTDLP_ASYNC_ALLOW_OPTIONS')
+    monkeypatch.delenv('YTDLP_ASYNC_ALLOW_PATHS')
+    monkeypatch.setenv('XDG_CONFIG_HOME', str(tmp_path / 'config'))
+    outside = {'outtmpl': {'default': str(tmp_path / 'media' / '%(id)s.%(ext)s')}}
+    with pytest.raises(policy.Refusal, match='^refused: -o/--output writes to '):
+        policy.check_paths(outside, str(tmp_path / 'w'))
+    (tmp_path / 'config' / 'yt-dlp-async').mkdir(parents=True)
+    (tmp_path / 'config' / 'yt-dlp-async' / 'worker.conf').write_text(
+        f'# this worker uploads\nallow-options = --exec\nallow-paths = {tmp_path / "media"}  # the disk\n')
+    policy.check_argv(['--exec', 'rclone move {} remote:'])
+    policy.check_paths(outside, str(tmp_path / 'w'))
+    with pytest.raises(policy.Refusal, match='^refused: --ffmpeg-location is not allowed'):
+        policy.check_argv(['--ffmpeg-location', '/opt/ffmpeg'])
 
 
 # ------------------------------------------------------------------ signatures

@@ -28,7 +28,8 @@ Configuration, from the environment of the worker (and of ``app`` users):
                                    the worker refreshes it every third of that while it runs)
   YTDLP_ASYNC_WORKDIR              folder for relative -o/-P/--cookies paths (default: the worker's cwd);
                                    the worker writes only there (and in YTDLP_ASYNC_ALLOW_PATHS)
-  YTDLP_ASYNC_ALLOW_OPTIONS        options this worker accepts beyond its allowlist (policy.py)
+  YTDLP_ASYNC_ALLOW_OPTIONS        options this worker accepts beyond its allowlist (policy.py; also
+                                   ``allow-options``/``allow-paths`` lines of its worker.conf)
   YTDLP_ASYNC_SECRET               the cluster key (else the key file, sealing.py): tasks not signed
                                    with it are refused
   YTDLP_ASYNC_RESULT_TTL           seconds results stay in Redis (default 86400)

@@ -3,13 +3,16 @@
 A signed task (sealing.py) comes from someone who holds the key, but holding the
 key means "may ask for downloads", not "may run programs on the workers".  So the
 worker runs a job only when every option it sets is on the allowlist below, or on
-the worker's own list, from its environment (never from the task):
+the worker's own list, from its environment or its config file (never from the task):
 
   YTDLP_ASYNC_ALLOW_OPTIONS  comma-separated options this worker also accepts, by their
                              long name (``--exec,--ffmpeg-location``) or yt-dlp's name
                              for them (``exec_cmd``); ``*`` accepts every option
   YTDLP_ASYNC_ALLOW_PATHS    folders (``os.pathsep``-separated) the worker may also write
                              to, besides its work folder (YTDLP_ASYNC_WORKDIR or its cwd)
+  worker.conf                ``allow-options = --exec`` and ``allow-paths = /srv/media`` lines,
+                             added to those (``$XDG_CONFIG_HOME/yt-dlp-async/worker.conf``, or
+                             the file YTDLP_ASYNC_WORKER_CONFIG names)
 
 Refused unless allowed there: anything that runs a program or loads code (``--exec``,
 ``--exec-before-download``, ``--netrc-cmd``, ``--ffmpeg-location``, ``--downloader``,
@@ -94,14 +97,38 @@ class Refusal(ValueError):
     """The job asks for something this worker does not allow; the message names it."""
 
 
+def config_file() -> str:
+    """The worker's own configuration: YTDLP_ASYNC_WORKER_CONFIG, else $XDG_CONFIG_HOME/yt-dlp-async/worker.conf."""
+    base = os.environ.get('XDG_CONFIG_HOME') or os.path.join(os.path.expanduser('~'), '.config')
+    return os.environ.get('YTDLP_ASYNC_WORKER_CONFIG') or os.path.join(base, 'yt-dlp-async', 'worker.conf')
+
+
+def _config(key: str) -> list[str]:
+    """The values of ``key = value`` lines of the worker's config file (``#`` starts a comment)."""
+    try:
+        with open(config_file(), encoding='utf-8') as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        name, sep, value = line.split('#', 1)[0].partition('=')
+        if sep and name.strip() == key and value.strip():
+            found.append(value.strip())
+    return found
+
+
 def allowed_extra() -> set[str]:
-    raw = os.environ.get('YTDLP_ASYNC_ALLOW_OPTIONS') or ''
-    return {part.strip() for part in raw.split(',') if part.strip()}
+    """YTDLP_ASYNC_ALLOW_OPTIONS and the config file's ``allow-options`` lines."""
+    raws = [os.environ.get('YTDLP_ASYNC_ALLOW_OPTIONS') or '', *_config('allow-options')]
+    return {part.strip() for raw in raws for part in raw.split(',') if part.strip()}
 
 
 def roots(workdir: str) -> list[str]:
-    extra = [p for p in (os.environ.get('YTDLP_ASYNC_ALLOW_PATHS') or '').split(os.pathsep) if p]
-    return [os.path.realpath(p) for p in [workdir, *extra]]
+    """The work folder, YTDLP_ASYNC_ALLOW_PATHS and the config file's ``allow-paths`` lines."""
+    raws = [os.environ.get('YTDLP_ASYNC_ALLOW_PATHS') or '', *_config('allow-paths')]
+    extra = [p for raw in raws for p in raw.split(os.pathsep) if p]
+    return [os.path.realpath(os.path.expanduser(p)) for p in [workdir, *extra]]
 
 
 def _allowed(names: Iterable[str], extra: set[str]) -> bool:
