@@ -94,7 +94,9 @@ def config(broker_url: str) -> dict[str, Any]:
         'broker_connection_retry_on_startup': True,
         'task_acks_late': True,
         'task_reject_on_worker_lost': True,
-        'task_track_started': True,
+        # no STARTED from Celery: a copy redelivered while the first still runs would show the entry as
+        # started again while it only waits for the first one's claim; the task reports 'started' itself
+        'task_track_started': False,
         'worker_prefetch_multiplier': 1,
         'worker_pool': 'threads',
         'worker_concurrency': int(env_number('YTDLP_ASYNC_CONCURRENT_DOWNLOADS', 5)),

@@ -20,9 +20,10 @@ Worker (tasks.py): ``worker_opts`` parses the same command line with yt-dlp's ow
 extra_info=playlist fields)``, which extracts a URL entry (``extract_info``) or downloads a
 resolved one, so output templates name files as they would locally (``%(autonumber)s``
 too: ``autonumber_start`` moves by the entry's number in the run).  The instance's
-``YoutubeDL.dl`` waits for a claim on the file's absolute path first, so two entries with
-one name are written one after the other, as in one process (the output folder must be
-mounted at the same path on every worker for this to hold across machines).
+``YoutubeDL.dl`` waits for a claim on the file's name (relative to the worker's folder)
+first, so two entries with one name are written one after the other, as in one process,
+and a name another worker wrote in this run is not downloaded again (tasks.FileGuard).
+Before any of it the worker checks the options against its allowlist (policy.py).
 """
 
 from __future__ import annotations
