@@ -288,3 +288,34 @@ def test_the_redis_password_is_masked_in_the_submitters_messages(tmp_path: Path,
     assert 'hunter2-pw' not in proc.stdout + proc.stderr
     hint = submit.idle_hint(queue, 30)
     assert 'hunter2-pw' not in hint and f'YTDLP_ASYNC_BROKER=redis://:***@127.0.0.1:{port}/0 celery' in hint
+
+
+# ------------------------------------------------------------------ Redis ACLs
+SUBMITTER_ACL = ('on >sub-pw resetkeys ~yt-dlp-async* ~celery-task-meta-* ~_kombu.* resetchannels '
+                 '&celery-task-meta-* -@all +@connection +get +set +exists +sadd +smembers +sismember +lpush +llen '
+                 '+multi +exec +publish +subscribe +unsubscribe')
+WORKER_ACL = 'on >work-pw ~* &* +@all -@admin -@dangerous'
+
+
+def test_the_documented_acls_let_a_submitter_submit_and_nothing_more(
+        tmp_path: Path, fault_server: Any, celery_workers: Workers) -> None:
+    """docs/scale-out.md's ACL users: the run works, the submitter cannot flush, script or read leases."""
+    import redis as redis_module
+    admin = celery_workers.redis.client()
+    admin.execute_command('ACL', 'SETUSER', 'submitter', *SUBMITTER_ACL.split())
+    admin.execute_command('ACL', 'SETUSER', 'worker', *WORKER_ACL.split())
+    port = celery_workers.redis.port
+    worker_url, submitter_url = (f'redis://worker:work-pw@127.0.0.1:{port}/0',
+                                 f'redis://submitter:sub-pw@127.0.0.1:{port}/0')
+    celery_workers.start('w1', concurrency=2, env={'YTDLP_ASYNC_BROKER': worker_url})
+    size = 250_000
+    proc = run_ytdlp(['--async-queue', submitter_url, '--download-archive', 'a.txt', '-o', 'acl.%(ext)s',
+                      fault_server.url(video_path(1, size))], tmp_path)
+    assert proc.returncode == 0, output(proc) + celery_workers.logs()
+    assert sha256_file(tmp_path / 'acl.mp4') == sha256_of(size, 1)
+    assert 'sub-pw' not in proc.stdout + proc.stderr
+    submitter = redis_module.Redis.from_url(submitter_url)
+    for command in (('FLUSHALL',), ('CONFIG', 'GET', '*'), ('EVAL', 'return 1', '0'), ('KEYS', '*'),
+                    ('ZRANGE', 'yt-dlp-async:lease:x', '0', '-1'), ('DEL', 'yt-dlp-async:archive:x')):
+        with pytest.raises(redis_module.exceptions.NoPermissionError):
+            submitter.execute_command(*command)
