@@ -296,7 +296,7 @@ class Watchdog:
             return []
         self.checked = now
         try:
-            if not self.client.exists(self.marker):
+            if not self.client.set(self.marker, '1', ex=self.ttl, xx=True):  # kept alive while the run lasts
                 self.client.set(self.marker, '1', ex=self.ttl)
                 if self.reseed is not None:
                     self.reseed()
