@@ -55,8 +55,6 @@ XFAIL: dict[str, Xfail] = {
     'norange-short': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
     'drop-ranges-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores '
                                'the range'),
-    'fail-503x2-retry-after': Xfail('the output differs: `[download] Sleeping 1.00 seconds as the server asked '
-                                    '(Retry-After)` lines yt-dlp alone does not print'),
     'redirect-loop': Xfail('the output differs: the plugin retries 3 times and ends with "Got error ... Giving up" '
                            'where yt-dlp alone says "HTTP Error 302: Found (redirect loop detected)" at once'),
     'redirect-to-file': Xfail('the output differs: the plugin retries 3 times and ends with "Got error ... Giving up" '

@@ -166,7 +166,8 @@ class HttpDownload:
         """Wait what the last 429/503 asked for (Retry-After) before the next request."""
         wait, self.retry_wait = self.retry_wait, 0.0
         if wait > 0:
-            self.fd.to_screen(f'[download] Sleeping {wait:.2f} seconds as the server asked (Retry-After) ...')
+            # yt-dlp alone prints no line here (it does not wait): only -v says why the pause
+            self.fd.write_debug(f'[async] sleeping {wait:.2f} seconds as the server asked (Retry-After)')
             time.sleep(wait)
 
     def _note_retry_after(self, exc: Any) -> None:
