@@ -55,10 +55,6 @@ XFAIL: dict[str, Xfail] = {
     'norange-short': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
     'drop-ranges-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores '
                                'the range'),
-    'redirect-loop': Xfail('the output differs: the plugin retries 3 times and ends with "Got error ... Giving up" '
-                           'where yt-dlp alone says "HTTP Error 302: Found (redirect loop detected)" at once'),
-    'redirect-to-file': Xfail('the output differs: the plugin retries 3 times and ends with "Got error ... Giving up" '
-                              'where yt-dlp alone says "HTTP Error 302: Found" at once'),
     'hls-seg-503x10': Xfail('the output differs: no `[download] fragment not found; Skipping fragment 4 ...` line, '
                             'and ' + _HLS_RETRIES.split(': ', 1)[1]),
     'hls-seg-503x2': Xfail(_HLS_RETRIES, strict=False),
