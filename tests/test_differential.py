@@ -47,10 +47,6 @@ _NO_DESTINATION = 'the output differs: a failed download prints no `[download] D
 _HLS_RETRIES = 'the output differs: fewer `Got error ... Retrying (k/3)` lines for a fragment than yt-dlp alone'
 XFAIL: dict[str, Xfail] = {
     'short-always': Xfail(_NO_DESTINATION + '; the last ERROR line differs too'),
-    'reset-always': Xfail(_NO_DESTINATION + ' (when the plugin fails; it sometimes completes)', strict=False),
-    'stdout-reset-always': Xfail(_NO_DESTINATION),
-    'disk-full-plain': Xfail(_NO_DESTINATION + '; the ERROR line adds "cannot write the file" and the name'),
-    'disk-full-split': Xfail(_NO_DESTINATION + '; the ERROR line adds "cannot write the file" and the name'),
     'norange-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
     'norange-short': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
     'drop-ranges-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores '

@@ -9,6 +9,7 @@ headers and the engine error as ``cause``.
 from __future__ import annotations
 
 import io
+import os
 from typing import Any
 
 from . import internals
@@ -94,3 +95,10 @@ def is_fatal_transport(error: BaseException) -> bool:
     HTTPError = internals.load('yt_dlp.networking.exceptions:HTTPError')
     return isinstance(error, (CertificateVerifyError, HTTPError))
 
+
+def write_error_text(exc: OSError) -> str:
+    """HttpFD's words after "unable to write data: ": the OSError its file's write
+    raised, ``[Errno 28] No space left on device`` (no file name, no engine words)."""
+    if exc.errno:
+        return str(OSError(exc.errno, os.strerror(exc.errno)))
+    return str(exc)

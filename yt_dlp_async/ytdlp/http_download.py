@@ -45,7 +45,7 @@ import re
 import stat
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from . import cookies as cookie_lines, internals
 from . import baton, errors, partmeta, request_options, summary
@@ -336,13 +336,20 @@ class HttpDownload:
         except _Changed:
             return self._restart_changed()
         except self.api.AsyncDownloadError as exc:
+            if int(getattr(exc, 'downloaded', 0) or 0) > 0:
+                self._report_destination()   # HttpFD announces it with the first byte, even if the request fails
             self._note_failure(exc)
             return self._failed(exc, start)
         except OSError as exc:
-            self.fd.to_stderr('\n')
-            self.fd.report_error(f'unable to write data: {exc}')
-            raise _Abort()
+            self._write_failed(exc)
         return self._succeeded(result, start, end, sent)
+
+    def _write_failed(self, exc: OSError) -> NoReturn:
+        """HttpFD's lines when writing fails: the file was opened (Destination), then the error."""
+        self._report_destination()
+        self.fd.to_stderr('\n')
+        self.fd.report_error(f'unable to write data: {errors.write_error_text(exc)}')
+        raise _Abort()
 
     def _note_ended(self, task: Any) -> None:
         """Keep what a cancelled task wrote (validator, bytes in the pipe)."""

@@ -208,11 +208,11 @@ class SegmentedDownload(HttpDownload):
             raise
         except self.api.AsyncDownloadError as exc:
             self.bytes_seen = max(self.bytes_seen, int(getattr(exc, 'downloaded', 0) or 0))
+            if self.bytes_seen > 0:
+                self._report_destination()   # HttpFD announces it with the first byte, even if it fails
             self._segmented_failure(exc)
         except OSError as exc:
-            self.fd.to_stderr('\n')
-            self.fd.report_error(f'unable to write data: {exc}')
-            raise _Abort()
+            self._write_failed(exc)
         return self._segmented_done(result, sent)
 
     def _segmented_failure(self, exc: Any) -> NoReturn:
