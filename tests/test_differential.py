@@ -43,10 +43,8 @@ class Xfail(NamedTuple):
 # The integrator removes an entry once the fix for it is merged; strict=True
 # makes a row that starts passing fail until its entry is removed.  strict=False
 # only for rows whose failure depends on where a SIGKILL lands (a race).
-_NO_DESTINATION = 'the output differs: a failed download prints no `[download] Destination:` line (yt-dlp alone does)'
 _HLS_RETRIES = 'the output differs: fewer `Got error ... Retrying (k/3)` lines for a fragment than yt-dlp alone'
 XFAIL: dict[str, Xfail] = {
-    'short-always': Xfail(_NO_DESTINATION + '; the last ERROR line differs too'),
     'norange-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
     'norange-short': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
     'drop-ranges-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores '

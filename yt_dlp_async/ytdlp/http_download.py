@@ -221,8 +221,13 @@ class HttpDownload:
         return start, end
 
     # --------------------------------------------------------------- attempt
+    #: a request of this attempt wrote bytes (HttpFD keeps its file open across
+    #: --http-chunk-size requests: an empty one after that is not "no data blocks")
+    attempt_wrote = False
+
     def _attempt(self) -> bool:
         self._sleep_retry_after()
+        self.attempt_wrote = False
         while True:
             start, end = self._plan()
             if start is not None and end is not None and start > end:
@@ -425,6 +430,8 @@ class HttpDownload:
         if isinstance(exc, self.api.HTTPStatusError):
             return self._http_status_error(exc, start)
         if isinstance(exc, self.api.ShortBodyError):
+            if int(getattr(exc, 'downloaded', 0) or 0) <= 0 and not self.attempt_wrote:
+                self._no_data_blocks()   # HttpFD: a body that ends before its first byte is not retried
             raise _Retry(errors.content_too_short(exc, self.base, self._announced_total(exc)))
         if isinstance(exc, self.api.NetworkError):
             error = errors.transport_error(exc)
@@ -438,6 +445,7 @@ class HttpDownload:
         raise exc
 
     def _succeeded(self, result: Any, start: int | None, end: int | None, sent: list[str]) -> _Step:
+        self.attempt_wrote = self.attempt_wrote or result.downloaded_bytes > 0
         if self.to_stdout:
             self.stdout_written = (0 if result.restarted else self.base) + result.downloaded_bytes
         if (start is not None and end is not None and not (self.is_test and start == 0)
@@ -683,6 +691,12 @@ class HttpDownload:
         self.resume_len = 0
         self._truncate_next = True
         return _Step.AGAIN
+
+    def _no_data_blocks(self) -> NoReturn:
+        """HttpFD's end when an attempt read no byte at all: an error, no retry."""
+        self.fd.to_stderr('\n')
+        self.fd.report_error('Did not get any data blocks')
+        raise _Abort()
 
     def _finish(self) -> bool:
         byte_counter = self.resume_len

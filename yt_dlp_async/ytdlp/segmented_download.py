@@ -228,6 +228,9 @@ class SegmentedDownload(HttpDownload):
                 # bytes on disk stay resumable (.part-async + .ctl), as HttpFD keeps its .part
                 self._discard_new_tmp()
             raise error
+        resumed = self.task.resumed_bytes if self.task is not None else 0
+        if isinstance(exc, self.api.ShortBodyError) and int(getattr(exc, 'downloaded', 0) or 0) <= resumed:
+            self._no_data_blocks()   # HttpFD: an attempt that read no byte at all is an error, not retried
         if isinstance(exc, (self.api.ShortBodyError, self.api.RangeError)):
             raise _Retry(errors.to_ytdlp(exc, self.api))
         if isinstance(exc, self.api.NetworkError):
