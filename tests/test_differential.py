@@ -45,10 +45,6 @@ class Xfail(NamedTuple):
 # only for rows whose failure depends on where a SIGKILL lands (a race).
 _HLS_RETRIES = 'the output differs: fewer `Got error ... Retrying (k/3)` lines for a fragment than yt-dlp alone'
 XFAIL: dict[str, Xfail] = {
-    'norange-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
-    'norange-short': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
-    'drop-ranges-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores '
-                               'the range'),
     'hls-seg-503x10': Xfail('the output differs: no `[download] fragment not found; Skipping fragment 4 ...` line, '
                             'and ' + _HLS_RETRIES.split(': ', 1)[1]),
     'hls-seg-503x2': Xfail(_HLS_RETRIES, strict=False),

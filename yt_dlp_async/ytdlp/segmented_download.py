@@ -249,6 +249,9 @@ class SegmentedDownload(HttpDownload):
             # HttpFD checks the size the server announced; a length learnt by reading to
             # the end was never checked by yt-dlp, which keeps such a file
             self._check_sizes(result.resource_size, final=True)
+        if result.restarted and self.task is not None and self.task.resumed_bytes > 0:
+            # the bytes resumed were dropped (the server ignored the ranges): HttpFD's line
+            self.fd.report_unable_to_resume()
         self.last_modified = result.last_modified or (result.headers or {}).get('last-modified')
         self.resume_len = result.downloaded_bytes
         if self.resume_len <= 0:
