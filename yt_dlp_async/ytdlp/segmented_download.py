@@ -208,11 +208,11 @@ class SegmentedDownload(HttpDownload):
             raise
         except self.api.AsyncDownloadError as exc:
             self.bytes_seen = max(self.bytes_seen, int(getattr(exc, 'downloaded', 0) or 0))
+            if self.bytes_seen > 0:
+                self._report_destination()   # HttpFD announces it with the first byte, even if it fails
             self._segmented_failure(exc)
         except OSError as exc:
-            self.fd.to_stderr('\n')
-            self.fd.report_error(f'unable to write data: {exc}')
-            raise _Abort()
+            self._write_failed(exc)
         return self._segmented_done(result, sent)
 
     def _segmented_failure(self, exc: Any) -> NoReturn:
@@ -228,6 +228,9 @@ class SegmentedDownload(HttpDownload):
                 # bytes on disk stay resumable (.part-async + .ctl), as HttpFD keeps its .part
                 self._discard_new_tmp()
             raise error
+        resumed = self.task.resumed_bytes if self.task is not None else 0
+        if isinstance(exc, self.api.ShortBodyError) and int(getattr(exc, 'downloaded', 0) or 0) <= resumed:
+            self._no_data_blocks()   # HttpFD: an attempt that read no byte at all is an error, not retried
         if isinstance(exc, (self.api.ShortBodyError, self.api.RangeError)):
             raise _Retry(errors.to_ytdlp(exc, self.api))
         if isinstance(exc, self.api.NetworkError):
@@ -246,6 +249,9 @@ class SegmentedDownload(HttpDownload):
             # HttpFD checks the size the server announced; a length learnt by reading to
             # the end was never checked by yt-dlp, which keeps such a file
             self._check_sizes(result.resource_size, final=True)
+        if result.restarted and self.task is not None and self.task.resumed_bytes > 0:
+            # the bytes resumed were dropped (the server ignored the ranges): HttpFD's line
+            self.fd.report_unable_to_resume()
         self.last_modified = result.last_modified or (result.headers or {}).get('last-modified')
         self.resume_len = result.downloaded_bytes
         if self.resume_len <= 0:
