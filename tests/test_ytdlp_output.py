@@ -176,6 +176,24 @@ def test_explicit_concurrency_in_a_pipe_keeps_every_line(tmp_path: Path, fault_s
     assert '[item' not in plugin.stdout + plugin.stderr
 
 
+def test_resume_line_is_ytdlps(tmp_path: Path, fault_server) -> None:
+    """A .part yt-dlp left: "[download] Resuming download at byte N", as yt-dlp alone prints it, entries at once."""
+    from faultserver import content_range
+    sizes = {i: 300_000 + 100_000 * i for i in range(1, 4)}
+    args = ['--newline', '-o', '%(playlist_index)s.%(ext)s', playlist(fault_server, 600_000, sizes)]
+    for side in ('alone', 'plugin'):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / '2.mp4.part').write_bytes(content_range(sizes[2], 2, 0, 100_000))
+    alone = run(args, tmp_path / 'alone', alone=True)
+    plugin = run(['--concurrent-downloads', '3', *args], tmp_path / 'plugin')
+    assert alone.returncode == plugin.returncode == 0, output(alone) + output(plugin)
+    for i, size in sizes.items():
+        assert sha256_file(tmp_path / 'plugin' / f'{i}.mp4') == sha256_of(size, i)
+    assert '[download] Resuming download at byte 100000' in alone.stdout.splitlines(), output(alone)
+    assert Counter(other_lines(plugin.stdout, tmp_path / 'plugin')) == \
+        Counter(other_lines(alone.stdout, tmp_path / 'alone'))
+
+
 def test_errors_keep_ytdlps_words(tmp_path: Path, fault_server) -> None:
     sizes = {1: 200_001, 2: 200_002, 3: 200_003}
     paths = [video_path(i, size, rate=400_000) if i != 2 else video_path(i, size, status=403)
