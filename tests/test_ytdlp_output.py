@@ -347,6 +347,23 @@ def test_terminal_keeps_ytdlp_lines_and_prints_the_summary(tmp_path: Path, fault
         [f'[download] Destination: {i}.mp4' for i in sizes], repr(text)
     assert not [line for line in shown if line.startswith('[item')], shown
     assert SUMMARY.match(shown[-2] if shown[-1] == '' else shown[-1]), shown[-5:]
+    # each entry's progress lines: yt-dlp's line, then the entry (only here, on a terminal)
+    finals = [line for line in shown if PROGRESS.match(line)]
+    assert sorted(line.rsplit('  ', 1)[1] for line in finals) == [f'(item {i})' for i in sizes], finals
+    for line in finals:
+        i = int(line.rsplit('(item ', 1)[1].rstrip(')'))
+        assert PROGRESS.match(line).group(2) == fmt(sizes[i]), line
+
+
+def test_terminal_progress_template_is_the_users(tmp_path: Path, fault_server) -> None:
+    sizes = {i: 300_000 + 100_000 * i for i in range(1, 4)}
+    term = Terminal(['--progress-template', TEMPLATE, '-o', '%(playlist_index)s.%(ext)s',
+                     playlist(fault_server, 500_000, sizes)], tmp_path)
+    text = term.finish()
+    assert term.proc.returncode == 0, text[-3000:]
+    lines = [part for line in text.replace('\x1b[K', '').replace('\x1b[A', '\n').split('\n')
+             for part in line.split('\r') if 'PT ' in part]
+    assert lines and all(TEMPLATE_LINE.match(line.strip()) for line in lines), lines[:20]
 
 
 def test_ctrl_c_on_a_terminal_keeps_the_progress_lines(tmp_path: Path, fault_server) -> None:
