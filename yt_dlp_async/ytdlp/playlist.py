@@ -777,7 +777,9 @@ def _make_download(original: Callable[..., Any]) -> Callable[..., Any]:
         urls = list(variadic(url_list))
         if len(urls) < 2 or session_of(self) is not None or current_runner() is not None:
             return original(self, url_list)
-        if sequential_reason(self) is not None:
+        reason = sequential_reason(self)
+        if reason is not None:
+            explain_sequential(self, 'URL', reason)
             return original(self, url_list)
         reason = batch_sequential_reason(self.params)
         if reason is not None:
