@@ -426,3 +426,13 @@ def test_api_abort_on_error_warns_once(tmp_path: Path, fault_server) -> None:
     assert warnings == ["WARNING: [async] concurrent_downloads 3 has no effect: --abort-on-error stops at the "
                         "first failing entry (set 'ignoreerrors': 'only_download' to download entries at once); "
                         "entries are downloaded one at a time"], output(proc)
+
+
+def test_instance_attributes_read_exist() -> None:
+    """internals.INSTANCE: what console.is_terminal and playlist.py read from a YoutubeDL is there."""
+    import yt_dlp
+    from yt_dlp_async.ytdlp import internals
+    with yt_dlp.YoutubeDL({'quiet': True}) as ydl:
+        for name in internals.INSTANCE:
+            assert hasattr(ydl, name.split('.', 1)[1]), name
+        assert all(hasattr(ydl._out_files, which) for which in ('out', 'screen', 'error'))

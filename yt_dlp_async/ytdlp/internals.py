@@ -12,6 +12,8 @@ why.  The options of the "Async Downloads" group still parse, so that a config
 file that names them keeps working.
 
 A name is ``'package.module:Attribute'`` or ``'package.module:Class.attribute'``.
+Attributes yt-dlp sets on an instance cannot be looked up here; they are read
+with ``getattr`` and a safe answer when absent, and listed in ``INSTANCE``.
 (baton.py's ``AUDITED`` list names yt-dlp frames too, by file and qualified
 name: it decides where the baton may be given up, and a frame it does not
 know only costs overlap, never correctness.)
@@ -112,6 +114,13 @@ NAMES: dict[str, str] = {
     'yt_dlp.utils.networking:select_proxy': 'request_options: the proxy yt-dlp would use',
     'yt_dlp.utils.progress:ProgressCalculator': 'fragment_pipeline: speed and ETA',
     'yt_dlp.version:__version__': 'the version check',
+}
+
+#: instance attributes read (not in NAMES: they exist only once a YoutubeDL is made) -> what uses it
+INSTANCE: dict[str, str] = {
+    'YoutubeDL._num_downloads': 'playlist: --max-downloads per entry (checked in YoutubeDL.__init__\'s code)',
+    'YoutubeDL._out_files': 'console.is_terminal: entries at once and the summary line only on a terminal '
+                            '(absent: treated as not a terminal)',
 }
 
 _MISSING = object()
