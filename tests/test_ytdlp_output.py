@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from faultserver import sha256_of
+from test_ytdlp_multiformat import video_audio  # noqa: F401 - a fixture
 from ytdlp_support import (
     PYTHON, hermetic_env, output, page_url, require_engine, require_hook, run_ytdlp, sha256_file, video_path,
     write_info_json)
@@ -32,6 +33,7 @@ from ytdlp_support import (
 SIZES = {1: 150_001, 2: 260_002, 3: 370_003, 4: 480_004}
 PROGRESS = re.compile(r'^\[download\] +(\d+(?:\.\d+)?)% of +~? *(\d+(?:\.\d+)?[KMG]?i?B)\b')
 TEMPLATE = 'download:PT %(progress.downloaded_bytes)s/%(progress.total_bytes)s'
+SUMMARY = re.compile(r'\[async\] \d+ files?\b')
 TEMPLATE_LINE = re.compile(r'^PT (\d+)/(\d+)$')
 DESTINATION = re.compile(r'^\[download\] Destination: (.+)$')
 
@@ -207,8 +209,36 @@ def test_errors_keep_ytdlps_words(tmp_path: Path, fault_server) -> None:
     assert other_lines(plugin.stderr, tmp_path / 'plugin') == other_lines(alone.stderr, tmp_path / 'alone')
 
 
+def test_merged_formats_in_a_pipe_are_ytdlps(tmp_path: Path, fault_server, video_audio: tuple[bytes, bytes]) -> None:
+    """-f bv+ba in a pipe: one format after the other, every line yt-dlp's, no [async] line (cases 1, 2)."""
+    from test_ytdlp_multiformat import AUDIO_FIELDS, VIDEO_FIELDS, http_format, write_video_info
+    video, audio = video_audio
+    rate = max(len(video), len(audio))
+    formats = [http_format(fault_server, 'v.mp4', video, VIDEO_FIELDS, rate=rate),
+               http_format(fault_server, 'a.m4a', audio, AUDIO_FIELDS, rate=rate)]
+    runs = {}
+    for side in ('alone', 'plugin'):
+        (tmp_path / side).mkdir()
+        info = write_video_info(tmp_path / side / 'info.json', formats)
+        runs[side] = run(['--newline', '-f', 'bv+ba', '--load-info-json', str(info), '-o', 'out.%(ext)s'],
+                         tmp_path / side, alone=side == 'alone')
+        assert runs[side].returncode == 0, output(runs[side])
+    alone, plugin = runs['alone'], runs['plugin']
+    assert sha256_file(tmp_path / 'plugin' / 'out.mp4') == sha256_file(tmp_path / 'alone' / 'out.mp4')
+    # the same lines; "Deleting original file" in any order (yt-dlp deletes from a set)
+    ours, theirs = other_lines(plugin.stdout, tmp_path / 'plugin'), other_lines(alone.stdout, tmp_path / 'alone')
+    assert Counter(ours) == Counter(theirs)
+    assert [line for line in ours if not line.startswith('Deleting')] == \
+        [line for line in theirs if not line.startswith('Deleting')]
+    sizes = {'out.fv.mp4': len(video), 'out.fa.m4a': len(audio)}
+    progress = attributed_progress(plugin.stdout)
+    assert {name for name, _, _ in progress} == set(sizes), output(plugin)
+    assert all(total == fmt(sizes[name]) for name, _, total in progress), progress
+    assert not [line for line in plugin.stdout.splitlines() if '[download]' in line and not line.startswith('[')]
+    assert not SUMMARY.search(plugin.stdout + plugin.stderr), output(plugin)
+
+
 # ------------------------------------------------------------------ the summary line
-SUMMARY = re.compile(r'\[async\] \d+ files?\b')
 
 
 def test_no_summary_line_in_a_pipe(tmp_path: Path, fault_server) -> None:

@@ -34,6 +34,7 @@ protects against yt-dlp's own fragment threads.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any, Callable
 
@@ -149,6 +150,29 @@ def is_terminal(ydl: Any, which: str) -> bool:
         return bool(stream is not None and stream.isatty())
     except Exception:
         return False
+
+
+def progress_is_read_by_a_person(params: Any) -> bool:
+    """Where yt-dlp writes progress (its ``out`` stream: stdout, or stderr with ``-o -``) is a
+    terminal, and no logger takes it: ``is_terminal`` for code that has only the params."""
+    if params.get('logger') is not None:
+        return False
+    stream = sys.stderr if params.get('logtostderr') else sys.stdout
+    try:
+        return bool(stream is not None and stream.isatty())
+    except Exception:
+        return False
+
+
+def concurrency_asked(params: Any) -> bool:
+    """The user asked for downloads at once: ``--concurrent-downloads N`` (N >= 2) given, or the
+    API's ``concurrent_downloads``."""
+    from .options import given
+    try:
+        slots = int(params.get('concurrent_downloads') or 1)
+    except (TypeError, ValueError):
+        return False
+    return slots >= 2 and given(params, 'concurrent_downloads')
 
 
 def make_slot_printer(board: StatusBoard, label: str | None, base: Any) -> Any:
