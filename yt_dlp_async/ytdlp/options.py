@@ -120,7 +120,9 @@ def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
         metavar='N', dest='concurrent_downloads', default=DEFAULTS['concurrent_downloads'],
         type='str', action='callback',
         callback=_store(int, lambda n: n >= 1, 'a whole number of at least 1'),
-        help='Number of videos (playlist entries, URLs) downloaded at the same time (default is %default)')
+        help='Number of videos (playlist entries, URLs) downloaded at the same time, and -f bv+ba\'s formats '
+             'at once (default is 5 on a terminal; where the output is not a terminal, one at a time unless '
+             'this option is given)')
     group.add_option(
         '--async-connections',
         metavar='N', dest='async_connections', default=DEFAULTS['async_connections'],
