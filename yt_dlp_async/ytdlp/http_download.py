@@ -66,6 +66,15 @@ class _Step(enum.Enum):
     AGAIN = 'redo the request (restart from byte 0)'
 
 
+def debug_after_status(fd: Any, line: str) -> None:
+    """``[debug] line``, written once yt-dlp has ended the status line (AsyncFileDownloader.download)."""
+    later = getattr(fd, 'debug_after_status', None)
+    if callable(later):
+        later(line)
+    else:
+        fd.write_debug(line)
+
+
 class _Retry(Exception):
     """Raised inside one attempt for an error yt-dlp's --retries covers."""
 
@@ -162,8 +171,8 @@ class HttpDownload:
             if not done:
                 self._discard_empty_new_tmp()
             if self.not_split is not None:
-                self.fd.write_debug(f'[async] {os.path.basename(self.filename) or self.filename}: '
-                                    f'1 connection, not split: {self.not_split}')
+                debug_after_status(self.fd, f'[async] {os.path.basename(self.filename) or self.filename}: '
+                                              f'1 connection, not split: {self.not_split}')
 
     def _sleep_retry_after(self) -> None:
         """Wait what the last 429/503 asked for (Retry-After) before the next request."""

@@ -37,7 +37,7 @@ from typing import Any, NoReturn
 
 from . import cookies as cookie_lines, internals
 from . import baton, errors, partmeta, summary
-from .http_download import POLL_INTERVAL, RETRY_AFTER_STATUSES, HttpDownload, _Abort, _Retry
+from .http_download import POLL_INTERVAL, RETRY_AFTER_STATUSES, HttpDownload, _Abort, _Retry, debug_after_status
 from .partmeta import SPARSE_SUFFIX, STATE_SUFFIX
 #: the engine's number for "auto": one connection at first, more while each
 #: step raises the total rate, up to 16, fewer on pressure (docs/adaptive.md);
@@ -179,7 +179,7 @@ class SegmentedDownload(HttpDownload):
         """The -v line: the connections the last attempt used and why."""
         report = self.task.connections() if self.task is not None else None
         if report is not None:
-            self.fd.write_debug(connections_line(self.filename, report))
+            debug_after_status(self.fd, connections_line(self.filename, report))
 
     def _attempt_segmented(self, fresh: bool) -> bool:
         self._sleep_retry_after()
