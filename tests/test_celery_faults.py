@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -209,11 +210,13 @@ def test_a_worker_of_another_version_leaves_the_entry_to_a_matching_one(
         f'[queue] URL 1: waiting for a worker of yt-dlp {ours["yt-dlp"]} / yt-dlp-async 0.0.1')
     assert not (tmp_path / 'old.mp4').exists() and served(fault_server) == {}
 
-    # an "old" worker: the same code, but its distribution says 0.0.1 (found first on sys.path)
-    fake = tmp_path / 'old-dist' / 'yt_dlp_async-0.0.1.dist-info'
-    fake.mkdir(parents=True)
-    (fake / 'METADATA').write_text('Metadata-Version: 2.1\nName: yt-dlp-async\nVersion: 0.0.1\n')
-    celery_workers.start('old', concurrency=1, env={'PYTHONPATH': str(fake.parent)})
+    # an "old" worker: a copy of the installed package whose one version (_version.py) says
+    # 0.0.1, found first on sys.path
+    import yt_dlp_async
+    old = tmp_path / 'old-pkg'
+    shutil.copytree(Path(yt_dlp_async.__file__).parent, old / 'yt_dlp_async')
+    (old / 'yt_dlp_async' / '_version.py').write_text("__version__ = '0.0.1'\n")
+    celery_workers.start('old', concurrency=1, env={'PYTHONPATH': str(old)})
     result = handle.wait(60)
     assert result['hostname'].startswith('old@') and result['filenames'] == [str(tmp_path / 'old.mp4')], result
     assert sha256_file(tmp_path / 'old.mp4') == sha256_of(size, 1)
