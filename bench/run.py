@@ -342,10 +342,13 @@ def prep_playlist(ctx: Ctx) -> Prepared:
                     notes=[f"A {n}-entry playlist info JSON (loaded with `--no-clean-info-json`, which keeps "
                            f"its entries), {size // MiB} MiB per video, tests/faultserver.py "
                            f"at {RATE / 1e6:g} MB/s per connection (issue 10: no added latency).",
-                           PLAYLIST_NOTE])
+                           PLAYLIST_NOTE, ENTRIES_NOTE])
 
 
 # Why the playlist row is slower than `aria2c -j5 -x16` (issue 10 asks the note to say it).
+ENTRIES_NOTE = ("The plugin's rows pass `--concurrent-downloads 5`: its default on a terminal, but the bench's "
+                "output is a pipe, where entries run one at a time unless asked for (README, \"Output\").")
+
 PLAYLIST_NOTE = (
     "On the gap to `aria2c -j5 -x16 -i list`: aria2c opens up to 16 connections for each of its 5 files at "
     "once (up to 80 to one host), so against a server that limits each connection it gets up to 80 x the "
@@ -374,7 +377,7 @@ def _many_small(ctx: Ctx, n: int) -> Prepared:
                     notes=[f"A {n}-entry playlist of {size // KiB} KiB files from nginx, unthrottled: peak RSS "
                            "must not grow with the playlist's length (issue 10); compare with the other "
                            "`many-` table.  yt-dlp itself keeps every entry's info dict, so the native row's "
-                           "growth is the floor."])
+                           "growth is the floor.", ENTRIES_NOTE])
 
 
 def prep_many_10(ctx: Ctx) -> Prepared:
@@ -682,12 +685,18 @@ def make_contenders(tools: Tools) -> Dict[str, Contender]:
     def native_n16(job: Job) -> List[str]:
         return ytdlp_base(job) + native_flag + ["-N", "16", "--load-info-json", str(job.info_json)]
 
+    def entries_at_once(job: Job) -> List[str]:
+        # the bench's output is a pipe, where entries run one at a time unless asked for (README,
+        # "Output"): a playlist row asks for the terminal's default, 5 at once
+        return ["--concurrent-downloads", "5"] if job.prepared.entries else []
+
     def asyncd(job: Job) -> List[str]:
-        return ytdlp_base(job) + ["--async-downloads", "--load-info-json", str(job.info_json)]
+        return ytdlp_base(job) + ["--async-downloads", *entries_at_once(job), "--load-info-json", str(job.info_json)]
 
     def asyncd_with(*extra: str) -> Callable[[Job], List[str]]:
         def build(job: Job) -> List[str]:
-            return ytdlp_base(job) + ["--async-downloads", *extra, "--load-info-json", str(job.info_json)]
+            return ytdlp_base(job) + ["--async-downloads", *entries_at_once(job), *extra,
+                                      "--load-info-json", str(job.info_json)]
         return build
 
     def ytdlp_aria(job: Job) -> List[str]:

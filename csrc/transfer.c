@@ -706,6 +706,18 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
         snprintf(t->errmsg, sizeof(t->errmsg), "%s (curl error %d)",
                  curl_easy_strerror(res), (int)res);
 
+    if (res == CURLE_TOO_MANY_REDIRECTS || res == CURLE_UNSUPPORTED_PROTOCOL) {
+        /* a redirect that is not followed: keep its 3xx, which yt-dlp names
+           in its error ("HTTP Error 302: Found") */
+        long code = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 300 && code < 400) {
+            eng_lock(t->eng);
+            t->http_status = code;
+            eng_unlock(t->eng);
+        }
+    }
+
     switch (res) {
     case CURLE_PARTIAL_FILE:
         t->err = EK_TOO_SHORT;

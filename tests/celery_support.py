@@ -10,6 +10,11 @@ that starts ``<venv>/bin/celery -A yt_dlp_async.celery worker --pool threads
 -c N -n w1@%h`` as a subprocess with YTDLP_ASYNC_BROKER pointing at that
 redis and waits until it is ready.  Teardown stops every worker (SIGTERM, then
 SIGKILL after STOP_GRACE seconds) and redis-server: no process is left.
+
+Keys: workers sign-check with the key file of their hermetic home
+(``<tmp>/.home/config/yt-dlp-async/secret``, made on first use); a submitter run
+with ``run_ytdlp(..., tmp_path)`` has the same home, so the same key, as a
+user who copied the key file.  ``use_key_here(monkeypatch)`` gives this process it.
 """
 
 from __future__ import annotations
@@ -75,9 +80,10 @@ def _stop(proc: subprocess.Popen[Any], grace: float = STOP_GRACE) -> None:
 class RedisServer:
     """One redis-server process on 127.0.0.1:<free port>, data in ``directory``."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, persist: bool = False) -> None:
         self.directory = directory
         self.port = free_port()
+        self.persist = persist  # AOF, fsync always, RDB uncompressed (so a grep sees every byte)
         self.proc: subprocess.Popen[Any] | None = None
 
     @property
@@ -89,7 +95,9 @@ class RedisServer:
         binary = find_redis_server()
         assert binary is not None
         self.proc = subprocess.Popen(
-            [binary, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+            [binary, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
+             *(['--appendonly', 'yes', '--appendfsync', 'always', '--rdbcompression', 'no'] if self.persist
+               else ['--appendonly', 'no']),
              '--dir', str(self.directory), '--logfile', str(self.directory / 'redis.log')],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -154,6 +162,11 @@ class Workers:
         self.redis = redis
         self.base = base
         self.started: list[Worker] = []
+
+    def use_key_here(self, monkeypatch: Any) -> None:
+        """This (test) process signs with the workers' key file (their XDG_CONFIG_HOME), as a submitter would."""
+        monkeypatch.delenv('YTDLP_ASYNC_SECRET', raising=False)
+        monkeypatch.setenv('XDG_CONFIG_HOME', str(self.base / '.home' / 'config'))
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         return hermetic_env(self.base / '.home', {

@@ -247,7 +247,8 @@ def test_three_workers_stay_within_the_cluster_host_window(
     submitter.mkdir()
     fault_server.reset()
     proc = run_ytdlp(['--async-queue', celery_workers.redis.url, '--async-host-connections', '4',
-                      '-o', '%(playlist_index)s.%(ext)s', url], submitter, timeout=180)
+                      '-o', '%(playlist_index)s.%(ext)s', url], submitter, timeout=180,
+                     env={'XDG_CONFIG_HOME': str(tmp_path / '.home' / 'config')})  # the workers' key file
     text = output(proc) + celery_workers.logs()
     assert proc.returncode == 0, text
     assert sorted(p.name for p in out.iterdir() if p.name.endswith('.mp4')) == [f'{i}.mp4' for i in sizes], text

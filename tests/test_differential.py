@@ -43,28 +43,8 @@ class Xfail(NamedTuple):
 # The integrator removes an entry once the fix for it is merged; strict=True
 # makes a row that starts passing fail until its entry is removed.  strict=False
 # only for rows whose failure depends on where a SIGKILL lands (a race).
-_NO_DESTINATION = 'the output differs: a failed download prints no `[download] Destination:` line (yt-dlp alone does)'
 _HLS_RETRIES = 'the output differs: fewer `Got error ... Retrying (k/3)` lines for a fragment than yt-dlp alone'
 XFAIL: dict[str, Xfail] = {
-    'short-always': Xfail(_NO_DESTINATION + '; the last ERROR line differs too'),
-    'reset-always': Xfail(_NO_DESTINATION + ' (when the plugin fails; it sometimes completes)', strict=False),
-    'stdout-reset-always': Xfail(_NO_DESTINATION),
-    'disk-full-plain': Xfail(_NO_DESTINATION + '; the ERROR line adds "cannot write the file" and the name'),
-    'disk-full-split': Xfail(_NO_DESTINATION + '; the ERROR line adds "cannot write the file" and the name'),
-    'norange-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
-    'norange-short': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores the range'),
-    'drop-ranges-reset': Xfail('the output differs: no `[download] Unable to resume` line where the server ignores '
-                               'the range'),
-    'fail-503x2-retry-after': Xfail('the output differs: `[download] Sleeping 1.00 seconds as the server asked '
-                                    '(Retry-After)` lines yt-dlp alone does not print'),
-    'redirect-loop': Xfail('the output differs: the plugin retries 3 times and ends with "Got error ... Giving up" '
-                           'where yt-dlp alone says "HTTP Error 302: Found (redirect loop detected)" at once'),
-    'redirect-to-file': Xfail('the output differs: the plugin retries 3 times and ends with "Got error ... Giving up" '
-                              'where yt-dlp alone says "HTTP Error 302: Found" at once'),
-    'chunked-reset': Xfail('the output differs: the plugin prints a `Retrying (1/3)` line where yt-dlp alone '
-                           'prints none', strict=False),
-    'no-length-reset': Xfail('the output differs: the plugin prints a `Retrying (1/3)` line where yt-dlp alone '
-                             'prints none', strict=False),
     'hls-seg-503x10': Xfail('the output differs: no `[download] fragment not found; Skipping fragment 4 ...` line, '
                             'and ' + _HLS_RETRIES.split(': ', 1)[1]),
     'hls-seg-503x2': Xfail(_HLS_RETRIES, strict=False),
@@ -324,6 +304,8 @@ def test_output_lines() -> None:
            '[download] Destination: out.bin\n[download]   0.0% of    3.01MiB at  Unknown B/s ETA Unknown\r'
            '[download]  8.3% of    3.01MiB at   27.60MiB/s ETA 00:00[download] Got error: [Errno 104] Connection '
            'reset by peer. Retrying (1/3)...\n[download] Destination: out.bin\n'
+           '[download]  255.00KiB at  133.39MiB/s (00:00:00)[download] Got error: [Errno 104] Connection '
+           'reset by peer. Retrying (2/3)...\n'
            '[download] 100% of    3.01MiB in 00:00:01 at 2.9MiB/s\n'
            '[download] Resuming download at byte 1047552\n[async] 1 file, 3.0 MiB in 1.0 s\n'
            'ERROR: unable to open /tmp/x/differential0/reset/plugin/work/out.bin\n'
@@ -335,7 +317,7 @@ def test_output_lines() -> None:
         '[info] diff: Downloading 1 format(s): 0', '[download] Destination: out.bin',
         'ERROR: unable to open <root>/reset/<side>/work/out.bin',
         'ERROR: [download] Got error: <error>. Giving up after 3 retries',
-        '[download] Got error: <error>. Retrying (1/3)...']
+        '[download] Got error: <error>. Retrying (1/3)...', '[download] Got error: <error>. Retrying (2/3)...']
 
 
 def test_alone_loads_no_plugin(fault_server: FaultServer, tmp_path: Path) -> None:

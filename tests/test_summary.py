@@ -53,8 +53,9 @@ def test_format_bytes_units() -> None:
 
 
 def test_playlist_of_three_prints_one_line(tmp_path: Path, fault_server) -> None:
+    # -v: in a pipe the line is printed only under -v (test_ytdlp_output.py: none without it, one on a terminal)
     url = page_url(fault_server, [video_path(i, SIZES[i]) for i in SIZES])
-    proc = run(['-o', '%(playlist_index)s.%(ext)s', url], tmp_path)
+    proc = run(['-v', '-o', '%(playlist_index)s.%(ext)s', url], tmp_path)
     assert proc.returncode == 0, output(proc)
     for i, size in SIZES.items():
         assert sha256_file(tmp_path / f'{i}.mp4') == sha256_of(size, i)

@@ -90,7 +90,8 @@ def playlist_json(server: Any, files: dict[str, bytes], path: Path) -> Path:
 
 def run(directory: Path, args: list[str], native: bool) -> subprocess.CompletedProcess[str]:
     directory.mkdir(parents=True, exist_ok=True)
-    switch = ['--no-async-downloads'] if native else []
+    # in a pipe entries run at once only when asked for (a program may be reading the output)
+    switch = ['--no-async-downloads'] if native else ['--concurrent-downloads', '5']
     try:
         return run_ytdlp([*switch, '--retry-sleep', '0', *args], directory, timeout=TIMEOUT, env=CHECK)
     except subprocess.TimeoutExpired as exc:

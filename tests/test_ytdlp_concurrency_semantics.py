@@ -36,7 +36,9 @@ def video_path(i: int, size: int | None = None, **params: Any) -> str:
 
 def run(args: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     cwd.mkdir(parents=True, exist_ok=True)
-    return run_ytdlp(['--retry-sleep', '0', *args], cwd, env=CHECK, timeout=90, **kwargs)
+    # in a pipe entries run at once only when asked for (a program may be reading the output)
+    asked = [] if '--concurrent-downloads' in args else ['--concurrent-downloads', '5']
+    return run_ytdlp(['--retry-sleep', '0', *asked, *args], cwd, env=CHECK, timeout=90, **kwargs)
 
 
 def tree(directory: Path) -> dict[str, str]:
@@ -162,7 +164,8 @@ def test_two_quick_sigints_end_as_yt_dlp_alone(tmp_path: Path, fault_server, gap
     a RuntimeError from a lock the first one interrupted is not.
     """
     url = page_url(fault_server, [video_path(i, size=3_000_000, rate=500_000) for i in range(1, 5)])
-    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', '--no-cache-dir', '-o', '%(playlist_index)s.%(ext)s', url],
+    proc = subprocess.Popen([PYTHON, '-m', 'yt_dlp', '--no-cache-dir', '--concurrent-downloads', '4',
+                             '-o', '%(playlist_index)s.%(ext)s', url],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=hermetic_env(tmp_path / '.home'))
     try:

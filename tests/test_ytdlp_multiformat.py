@@ -94,8 +94,10 @@ def run_merge(directory: Path, formats: list[dict[str, Any]], switch: str, *args
               ) -> subprocess.CompletedProcess[str]:
     directory.mkdir(parents=True, exist_ok=True)
     info = write_video_info(directory / 'info.json', formats)
-    return run_ytdlp(['-v', switch, '-f', 'bv+ba', '-k', '--load-info-json', str(info), '-o', 'out.%(ext)s', *args],
-                     directory, timeout=180)
+    # in a pipe the formats download at once only when asked for (a program may be reading the output)
+    asked = ['--concurrent-downloads', '2'] if switch == '--async-downloads' else []
+    return run_ytdlp(['-v', switch, *asked, '-f', 'bv+ba', '-k', '--load-info-json', str(info), '-o', 'out.%(ext)s',
+                      *args], directory, timeout=180)
 
 
 def assert_merged_like_native(engine_dir: Path, native_dir: Path, video: bytes, audio: bytes) -> None:

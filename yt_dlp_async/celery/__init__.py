@@ -26,9 +26,16 @@ Configuration, from the environment of the worker (and of ``app`` users):
                                    instead of downloading twice, holding a thread meanwhile.
   YTDLP_ASYNC_CLAIM_TTL            seconds a claim on an entry outlives its worker (default 30;
                                    the worker refreshes it every third of that while it runs)
-  YTDLP_ASYNC_WORKDIR              folder for relative -o/-P/--cookies paths (default: the worker's cwd)
+  YTDLP_ASYNC_WORKDIR              folder for relative -o/-P/--cookies paths (default: the worker's cwd);
+                                   the worker writes only there (and in YTDLP_ASYNC_ALLOW_PATHS)
+  YTDLP_ASYNC_ALLOW_OPTIONS        options this worker accepts beyond its allowlist (policy.py; also
+                                   ``allow-options``/``allow-paths`` lines of its worker.conf)
+  YTDLP_ASYNC_SECRET               the cluster key (else the key file, sealing.py): tasks not signed
+                                   with it are refused
+  YTDLP_ASYNC_RESULT_TTL           seconds results stay in Redis (default 86400)
 
 Modules: tasks (the worker task), submit (sending, handles, progress lines),
+sealing (the cluster key; signed, encrypted tasks), policy (what a worker runs),
 archive (claims and the download archive in Redis), cli (the yt-dlp glue, the
 only module here that touches yt-dlp), lease (the cluster-wide host window).
 """
@@ -53,6 +60,19 @@ def env_number(name: str, default: float) -> float:
     return value if value > 0 else default
 
 
+def result_ttl() -> int:
+    """Seconds results (and the worker's done markers) stay in Redis: YTDLP_ASYNC_RESULT_TTL, default 1 day."""
+    return int(env_number('YTDLP_ASYNC_RESULT_TTL', 24 * 3600.0))
+
+
+def version_queue(versions: dict[str, Any] | None = None) -> str:
+    """The queue of one pair of versions: a worker takes only the entries of submitters like it."""
+    if versions is None:
+        from .cli import versions as ours
+        versions = ours()
+    return f'yt-dlp-async.{versions.get("yt-dlp")}.{versions.get("yt-dlp-async")}'
+
+
 def broker_from_env() -> str:
     return os.environ.get('YTDLP_ASYNC_BROKER') or DEFAULT_BROKER
 
@@ -74,15 +94,18 @@ def config(broker_url: str) -> dict[str, Any]:
         'broker_connection_retry_on_startup': True,
         'task_acks_late': True,
         'task_reject_on_worker_lost': True,
-        'task_track_started': True,
+        # no STARTED from Celery: a copy redelivered while the first still runs would show the entry as
+        # started again while it only waits for the first one's claim; the task reports 'started' itself
+        'task_track_started': False,
         'worker_prefetch_multiplier': 1,
         'worker_pool': 'threads',
         'worker_concurrency': int(env_number('YTDLP_ASYNC_CONCURRENT_DOWNLOADS', 5)),
         'worker_hijack_root_logger': False,
+        'task_default_queue': version_queue(),  # submitters send there, workers consume it
         'task_serializer': 'json',
         'result_serializer': 'json',
         'accept_content': ['json'],
-        'result_expires': 7 * 24 * 3600,
+        'result_expires': result_ttl(),
         'task_publish_retry_policy': {'max_retries': 2, 'interval_start': 0.2, 'interval_step': 0.5},
     }
 

@@ -6,7 +6,7 @@ Keys (all under ``yt-dlp-async:``):
   claim:<what>                a string: who is downloading ``what`` now (a token), with a TTL
 
 A claim is taken with ``SET NX PX`` and refreshed by its holder every third of
-its TTL while the download runs, so a worker killed mid-download loses it
+its TTL while the download runs (taken again if Redis lost it in a restart), so a worker killed mid-download loses it
 after at most the TTL; it is released (only by its holder) when the task ends.
 An archive line is added only after the download succeeded, while the claim is
 still held, so two workers never download the same entry and a line is never
@@ -34,7 +34,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 _REFRESH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0
 """
 

@@ -20,13 +20,15 @@ Worker (tasks.py): ``worker_opts`` parses the same command line with yt-dlp's ow
 extra_info=playlist fields)``, which extracts a URL entry (``extract_info``) or downloads a
 resolved one, so output templates name files as they would locally (``%(autonumber)s``
 too: ``autonumber_start`` moves by the entry's number in the run).  The instance's
-``YoutubeDL.dl`` waits for a claim on the file's absolute path first, so two entries with
-one name are written one after the other, as in one process (the output folder must be
-mounted at the same path on every worker for this to hold across machines).
+``YoutubeDL.dl`` waits for a claim on the file's name (relative to the worker's folder)
+first, so two entries with one name are written one after the other, as in one process,
+and a name another worker wrote in this run is not downloaded again (tasks.FileGuard).
+Before any of it the worker checks the options against its allowlist (policy.py).
 """
 
 from __future__ import annotations
 
+import optparse
 import os
 import sys
 from typing import Any, Callable, Iterable
@@ -52,6 +54,12 @@ def version_mismatch(theirs: dict[str, str]) -> str | None:
         return None
     return (f'worker has yt-dlp {ours["yt-dlp"]} / yt-dlp-async {ours["yt-dlp-async"]}, '
             f'submitter has yt-dlp {theirs.get("yt-dlp")} / yt-dlp-async {theirs.get("yt-dlp-async")}')
+
+
+def new_run() -> str:
+    """The id of one submission: a name is written once per run across the workers (tasks.FileGuard)."""
+    import uuid
+    return uuid.uuid4().hex
 
 
 # ------------------------------------------------------------------ the command line
@@ -101,12 +109,13 @@ def entry_jobs(ydl: Any, url: str, number: int, base: dict[str, Any], prefix: st
     Labels: ``URL n`` for a video, ``item i`` for a playlist's entry (``prefix``: ``URL n `` when
     there are several URLs).
     """
-    saved = ydl.params.get('extract_flat')
+    saved, archive = ydl.params.get('extract_flat'), ydl.archive
     ydl.params['extract_flat'] = 'in_playlist'
+    ydl.archive = set()  # archived entries keep their place: %(playlist_autonumber)s counts them, as alone
     try:
         info = ydl.extract_info(url, download=False)
     finally:
-        ydl.params['extract_flat'] = saved
+        ydl.params['extract_flat'], ydl.archive = saved, archive
     if not info:
         return []
     if info.get('_type') not in ('playlist', 'multi_video'):
@@ -129,6 +138,8 @@ def playlist_entries(ydl: Any, info: dict[str, Any]) -> list[tuple[dict[str, Any
     entries = list(info.get('entries') or [])
     indexes = info.get('requested_entries') or range(1, len(entries) + 1)
     common = ydl._playlist_infodict(info, n_entries=len(entries))
+    # %(playlist_index)s is padded to the last index yt-dlp's loop would reach (its requested_entries)
+    common['__last_playlist_index'] = max(indexes, default=0)
     return [(entry, {**{k: v for k, v in common.items() if v is not None},
                      'playlist_index': index, 'playlist_autonumber': position})
             for position, (index, entry) in enumerate(zip(indexes, entries), 1) if entry]
@@ -184,8 +195,8 @@ def prepare_archive(ydl: Any, client: Any) -> str | None:
     return name
 
 
-def write_back_archive(ydl: Any, client: Any, name: str) -> int:
-    """Append the set's lines the local file lacks; returns how many."""
+def write_back_archive(ydl: Any, client: Any, name: str, known: Iterable[str] = ()) -> int:
+    """Append the set's lines (and ``known``: the finished entries' own) the local file lacks; returns how many."""
     from . import archive
     path = ydl.params['download_archive']
     local: set[str] = set()
@@ -194,7 +205,7 @@ def write_back_archive(ydl: Any, client: Any, name: str) -> int:
             local = {line.strip() for line in f if line.strip()}
     except FileNotFoundError:
         pass
-    new = sorted(archive.members(client, name) - local)
+    new = sorted((archive.members(client, name) | set(known)) - local)
     if new:
         locked_file = internals.load('yt_dlp.utils:locked_file')
         with locked_file(path, 'a', encoding='utf-8') as f:
@@ -226,25 +237,31 @@ def download(ydl: Any, url_list: Any) -> int:
     try:
         name = prepare_archive(ydl, client)
     except Exception as exc:  # Redis went away after the ping
-        report_error(ydl, f'cannot reach the queue at {queue_url}: {exc}')
+        report_error(ydl, submit.mask(f'cannot reach the queue at {queue_url}: {exc}', queue_url))
         return 1
-    base = {'argv': worker_argv(argv), 'ydl_opts': None, 'archive': name, 'versions': versions()}
+    base = {'argv': worker_argv(argv), 'ydl_opts': None, 'archive': name, 'versions': versions(), 'run': new_run()}
     jobs, failures = build_jobs(ydl, urls, base, lambda text: report_error(ydl, text))
     try:
         handles = submit.send(submit.app_for(queue_url), jobs)
     except Exception as exc:  # Redis went away after the ping
-        report_error(ydl, f'cannot reach the queue at {queue_url}: {exc}')
+        report_error(ydl, submit.mask(f'cannot reach the queue at {queue_url}: {exc}', queue_url))
         return 1
+    def reseed() -> None:  # Redis lost the set: what this run knows goes back in
+        if name is not None:
+            from . import archive
+            archive.seed(client, name, set(ydl.archive) | submit.archived_lines(handles))
+
     try:
+        watchdog = submit.Watchdog(client, str(base['run']), reseed)
         errors = submit.follow(handles, sys.stdout, quiet=bool(ydl.params.get('quiet')), queue_url=queue_url,
-                               warn=ydl.report_warning)
+                               warn=ydl.report_warning, watchdog=watchdog)
     except QueueUnreachable as exc:
-        report_error(ydl, f'{exc} ({queue_url})')
+        report_error(ydl, submit.mask(f'{exc} ({queue_url})', queue_url))
         return 1
     finally:  # also on Ctrl-C: the lines of the entries done so far (the workers go on)
         if name is not None:
             try:
-                write_back_archive(ydl, client, name)
+                write_back_archive(ydl, client, name, submit.archived_lines(handles))
             except Exception as exc:
                 ydl.report_warning(f'the archive file was not updated from the queue: {exc}')
     for handle, text in errors:
@@ -268,7 +285,7 @@ def submit_jobs(urls: Iterable[str], ydl_opts: dict[str, Any], broker_url: str) 
     YoutubeDL = internals.load('yt_dlp:YoutubeDL')
     with YoutubeDL({**ydl_opts, 'quiet': True, 'noprogress': True}) as ydl:
         name = prepare_archive(ydl, client)
-        base = {'argv': None, 'ydl_opts': opts, 'archive': name, 'versions': versions()}
+        base = {'argv': None, 'ydl_opts': opts, 'archive': name, 'versions': versions(), 'run': new_run()}
         jobs, failures = build_jobs(ydl, internals.load('yt_dlp.utils:variadic')(urls), base, lambda text: None)
     if failures:
         from .errors import EntryError
@@ -282,15 +299,25 @@ def _resolve(path: str, workdir: str) -> str:
 
 
 def worker_opts(job: dict[str, Any], workdir: str) -> dict[str, Any]:
-    """The entry's ydl_opts on this worker: the submitter's command line, parsed here."""
+    """The entry's ydl_opts on this worker: the submitter's command line, parsed here.
+
+    Raises policy.Refusal (a ValueError) naming the first option the worker does not allow;
+    the message never repeats the command line (it may hold passwords).
+    """
+    from . import policy
     if job.get('argv') is not None:
+        argv = [str(a) for a in job['argv']]
+        policy.check_argv(argv)  # before parse_options, which would read batch and config files
+        argv, note = policy.quiet_argv(argv)
         try:
-            parsed = internals.load('yt_dlp:parse_options')(list(job['argv']))
-        except SystemExit as exc:
-            raise ValueError(f'the worker cannot parse the options {job["argv"]!r} (exit {exc.code})') from exc
+            parsed = internals.load('yt_dlp:parse_options')(argv)
+        except (SystemExit, optparse.OptParseError) as exc:
+            raise policy.Refusal(policy.parse_failure(exc, argv)) from None
         opts = dict(parsed.ydl_opts)
     else:
         opts = dict(job.get('ydl_opts') or {})
+        policy.check_params(opts)
+        note = policy.quiet_params(opts)
     paths = dict(opts.get('paths') or {})
     outtmpl = opts.get('outtmpl')
     default = outtmpl.get('default') if isinstance(outtmpl, dict) else outtmpl
@@ -303,38 +330,89 @@ def worker_opts(job: dict[str, Any], workdir: str) -> dict[str, Any]:
     opts['autonumber_start'] = int(opts.get('autonumber_start') or 1) + int(job.get('number') or 1) - 1
     opts.update(ignoreerrors=False, noprogress=True, download_archive=None, async_queue=None)
     opts.pop('async_queue_argv', None)
+    policy.check_paths(opts, workdir)
+    if note:
+        import logging
+        logging.getLogger('yt_dlp_async.celery').warning('%s', note)
     return opts
 
 
-def _guard_files(ydl: Any, claim_file: Callable[[str], None]) -> None:
-    """Before a file is written, wait for its claim: two workers never write one file at once.
+class WrittenElsewhere(Exception):
+    """This run already wrote the file on another worker (its own folder): not downloaded again."""
 
-    The second one then finds the file complete and says it has already been downloaded,
-    as yt-dlp does when two entries of one run have the same name.
+    def __init__(self, owner: str, name: str) -> None:
+        super().__init__(f'already downloaded on {owner}: {name}')
+        self.owner, self.name = owner, name
+
+
+def _guard_files(ydl: Any, guard: Any) -> None:
+    """Around every file yt-dlp downloads: ``guard.before(path)`` waits for the file's claim
+    (two workers never write one name at once) and raises WrittenElsewhere when another worker
+    wrote that name in this run; ``guard.after(path)`` records a success.
+
+    With one shared folder the second writer then finds the file complete and says it has
+    already been downloaded, as yt-dlp does when two entries of one run have the same name;
+    with a folder per worker it is not downloaded a second time either.
     """
     dl = ydl.dl
 
     def guarded_dl(name: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(name, str) and name != '-':
-            claim_file(os.path.abspath(name))
-        return dl(name, info, *args, **kwargs)
+        if not isinstance(name, str) or name == '-' or kwargs.get('test'):
+            return dl(name, info, *args, **kwargs)
+        path = os.path.abspath(name)
+        try:
+            guard.before(path)
+        except WrittenElsewhere:
+            ydl.record_download_archive(info)  # as yt-dlp does for a file already there
+            raise
+        result = dl(name, info, *args, **kwargs)
+        if result and (result[0] if isinstance(result, tuple) else result):
+            guard.after(path)
+        return result
 
     ydl.dl = guarded_dl
 
 
+#: fields yt-dlp sets itself while it downloads: never taken from a task
+_PRIVATE = frozenset(('requested_downloads', 'requested_formats', 'requested_subtitles', 'entries', 'filepath',
+                      '_filename', 'filename', 'infojson_filename'))
+
+
+def _public(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if not str(k).startswith('__') and k not in _PRIVATE}
+
+
 def run_entry(job: dict[str, Any], ydl_opts: dict[str, Any],
-              claim_file: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Download one entry; returns its files.  yt-dlp's failure raises EntryError with its text."""
+              guard: Any = None, workdir: str | None = None) -> dict[str, Any]:
+    """Download one entry; returns its files.  yt-dlp's failure raises EntryError with its text.
+
+    The entry and its playlist fields are sanitized again here (no private ``__`` field, no
+    ``filepath``): only public fields of an extraction come from the submitter.  With
+    ``workdir``, every file name yt-dlp makes must be inside the worker's folders (policy).
+    """
     from ..ytdlp import install
+    from . import policy
     from .errors import EntryError
     install(import_ytdlp=True)
     YoutubeDL = internals.load('yt_dlp:YoutubeDL')
     DownloadError = internals.load('yt_dlp.utils:DownloadError')
+    extra = dict(job.get('extra_info') or {})
+    last = extra.get('__last_playlist_index')
     try:
         with YoutubeDL(ydl_opts) as ydl:
-            if claim_file is not None:
-                _guard_files(ydl, claim_file)
-            info = ydl.process_ie_result(dict(job['entry']), download=True, extra_info=dict(job['extra_info']))
+            entry = ydl.sanitize_info(dict(job['entry']), True)
+            extra = _public(extra)
+            if isinstance(last, int):
+                extra['__last_playlist_index'] = last  # the padding of %(playlist_index)s
+            if workdir is not None:
+                policy.guard_filenames(ydl, workdir)
+            if guard is not None:
+                _guard_files(ydl, guard)
+            info = ydl.process_ie_result(entry, download=True, extra_info=extra)
+    except WrittenElsewhere as exc:
+        ydl.to_screen(f'[download] {exc.name} has already been downloaded on {exc.owner}')
+        return {'filenames': [], 'bytes': 0, 'id': entry.get('id'), 'title': entry.get('title'),
+                'skipped': str(exc)}
     except DownloadError as exc:
         text = str(exc)
         raise EntryError(_strip_error(text)) from None

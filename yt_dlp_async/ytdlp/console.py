@@ -1,18 +1,27 @@
-"""Readable output while several entries download at once.
+"""Output while several entries download at once: every line stays yt-dlp's.
+
+Frontends and scripts parse yt-dlp's output: a ``[download] Destination:``
+line, then the progress lines of that file, matched from their first
+character.  So every line is written exactly as yt-dlp alone writes it (only
+the order of two entries' lines may interleave), and ``--progress-template``
+output is exactly what the user wrote.  Where a program may be reading the
+output (it is not a terminal) entries run one at a time unless the user asked
+for ``--concurrent-downloads N`` (playlist.sequential_reason), so attributing
+progress to the last ``Destination:`` stays right.
 
 * Progress: every downloader of a session worker prints through one shared
   ``StatusBoard`` instead of its own ``MultilinePrinter``.  On a terminal with
   cursor control the board keeps one line per active download at the bottom;
   other messages are written above it (the board is erased, the message
-  written, the board redrawn).  Without cursor control (a pipe) it behaves
-  like yt-dlp's MultilinePrinter there: a status line is rewritten in place
-  with ``\\r`` while the same download reports, and ended with a newline
-  before anything else is written.  Each status line names its entry.
-* Messages: once a worker has begun waiting (its output may now interleave
-  with other entries'), its screen and stderr messages are prefixed with its
-  entry label, e.g. ``ERROR: [item 3] ...`` (after the severity word, which
-  scripts match at the start of a line).  stdout data (``--print``, ``-j``)
-  is never prefixed.
+  written, the board redrawn).  There, and only there, each progress line
+  ends with its entry's label, e.g. ``  (item 2)`` (not with a
+  ``--progress-template``).  Without cursor control (a pipe) the board
+  behaves like yt-dlp's MultilinePrinter there: a status line is rewritten in
+  place with ``\\r`` while the same download reports, and ended with a
+  newline before anything else is written; nothing is added to it.
+* Ctrl-C (or any end of the session with downloads still on the board): the
+  board's last lines stay on the screen, as yt-dlp alone leaves its progress
+  line before ``ERROR: Interrupted by user``.
 * Child processes: before a child that writes to the terminal itself starts
   (``--exec``), ``suspend()`` ends the status line, so the child's output
   starts at column 0 (playlist.py keeps the baton while it runs, so no other
@@ -25,7 +34,7 @@ protects against yt-dlp's own fragment threads.
 
 from __future__ import annotations
 
-import re
+import sys
 import threading
 from typing import Any, Callable
 
@@ -117,38 +126,60 @@ class StatusBoard:
                 self.dangling = None
 
     def close(self) -> None:
+        """The session ends: lines still on the board (Ctrl-C, an error) stay on the screen."""
         with self.lock:
             self.lines.clear()
-            self._erase()
+            if self.fullcap:
+                if self.drawn:
+                    self._write('\n')  # after the board's last line, which stays
+                    self.drawn = 0
+            else:
+                self._erase()
 
 
-def labelled(label: str, text: str) -> str:
-    """``[download]  5% ...`` -> ``[download] [item 2]  5% ...``; else ``[item 2] text``."""
-    if text.startswith('[download]'):
-        return f'[download] [{label}]{text[len("[download]"):]}'
-    return f'[{label}] {text}'
+def labelled(label: str | None, text: str) -> str:
+    """``[download]  5% ...`` -> ``[download]  5% ...  (item 2)``: the label at the end, after yt-dlp's line."""
+    return f'{text}  ({label})' if label else text
 
 
-#: yt-dlp's severity word (maybe coloured): a label goes after it, so that
-#: scripts matching lines that start with ``ERROR:`` still match
-_SEVERITY = re.compile(r'(?:\x1b\[[0-9;]*m)?(?:ERROR|WARNING|Deprecated Feature):(?:\x1b\[[0-9;]*m)? ')
+def is_terminal(ydl: Any, which: str) -> bool:
+    """Is yt-dlp's ``out``/``screen``/``error`` stream (``YoutubeDL._out_files``, an attribute
+    its ``__init__`` sets) a terminal?  False when it cannot tell."""
+    stream = getattr(getattr(ydl, '_out_files', None), which, None)
+    try:
+        return bool(stream is not None and stream.isatty())
+    except Exception:
+        return False
 
 
-def prefix_message(label: str, message: str) -> str:
-    """Label a message's first line, ``[label] `` after any leading ``\\r``/``\\n``
-    and after a leading ``ERROR: ``/``WARNING: ``."""
-    stripped = message.lstrip('\r\n')
-    lead = message[:len(message) - len(stripped)]
-    if not stripped.strip():
-        return message
-    severity = _SEVERITY.match(stripped)
-    if severity:
-        lead, stripped = lead + severity.group(), stripped[severity.end():]
-    return f'{lead}[{label}] {stripped}'
+def progress_is_read_by_a_person(params: Any) -> bool:
+    """Where yt-dlp writes progress (its ``out`` stream: stdout, or stderr with ``-o -``) is a
+    terminal, and no logger takes it: ``is_terminal`` for code that has only the params."""
+    if params.get('logger') is not None:
+        return False
+    stream = sys.stderr if params.get('logtostderr') else sys.stdout
+    try:
+        return bool(stream is not None and stream.isatty())
+    except Exception:
+        return False
 
 
-def make_slot_printer(board: StatusBoard, label: str, base: Any) -> Any:
-    """A MultilinePrinter stand-in for one downloader (``base``: the printer yt-dlp made)."""
+def concurrency_asked(params: Any) -> bool:
+    """The user asked for downloads at once: ``--concurrent-downloads N`` (N >= 2) given, or the
+    API's ``concurrent_downloads``."""
+    from .options import given
+    try:
+        slots = int(params.get('concurrent_downloads') or 1)
+    except (TypeError, ValueError):
+        return False
+    return slots >= 2 and given(params, 'concurrent_downloads')
+
+
+def make_slot_printer(board: StatusBoard, label: str | None, base: Any) -> Any:
+    """A MultilinePrinter stand-in for one downloader (``base``: the printer yt-dlp made).
+
+    ``label`` ends each of its lines on a board with cursor control (None: nothing is added).
+    """
     BreaklineStatusPrinter = internals.load('yt_dlp.minicurses:BreaklineStatusPrinter')
     MultilinePrinter = internals.load('yt_dlp.minicurses:MultilinePrinter')
 
@@ -162,24 +193,26 @@ def make_slot_printer(board: StatusBoard, label: str, base: Any) -> Any:
         def print_at_line(self, text: str, pos: int) -> None:
             key = (id(self), pos)
             self._keys.add(key)
-            board.update(key, labelled(label, text))
+            board.update(key, labelled(label, text) if board.fullcap else text)
 
         def end(self) -> None:
             for key in sorted(self._keys, key=lambda k: k[1]):  # type: ignore[index]
                 board.finish(key, self.preserve_output)
             self._keys.clear()
 
-    class LabelledBreaklinePrinter(BreaklineStatusPrinter):  # type: ignore[misc]
+    class BoardBreaklinePrinter(BreaklineStatusPrinter):  # type: ignore[misc]
+        """--newline: yt-dlp's line as it is, written above the board."""
+
         def __init__(self) -> None:
             super().__init__(base.stream, base.maximum + 1)
             self.allow_colors = getattr(base, 'allow_colors', False)
             self._HAVE_FULLCAP = getattr(base, '_HAVE_FULLCAP', False)
 
         def print_at_line(self, text: str, pos: int) -> None:
-            board.around_message(lambda: self.write(self._add_line_number(labelled(label, text), pos), '\n'))
+            board.around_message(lambda: self.write(self._add_line_number(text, pos), '\n'))
 
     if type(base) is MultilinePrinter:
         return SlotPrinter()
     if type(base) is BreaklineStatusPrinter:
-        return LabelledBreaklinePrinter()
+        return BoardBreaklinePrinter()
     return base  # quiet, logger: nothing to coordinate

@@ -47,6 +47,29 @@ class AsyncFileDownloader(FileDownloader):  # type: ignore[misc, valid-type]
         return False
 
     # ------------------------------------------------------------------ download
+    def download(self, *args: Any, **kwargs: Any) -> Any:
+        """FileDownloader.download, then the [debug] lines kept for after it.
+
+        yt-dlp ends the status line (``[download] 100% of ...``, written
+        without a newline) only after ``real_download`` returns: a line written
+        before that would be glued onto it.
+        """
+        self._debug_after: list[str] = []
+        try:
+            return super().download(*args, **kwargs)
+        finally:
+            lines, self._debug_after = self._debug_after, []
+            for line in lines:
+                self.write_debug(line)
+
+    def debug_after_status(self, line: str) -> None:
+        """Write ``[debug] line`` once the status line has been ended (see download())."""
+        pending = getattr(self, '_debug_after', None)
+        if isinstance(pending, list):
+            pending.append(line)
+        else:
+            self.write_debug(line)
+
     def real_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
         reason = fallback.engine_reason(info_dict, self.params)
         if reason is None:

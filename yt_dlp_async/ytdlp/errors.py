@@ -9,11 +9,14 @@ headers and the engine error as ``cause``.
 from __future__ import annotations
 
 import io
+import os
 from typing import Any
 
 from . import internals
 
 # libcurl error codes (curl/curl.h)
+CURLE_UNSUPPORTED_PROTOCOL = 1
+CURLE_TOO_MANY_REDIRECTS = 47
 CURLE_COULDNT_RESOLVE_PROXY = 5
 CURLE_SSL_CONNECT_ERROR = 35
 CURLE_PEER_FAILED_VERIFICATION = 60
@@ -30,18 +33,25 @@ _SSL_CODES = frozenset({CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CERTPROBLEM, CURLE_SS
 _PROXY_CODES = frozenset({CURLE_COULDNT_RESOLVE_PROXY, CURLE_PROXY})
 
 
-def http_error(url: str, status: int, headers: dict[str, str] | None, cause: BaseException | None = None) -> Exception:
+def http_error(url: str, status: int, headers: dict[str, str] | None, cause: BaseException | None = None,
+               redirect_loop: bool = False) -> Exception:
     """yt-dlp's HTTPError for a status, built on a real ``yt_dlp.networking.Response``."""
     Response = internals.load('yt_dlp.networking:Response')
     HTTPError = internals.load('yt_dlp.networking.exceptions:HTTPError')
     response = Response(io.BytesIO(b''), url, dict(headers or {}), status)
-    error = HTTPError(response)
+    error = HTTPError(response, redirect_loop=redirect_loop)
     error.__cause__ = cause
     return error
 
 
 def transport_error(exc: BaseException) -> Exception:
     code = getattr(exc, 'curl_code', None)
+    status = int(getattr(exc, 'http_status', 0) or 0)
+    if code in (CURLE_TOO_MANY_REDIRECTS, CURLE_UNSUPPORTED_PROTOCOL) and 300 <= status < 400:
+        # a redirect not followed (a loop, or to a scheme other than http/https):
+        # yt-dlp's request handler raises HTTPError for its 3xx, not retried
+        return http_error(getattr(exc, 'url', '') or '', status, getattr(exc, 'headers', None), exc,
+                          redirect_loop=code == CURLE_TOO_MANY_REDIRECTS)
     message = str(getattr(exc, 'reason', None) or exc) or type(exc).__name__
     if code in _CERT_CODES:
         error_class = internals.load('yt_dlp.networking.exceptions:CertificateVerifyError')
@@ -80,6 +90,15 @@ def to_ytdlp(exc: BaseException, api: Any, resume_len: int = 0) -> BaseException
 
 
 def is_fatal_transport(error: BaseException) -> bool:
-    """TLS verification failures are not retried (as in HttpFD)."""
+    """TLS verification failures and redirects not followed (an HTTPError) are not retried (as in HttpFD)."""
     CertificateVerifyError = internals.load('yt_dlp.networking.exceptions:CertificateVerifyError')
-    return isinstance(error, CertificateVerifyError)
+    HTTPError = internals.load('yt_dlp.networking.exceptions:HTTPError')
+    return isinstance(error, (CertificateVerifyError, HTTPError))
+
+
+def write_error_text(exc: OSError) -> str:
+    """HttpFD's words after "unable to write data: ": the OSError its file's write
+    raised, ``[Errno 28] No space left on device`` (no file name, no engine words)."""
+    if exc.errno:
+        return str(OSError(exc.errno, os.strerror(exc.errno)))
+    return str(exc)

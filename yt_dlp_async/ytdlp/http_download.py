@@ -45,7 +45,7 @@ import re
 import stat
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from . import cookies as cookie_lines, internals
 from . import baton, errors, partmeta, request_options, summary
@@ -64,6 +64,15 @@ _UNSATISFIED_RANGE = re.compile(r'bytes\s+\*/(\d+)')
 class _Step(enum.Enum):
     DONE = 'a request completed'
     AGAIN = 'redo the request (restart from byte 0)'
+
+
+def debug_after_status(fd: Any, line: str) -> None:
+    """``[debug] line``, written once yt-dlp has ended the status line (AsyncFileDownloader.download)."""
+    later = getattr(fd, 'debug_after_status', None)
+    if callable(later):
+        later(line)
+    else:
+        fd.write_debug(line)
 
 
 class _Retry(Exception):
@@ -162,14 +171,15 @@ class HttpDownload:
             if not done:
                 self._discard_empty_new_tmp()
             if self.not_split is not None:
-                self.fd.write_debug(f'[async] {os.path.basename(self.filename) or self.filename}: '
-                                    f'1 connection, not split: {self.not_split}')
+                debug_after_status(self.fd, f'[async] {os.path.basename(self.filename) or self.filename}: '
+                                              f'1 connection, not split: {self.not_split}')
 
     def _sleep_retry_after(self) -> None:
         """Wait what the last 429/503 asked for (Retry-After) before the next request."""
         wait, self.retry_wait = self.retry_wait, 0.0
         if wait > 0:
-            self.fd.to_screen(f'[download] Sleeping {wait:.2f} seconds as the server asked (Retry-After) ...')
+            # yt-dlp alone prints no line here (it does not wait): only -v says why the pause
+            self.fd.write_debug(f'[async] sleeping {wait:.2f} seconds as the server asked (Retry-After)')
             time.sleep(wait)
 
     def _note_retry_after(self, exc: Any) -> None:
@@ -223,8 +233,13 @@ class HttpDownload:
         return start, end
 
     # --------------------------------------------------------------- attempt
+    #: a request of this attempt wrote bytes (HttpFD keeps its file open across
+    #: --http-chunk-size requests: an empty one after that is not "no data blocks")
+    attempt_wrote = False
+
     def _attempt(self) -> bool:
         self._sleep_retry_after()
+        self.attempt_wrote = False
         while True:
             start, end = self._plan()
             if start is not None and end is not None and start > end:
@@ -338,13 +353,20 @@ class HttpDownload:
         except _Changed:
             return self._restart_changed()
         except self.api.AsyncDownloadError as exc:
+            if int(getattr(exc, 'downloaded', 0) or 0) > 0:
+                self._report_destination()   # HttpFD announces it with the first byte, even if the request fails
             self._note_failure(exc)
             return self._failed(exc, start)
         except OSError as exc:
-            self.fd.to_stderr('\n')
-            self.fd.report_error(f'unable to write data: {exc}')
-            raise _Abort()
+            self._write_failed(exc)
         return self._succeeded(result, start, end, sent)
+
+    def _write_failed(self, exc: OSError) -> NoReturn:
+        """HttpFD's lines when writing fails: the file was opened (Destination), then the error."""
+        self._report_destination()
+        self.fd.to_stderr('\n')
+        self.fd.report_error(f'unable to write data: {errors.write_error_text(exc)}')
+        raise _Abort()
 
     def _note_ended(self, task: Any) -> None:
         """Keep what a cancelled task wrote (validator, bytes in the pipe)."""
@@ -420,6 +442,8 @@ class HttpDownload:
         if isinstance(exc, self.api.HTTPStatusError):
             return self._http_status_error(exc, start)
         if isinstance(exc, self.api.ShortBodyError):
+            if int(getattr(exc, 'downloaded', 0) or 0) <= 0 and not self.attempt_wrote:
+                self._no_data_blocks()   # HttpFD: a body that ends before its first byte is not retried
             raise _Retry(errors.content_too_short(exc, self.base, self._announced_total(exc)))
         if isinstance(exc, self.api.NetworkError):
             error = errors.transport_error(exc)
@@ -433,6 +457,7 @@ class HttpDownload:
         raise exc
 
     def _succeeded(self, result: Any, start: int | None, end: int | None, sent: list[str]) -> _Step:
+        self.attempt_wrote = self.attempt_wrote or result.downloaded_bytes > 0
         if self.to_stdout:
             self.stdout_written = (0 if result.restarted else self.base) + result.downloaded_bytes
         if (start is not None and end is not None and not (self.is_test and start == 0)
@@ -678,6 +703,12 @@ class HttpDownload:
         self.resume_len = 0
         self._truncate_next = True
         return _Step.AGAIN
+
+    def _no_data_blocks(self) -> NoReturn:
+        """HttpFD's end when an attempt read no byte at all: an error, no retry."""
+        self.fd.to_stderr('\n')
+        self.fd.report_error('Did not get any data blocks')
+        raise _Abort()
 
     def _finish(self) -> bool:
         byte_counter = self.resume_len

@@ -12,6 +12,8 @@ why.  The options of the "Async Downloads" group still parse, so that a config
 file that names them keeps working.
 
 A name is ``'package.module:Attribute'`` or ``'package.module:Class.attribute'``.
+Attributes yt-dlp sets on an instance cannot be looked up here; they are read
+with ``getattr`` and a safe answer when absent, and listed in ``INSTANCE``.
 (baton.py's ``AUDITED`` list names yt-dlp frames too, by file and qualified
 name: it decides where the baton may be given up, and a frame it does not
 know only costs overlap, never correctness.)
@@ -41,20 +43,19 @@ NAMES: dict[str, str] = {
     'yt_dlp.YoutubeDL:YoutubeDL._playlist_infodict': 'celery.cli: the playlist fields of a flat entry',
     'yt_dlp.YoutubeDL:YoutubeDL._request_director': 'request_options: which handler (and so which redirect rules) yt-dlp uses',
     'yt_dlp.YoutubeDL:YoutubeDL._write_info_json': 'playlist: the updated playlist info json',
-    'yt_dlp.YoutubeDL:YoutubeDL._write_string': 'playlist: entry labels, status lines',
+    'yt_dlp.YoutubeDL:YoutubeDL._write_string': 'playlist: messages written above the status lines',
     'yt_dlp.YoutubeDL:YoutubeDL.dl': 'patches: fallback [debug] lines; playlist: one writer per file',
     'yt_dlp.YoutubeDL:YoutubeDL.download': 'playlist: URLs of a batch at once; summary: the run\'s last line',
     'yt_dlp.YoutubeDL:YoutubeDL.extract_info': 'playlist: URLs of a batch at once',
     'yt_dlp.YoutubeDL:YoutubeDL.in_download_archive': 'playlist: archive lines',
+    'yt_dlp.YoutubeDL:YoutubeDL.prepare_filename': 'celery.policy: a worker writes only inside its folders',
     'yt_dlp.YoutubeDL:YoutubeDL.print_debug_header': 'patches: the -v line',
     'yt_dlp.YoutubeDL:YoutubeDL.process_ie_result': 'celery.cli: a worker downloads an entry extracted by the submitter',
     'yt_dlp.YoutubeDL:YoutubeDL.process_info': 'playlist: entries at once',
-    'yt_dlp.YoutubeDL:YoutubeDL.record_download_archive': 'playlist: archive lines',
+    'yt_dlp.YoutubeDL:YoutubeDL.record_download_archive': 'playlist: archive lines; celery.cli: a name another worker wrote',
     'yt_dlp.YoutubeDL:YoutubeDL.report_error': 'celery.cli: an entry\'s error, as yt-dlp prints it',
     'yt_dlp.YoutubeDL:YoutubeDL.run_all_pps': 'playlist: playlist postprocessors after every entry',
     'yt_dlp.YoutubeDL:YoutubeDL.sanitize_info': 'celery.cli: an entry as JSON for the worker',
-    'yt_dlp.YoutubeDL:YoutubeDL.to_screen': 'playlist: entry labels',
-    'yt_dlp.YoutubeDL:YoutubeDL.to_stderr': 'playlist: entry labels',
     'yt_dlp.YoutubeDL:get_suitable_downloader': 'multiformat: video and audio at once',
     'yt_dlp.aes:aes_cbc_decrypt_bytes': 'fragment_crypto: AES-128 without the extension',
     'yt_dlp.aes:unpad_pkcs7': 'fragment_crypto: AES-128 without the extension',
@@ -118,6 +119,13 @@ NAMES: dict[str, str] = {
     'yt_dlp.utils.networking:select_proxy': 'request_options: the proxy yt-dlp would use',
     'yt_dlp.utils.progress:ProgressCalculator': 'fragment_pipeline: speed and ETA',
     'yt_dlp.version:__version__': 'the version check',
+}
+
+#: instance attributes read (not in NAMES: they exist only once a YoutubeDL is made) -> what uses it
+INSTANCE: dict[str, str] = {
+    'YoutubeDL._num_downloads': 'playlist: --max-downloads per entry (checked in YoutubeDL.__init__\'s code)',
+    'YoutubeDL._out_files': 'console.is_terminal: entries at once and the summary line only on a terminal '
+                            '(absent: treated as not a terminal)',
 }
 
 _MISSING = object()

@@ -4,8 +4,11 @@ yt-dlp downloads the formats of a merged download one after the other when
 ``get_suitable_downloader`` (as bound in ``yt_dlp.YoutubeDL``) finds no
 single downloader for them.  The wrapper installed by ``patch_module``
 answers ``AsyncMultiFD`` instead when async downloads are on, the output is
-a file, ffmpeg can merge, and every format would go to one of the engine's
-downloaders (http/https, HLS, DASH).  yt-dlp then takes its "one downloader
+a file, ffmpeg can merge, every format would go to one of the engine's
+downloaders (http/https, HLS, DASH), and a person reads the progress (a
+terminal) or the user asked for downloads at once (``--concurrent-downloads
+N``): a program reading the output gets yt-dlp's own lines, one format after
+the other (console.py).  yt-dlp then takes its "one downloader
 for all formats" branch: it names each format's file (``f['filepath']``),
 calls ``dl()`` once, and merges with FFmpegMergerPP as usual.
 
@@ -109,6 +112,11 @@ def eligible(info_dict: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
     if len(formats) < 2 or not params.get('async_downloads'):
         return False
     if params.get('allow_unplayable_formats') or not _merger_available(params):
+        return False
+    from .console import concurrency_asked, progress_is_read_by_a_person
+    if not (progress_is_read_by_a_person(params) or concurrency_asked(params)):
+        # a program may be reading the output: it attributes progress lines to the last
+        # "Destination:" line, and reads them from their first character ("1: [download]" is not)
         return False
     get_suitable_downloader = internals.load('yt_dlp.downloader:get_suitable_downloader')
     classes = _engine_classes()

@@ -39,6 +39,12 @@ DEFAULTS: dict[str, Any] = {
     'async_queue': None,
 }
 
+#: The params key listing the options given on the command line or in a config
+#: file (not left at their defaults).  Without it (the Python API) every key
+#: the params hold was given.
+EXPLICIT_KEY = 'async_explicit_options'
+_EXPLICIT_ATTR = '_yt_dlp_async_explicit'
+
 #: URL schemes --async-queue accepts (Redis is the broker and the result store).
 QUEUE_SCHEMES = ('redis://', 'rediss://', 'unix://')
 
@@ -75,6 +81,11 @@ def _store(convert: Callable[[str], Any], check: Callable[[Any], bool], expected
             raise optparse.OptionValueError(
                 f'option {opt_str}: invalid value {value!r}: expected {expected}')
         setattr(parser.values, option.dest, converted)
+        given = getattr(parser.values, _EXPLICIT_ATTR, None)
+        if not isinstance(given, set):
+            given = set()
+            setattr(parser.values, _EXPLICIT_ATTR, given)
+        given.add(option.dest)
     return callback
 
 
@@ -109,7 +120,9 @@ def add_option_group(parser: optparse.OptionParser) -> optparse.OptionGroup:
         metavar='N', dest='concurrent_downloads', default=DEFAULTS['concurrent_downloads'],
         type='str', action='callback',
         callback=_store(int, lambda n: n >= 1, 'a whole number of at least 1'),
-        help='Number of videos (playlist entries, URLs) downloaded at the same time (default is %default)')
+        help='Number of videos (playlist entries, URLs) downloaded at the same time, and -f bv+ba\'s formats '
+             'at once (default is 5 on a terminal; where the output is not a terminal, one at a time unless '
+             'this option is given)')
     group.add_option(
         '--async-connections',
         metavar='N', dest='async_connections', default=DEFAULTS['async_connections'],
@@ -173,3 +186,17 @@ def has_option_group(parser: optparse.OptionParser) -> bool:
 def params_from_options(opts: object) -> dict[str, Any]:
     """The params the group contributes, read from parsed optparse values."""
     return {key: getattr(opts, dest, DEFAULTS[dest]) for dest, key in PARAM_KEYS.items()}
+
+
+def explicit_params(opts: object) -> list[str]:
+    """The params keys whose options were given (command line or config file), not defaulted."""
+    given = getattr(opts, _EXPLICIT_ATTR, None) or set()
+    return sorted(PARAM_KEYS[dest] for dest in given if dest in PARAM_KEYS)
+
+
+def given(params: Any, key: str) -> bool:
+    """Did the user set ``key`` (an option, a config file line, or a key of the API's params)?"""
+    listed = params.get(EXPLICIT_KEY)
+    if isinstance(listed, (list, tuple, set, frozenset)):
+        return key in listed
+    return key in params

@@ -168,6 +168,7 @@ def patch_parse_options(module: ModuleType) -> bool:
         if isinstance(ydl_opts, dict) and opts is not None:
             for key, value in options.params_from_options(opts).items():
                 ydl_opts.setdefault(key, value)
+            ydl_opts.setdefault(options.EXPLICIT_KEY, options.explicit_params(opts))
             if ydl_opts.get('async_queue'):  # the workers parse the same arguments (config files' too)
                 argv = getattr(getattr(result, 'parser', None), PARSED_ARGS, None)
                 if argv is None:
@@ -221,11 +222,14 @@ def patch_youtubedl_class(module: ModuleType) -> None:
             return result
         klass.print_debug_header = _mark(print_debug_header, header)
 
+    concurrent = False
     try:  # several playlist entries / URLs at once (playlist.py)
         from . import playlist
-        playlist.patch_youtubedl_class(klass)
+        concurrent = playlist.patch_youtubedl_class(klass)
     except Exception as exc:
         _stand_aside('concurrent playlist entries', f'{type(exc).__name__}: {exc}')
+    if not concurrent:
+        patch_download_without_concurrency(klass)
     download = klass.__dict__.get('download')  # after playlist.py's wrapper: this one is outside it
     if download is None or not callable(download):
         _stand_aside('YoutubeDL.download', 'not found in this yt-dlp (no summary line)')
@@ -234,6 +238,28 @@ def patch_youtubedl_class(module: ModuleType) -> None:
         klass.download = _mark(summary.make_download(download), download)
 
     patch_queue_download(klass)  # outermost: a queued run downloads nothing here
+
+
+def patch_download_without_concurrency(klass: Any) -> None:
+    """playlist.py stood aside: an explicit --concurrent-downloads N gets one WARNING saying so."""
+    download = klass.__dict__.get('download')
+    if download is None or not callable(download) or _is_wrapped(download) or getattr(download, ALONE_MARK, False):
+        return
+
+    def download_one_at_a_time(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            from . import playlist
+            playlist.explain_sequential(self, 'item', playlist.UNSUPPORTED or 'concurrent entries stood aside')
+        except Exception:
+            pass
+        return download(self, *args, **kwargs)
+
+    functools.update_wrapper(download_one_at_a_time, download)
+    setattr(download_one_at_a_time, ALONE_MARK, True)  # not MARK: the summary's wrapper goes around it
+    klass.download = download_one_at_a_time
+
+
+ALONE_MARK = '__yt_dlp_async_entries_alone__'
 
 
 QUEUE_MARK = '__yt_dlp_async_queue__'

@@ -21,8 +21,8 @@ feature stand aside with one ``[debug]`` line under ``-v``):
   YoutubeDL.dl                                two entries never write the same file at once
   YoutubeDL.record_download_archive / in_download_archive
                                               no duplicate archive lines, also across processes
-  YoutubeDL.to_screen / to_stderr / _write_string, FileDownloader._prepare_multiline_status
-                                              entry labels and one status line per download
+  YoutubeDL._write_string, FileDownloader._prepare_multiline_status
+                                              one status line per download (console.py)
   yt_dlp.utils.Popen.__init__ / wait / communicate
                                               the baton is given up while a child process runs, if
                                               the stack audit allows it and the child's output is
@@ -145,7 +145,6 @@ class Worker(Runner):
         self.leaf = True          # counts against the N slots
         self.swapping = True      # has its own view of ydl._num_downloads
         self.view = session.ydl._num_downloads
-        self.interleaved = False  # has waited once: its messages get the label
         self.parked_or_done = threading.Event()
         self.done = False
         self.result: Any = None
@@ -347,7 +346,6 @@ class Session:
 
     def parked(self, runner: Runner) -> None:
         if isinstance(runner, Worker):
-            runner.interleaved = True
             runner.parked_or_done.set()
         self.notify()
 
@@ -460,12 +458,52 @@ def sequential_reason(ydl: Any, download: bool = True) -> str | None:
     if not params.get('ignoreerrors'):
         # yt-dlp stops at the first failure: an entry after it must leave nothing behind
         # (no file, archive line, info json, .part), which only doing them in order guarantees
-        return '--abort-on-error stops at the first failing entry'
+        return ABORT_ON_ERROR
     from . import shared_engine
     reason = shared_engine.unavailable_reason()
     if reason:
         return reason
+    from .options import given
+    from .console import is_terminal
+    if not given(params, 'concurrent_downloads') and not is_terminal(ydl, 'out'):
+        # a script or frontend may read it: it attributes the progress lines that follow a
+        # "Destination:" line to that file, which entries at once would make wrong
+        return NOT_A_TERMINAL
     return None
+
+
+ABORT_ON_ERROR = '--abort-on-error stops at the first failing entry'
+NOT_A_TERMINAL = ('the output is not a terminal (a program may be reading it; '
+                  '--concurrent-downloads N downloads entries at once there too)')
+#: reasons that are the user's own choice, or no loss: no warning when --concurrent-downloads was given
+_QUIET_REASONS = ('--concurrent-downloads 1', 'async downloads are off', 'nothing is downloaded', NOT_A_TERMINAL)
+_WARNED_ATTR = '_yt_dlp_async_concurrency_warned'
+
+
+def explain_sequential(ydl: Any, kind: str, reason: str) -> None:
+    """Say why entries run one at a time: one WARNING per YoutubeDL when the user asked for
+    concurrency (``--concurrent-downloads N``, or the API's ``concurrent_downloads``), else ``-v``."""
+    from .options import EXPLICIT_KEY, given
+    params = ydl.params
+    try:
+        slots = int(params.get('concurrent_downloads') or 1)
+    except (TypeError, ValueError):
+        slots = 1
+    if not reason.startswith(('--concurrent-downloads 1', 'async downloads are off')):
+        _debug_once(ydl, f'[async] {kind}s are processed one at a time: {reason}')
+    if reason.startswith(_QUIET_REASONS) or slots <= 1 or not given(params, 'concurrent_downloads'):
+        return
+    if ydl.__dict__.get(_WARNED_ATTR):
+        return
+    ydl.__dict__[_WARNED_ATTR] = True
+    cli = isinstance(params.get(EXPLICIT_KEY), list)
+    option = f'--concurrent-downloads {slots}' if cli else f'concurrent_downloads {slots}'
+    if reason == ABORT_ON_ERROR and not cli:
+        reason += " (set 'ignoreerrors': 'only_download' to download entries at once)"
+    try:
+        ydl.report_warning(f'[async] {option} has no effect: {reason}; entries are downloaded one at a time')
+    except Exception:
+        pass
 
 
 def batch_sequential_reason(params: Any) -> str | None:
@@ -529,8 +567,7 @@ class _GroupScope:
             return None  # a worker of another YoutubeDL's session
         reason = sequential_reason(ydl, self.download)
         if reason is not None:
-            if not reason.startswith('--concurrent-downloads 1') and 'async downloads are off' not in reason:
-                _debug_once(ydl, f'[async] {self.kind}s are processed one at a time: {reason}')
+            explain_sequential(ydl, self.kind, reason)
             return None
         session = Session(ydl, int(ydl.params['concurrent_downloads']))
         _debug_once(ydl, f'[async] Concurrent downloads: up to {session.slots} at once '
@@ -662,7 +699,7 @@ def patch_youtubedl_class(klass: Any) -> bool:
     needed = ['_YoutubeDL__process_playlist', '_YoutubeDL__process_iterable_entry',
               '_YoutubeDL__download_wrapper', 'download', 'extract_info', 'run_all_pps',
               '_write_info_json', 'dl', 'record_download_archive', 'in_download_archive',
-              '_make_archive_id', 'to_screen', 'to_stderr', '_write_string', 'process_info', '_match_entry']
+              '_make_archive_id', '_write_string', 'process_info', '_match_entry']
     missing = [name for name in needed if not callable(klass.__dict__.get(name))]
     try:
         FileDownloader = internals.load('yt_dlp.downloader.common:FileDownloader')
@@ -694,8 +731,6 @@ def patch_youtubedl_class(klass: Any) -> bool:
     _wrap(klass, 'dl', _make_dl)
     _wrap(klass, 'record_download_archive', _make_record_download_archive)
     _wrap(klass, 'in_download_archive', _make_in_download_archive)
-    _wrap(klass, 'to_screen', _make_prefixing)
-    _wrap(klass, 'to_stderr', _make_prefixing)
     _wrap(klass, '_write_string', _make_write_string)
     _wrap(FileDownloader, '_prepare_multiline_status', _make_prepare_multiline_status)
     _patch_popen(Popen)
@@ -742,7 +777,9 @@ def _make_download(original: Callable[..., Any]) -> Callable[..., Any]:
         urls = list(variadic(url_list))
         if len(urls) < 2 or session_of(self) is not None or current_runner() is not None:
             return original(self, url_list)
-        if sequential_reason(self) is not None:
+        reason = sequential_reason(self)
+        if reason is not None:
+            explain_sequential(self, 'URL', reason)
             return original(self, url_list)
         reason = batch_sequential_reason(self.params)
         if reason is not None:
@@ -855,16 +892,6 @@ def _make_in_download_archive(original: Callable[..., Any]) -> Callable[..., Any
     return in_download_archive
 
 
-def _make_prefixing(original: Callable[..., Any]) -> Callable[..., Any]:
-    def write_message(self: Any, message: Any, *args: Any, **kwargs: Any) -> Any:
-        runner = runner_of(self)
-        if isinstance(runner, Worker) and runner.interleaved and isinstance(message, str):
-            from .console import prefix_message
-            message = prefix_message(runner.label, message)
-        return original(self, message, *args, **kwargs)
-    return write_message
-
-
 def _make_write_string(original: Callable[..., Any]) -> Callable[..., Any]:
     def _write_string(self: Any, *args: Any, **kwargs: Any) -> Any:
         session = session_of(self)
@@ -883,7 +910,10 @@ def _make_prepare_multiline_status(original: Callable[..., Any]) -> Callable[...
             from .console import make_slot_printer
             base = self._multiline
             if hasattr(base, 'stream') and hasattr(base, 'maximum'):
-                self._multiline = make_slot_printer(runner.session.status_board(base), runner.label, base)
+                templates = self.params.get('progress_template') or {}
+                # a --progress-template line stays exactly what the user wrote
+                label = None if isinstance(templates, dict) and templates.get('download') else runner.label
+                self._multiline = make_slot_printer(runner.session.status_board(base), label, base)
         return result
     return _prepare_multiline_status
 

@@ -37,7 +37,7 @@ from typing import Any, NoReturn
 
 from . import cookies as cookie_lines, internals
 from . import baton, errors, partmeta, summary
-from .http_download import POLL_INTERVAL, RETRY_AFTER_STATUSES, HttpDownload, _Abort, _Retry
+from .http_download import POLL_INTERVAL, RETRY_AFTER_STATUSES, HttpDownload, _Abort, _Retry, debug_after_status
 from .partmeta import SPARSE_SUFFIX, STATE_SUFFIX
 #: the engine's number for "auto": one connection at first, more while each
 #: step raises the total rate, up to 16, fewer on pressure (docs/adaptive.md);
@@ -179,7 +179,7 @@ class SegmentedDownload(HttpDownload):
         """The -v line: the connections the last attempt used and why."""
         report = self.task.connections() if self.task is not None else None
         if report is not None:
-            self.fd.write_debug(connections_line(self.filename, report))
+            debug_after_status(self.fd, connections_line(self.filename, report))
 
     def _attempt_segmented(self, fresh: bool) -> bool:
         self._sleep_retry_after()
@@ -208,11 +208,11 @@ class SegmentedDownload(HttpDownload):
             raise
         except self.api.AsyncDownloadError as exc:
             self.bytes_seen = max(self.bytes_seen, int(getattr(exc, 'downloaded', 0) or 0))
+            if self.bytes_seen > 0:
+                self._report_destination()   # HttpFD announces it with the first byte, even if it fails
             self._segmented_failure(exc)
         except OSError as exc:
-            self.fd.to_stderr('\n')
-            self.fd.report_error(f'unable to write data: {exc}')
-            raise _Abort()
+            self._write_failed(exc)
         return self._segmented_done(result, sent)
 
     def _segmented_failure(self, exc: Any) -> NoReturn:
@@ -228,6 +228,9 @@ class SegmentedDownload(HttpDownload):
                 # bytes on disk stay resumable (.part-async + .ctl), as HttpFD keeps its .part
                 self._discard_new_tmp()
             raise error
+        resumed = self.task.resumed_bytes if self.task is not None else 0
+        if isinstance(exc, self.api.ShortBodyError) and int(getattr(exc, 'downloaded', 0) or 0) <= resumed:
+            self._no_data_blocks()   # HttpFD: an attempt that read no byte at all is an error, not retried
         if isinstance(exc, (self.api.ShortBodyError, self.api.RangeError)):
             raise _Retry(errors.to_ytdlp(exc, self.api))
         if isinstance(exc, self.api.NetworkError):
@@ -246,6 +249,9 @@ class SegmentedDownload(HttpDownload):
             # HttpFD checks the size the server announced; a length learnt by reading to
             # the end was never checked by yt-dlp, which keeps such a file
             self._check_sizes(result.resource_size, final=True)
+        if result.restarted and self.task is not None and self.task.resumed_bytes > 0:
+            # the bytes resumed were dropped (the server ignored the ranges): HttpFD's line
+            self.fd.report_unable_to_resume()
         self.last_modified = result.last_modified or (result.headers or {}).get('last-modified')
         self.resume_len = result.downloaded_bytes
         if self.resume_len <= 0:

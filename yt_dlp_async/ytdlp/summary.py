@@ -3,8 +3,12 @@
     [async] 3 files, 6.0 MiB in 2.1 s (2.9 MiB/s); 2 retries, 12 connections, 0 fallbacks
 
 Printed with ``YoutubeDL.to_screen`` (so ``-q`` silences it) when
-``YoutubeDL.download`` returns, once per call, if two or more downloads went
-through the engine, and always under ``-v``.  The figures:
+``YoutubeDL.download`` returns, once per call, only where a person reads it:
+on a terminal when two or more downloads went through the engine, and under
+``-v`` when at least one went through the engine or was handed back to
+yt-dlp's own downloader.  Never in a pipe without ``-v`` (a script reading
+yt-dlp's output sees only yt-dlp's lines), never for a run that downloaded
+nothing (``--simulate``).  The figures:
 
 * files: engine downloads that succeeded (boundary.guarded's engine run
   returned true); a failed one is listed as ``N failed`` after them;
@@ -164,10 +168,14 @@ def _count(n: int, one: str, many: str | None = None) -> str:
 
 
 def _wanted(ydl: Any, run: Run) -> bool:
+    """Only where a person reads it: on a terminal, or under -v; never for a run with nothing to count."""
     params = getattr(ydl, 'params', None) or {}
+    if run.engine_downloads == 0 and run.fallbacks == 0:
+        return False
     if params.get('verbose'):
-        return bool(params.get('async_downloads')) or run.engine_downloads > 0 or run.fallbacks > 0
-    return run.engine_downloads >= 2
+        return True
+    from .console import is_terminal
+    return run.engine_downloads >= 2 and is_terminal(ydl, 'screen')
 
 
 def report(ydl: Any, run: Run) -> None:

@@ -42,6 +42,9 @@ class AsyncDownloadsPP(PostProcessor):
                 continue
             try:
                 downloader.params[key] = convert(value) if convert else parse_size(str(value))
+                given = downloader.params.get('async_explicit_options')
+                if isinstance(given, list) and key not in given:
+                    given.append(key)  # an option the user gave (warned about if it cannot take effect)
             except (TypeError, ValueError):
                 downloader.report_warning(f'AsyncDownloads postprocessor: invalid {name} "{value}"')
         activate(downloader, 'AsyncDownloads postprocessor')
