@@ -38,6 +38,7 @@ import re
 from typing import Any, Iterable
 
 from ..ytdlp import internals
+from ..ytdlp.options import EXPLICIT_ATTR, EXPLICIT_KEY
 
 #: parser dests of options that neither run programs nor touch the worker's files
 SAFE_DESTS = frozenset('''
@@ -69,7 +70,7 @@ remove_chapters force_keyframes_at_cuts sponsorblock_mark sponsorblock_remove
 sponsorblock_chapter_title no_sponsorblock sponsorblock_api extractor_retries dynamic_mpd
 hls_split_discontinuity extractor_args async_downloads concurrent_downloads async_connections
 async_host_connections async_chunk_size async_timeout async_retry_delay async_max_retries
-'''.split())
+'''.split()) | {EXPLICIT_ATTR}   # which of the plugin's options were given (a set of their names)
 
 #: YoutubeDL params (Python API jobs) that neither run programs nor touch the worker's files
 SAFE_PARAMS = SAFE_DESTS | frozenset('''
@@ -77,7 +78,7 @@ http_headers continuedl outtmpl_na_placeholder playlistreverse playlistrandom no
 extract_flat postprocessors format_sort check_formats writeautomaticsub
 allow_multiple_video_streams allow_multiple_audio_streams extractor_retries sleep_interval
 autonumber_start
-'''.split())
+'''.split()) | {EXPLICIT_KEY}
 
 #: postprocessors a Python API job may ask for (Exec runs commands; others by key must be allowed)
 SAFE_POSTPROCESSORS = frozenset('''

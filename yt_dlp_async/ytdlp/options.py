@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
 #: file (not left at their defaults).  Without it (the Python API) every key
 #: the params hold was given.
 EXPLICIT_KEY = 'async_explicit_options'
-_EXPLICIT_ATTR = '_yt_dlp_async_explicit'
+EXPLICIT_ATTR = '_yt_dlp_async_explicit'
 
 #: URL schemes --async-queue accepts (Redis is the broker and the result store).
 QUEUE_SCHEMES = ('redis://', 'rediss://', 'unix://')
@@ -81,10 +81,10 @@ def _store(convert: Callable[[str], Any], check: Callable[[Any], bool], expected
             raise optparse.OptionValueError(
                 f'option {opt_str}: invalid value {value!r}: expected {expected}')
         setattr(parser.values, option.dest, converted)
-        given = getattr(parser.values, _EXPLICIT_ATTR, None)
+        given = getattr(parser.values, EXPLICIT_ATTR, None)
         if not isinstance(given, set):
             given = set()
-            setattr(parser.values, _EXPLICIT_ATTR, given)
+            setattr(parser.values, EXPLICIT_ATTR, given)
         given.add(option.dest)
     return callback
 
@@ -190,7 +190,7 @@ def params_from_options(opts: object) -> dict[str, Any]:
 
 def explicit_params(opts: object) -> list[str]:
     """The params keys whose options were given (command line or config file), not defaulted."""
-    given = getattr(opts, _EXPLICIT_ATTR, None) or set()
+    given = getattr(opts, EXPLICIT_ATTR, None) or set()
     return sorted(PARAM_KEYS[dest] for dest in given if dest in PARAM_KEYS)
 
 
