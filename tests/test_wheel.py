@@ -115,13 +115,18 @@ def test_the_extension_carries_the_libcurl_made_for_it() -> None:
 
 
 MAPS_CHILD = '''
-import json, sys
+import importlib.machinery, importlib.util, json, os, sys
 def files():
     with open('/proc/self/maps') as f:
         return {l.split(None, 5)[-1].strip() for l in f if len(l.split(None, 5)) == 6 and l.split(None, 5)[-1].startswith('/')}
-import ssl, zlib, ctypes  # what yt-dlp imports anyway: the system's libssl and libz may be mapped for them
+import ssl, zlib  # what yt-dlp imports anyway: the system's libssl and libz may be mapped for them
+path = os.path.join(importlib.util.find_spec('yt_dlp_async').submodule_search_locations[0], '_engine.abi3.so')
+loader = importlib.machinery.ExtensionFileLoader('yt_dlp_async._engine', path)
+spec = importlib.util.spec_from_file_location('yt_dlp_async._engine', path, loader=loader)
 before = files()
-import yt_dlp_async._engine
+engine = importlib.util.module_from_spec(spec)  # the extension alone, not the package's Python modules
+loader.exec_module(engine)
+assert engine.curl_version().startswith('libcurl/')
 json.dump(sorted(files() - before), sys.stdout)
 '''
 
