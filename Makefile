@@ -287,7 +287,7 @@ wheel-arm64-root:
 test-wheel-aarch64: wheel-arm64-root
 	rm -rf build/arm64-root/work && mkdir -p build/arm64-root/work/dist
 	cp dist/yt_dlp_async-*_aarch64.whl build/arm64-root/work/dist/
-	cp -r tests build/arm64-root/work/tests
+	cp -r tests build/arm64-root/work/tests && mkdir -p build/arm64-root/work/wheel && cp wheel/sources.lock build/arm64-root/work/wheel/
 	timeout $(WHEEL_QEMU_TIMEOUT) wheel/arm64-root.sh run sh -ec '\
 	  python3 -m venv /tmp/venv; \
 	  CC=false /tmp/venv/bin/pip install -q --disable-pip-version-check --no-index --find-links /opt/wheels yt-dlp pytest; \

@@ -2,7 +2,7 @@
 # A Debian 12 arm64 root (debootstrap, minbase) in build/arm64-root that runs
 # under qemu-user-static through binfmt_misc: python3 + venv, nginx-light and
 # openssl (the HTTPS tests), and /opt/wheels, the wheels (only wheels) of
-# yt-dlp, pytest and what they need, from PyPI.  Each part is kept between
+# yt-dlp, pytest and what they need for aarch64 CPython 3.11, from PyPI.  Each part is kept between
 # runs by a stamp keyed by what made it.
 #   wheel/arm64-root.sh            make the root (a no-op when it is there)
 #   wheel/arm64-root.sh run CMD... run CMD in it (a private mount namespace:
@@ -45,7 +45,10 @@ key=$(echo "$WHEELS" | sha256sum | cut -c1-16)
 if [ ! -f "$root/.stamp-wheels-$key" ]; then
   start=$(date +%s)
   rm -rf "$root/opt/wheels"
-  run sh -c "python3 -m venv /tmp/v && /tmp/v/bin/pip download -q --disable-pip-version-check --only-binary=:all: -d /opt/wheels $WHEELS"
+  # on the host (its pip knows the way to PyPI, and runs natively): the
+  # wheels a CPython 3.11 on manylinux_2_34 aarch64 installs
+  python3 -m pip download -q --disable-pip-version-check --only-binary=:all: --platform manylinux_2_34_aarch64 \
+    --python-version 3.11 --implementation cp --abi cp311 -d "$root/opt/wheels" $WHEELS
   echo "arm64 root: $(ls "$root/opt/wheels" | wc -l) wheels in /opt/wheels ($(ls "$root/opt/wheels" | grep -o '^yt_dlp-[^-]*')), $(( $(date +%s) - start )) s"
   touch "$root/.stamp-wheels-$key"
 fi
