@@ -248,7 +248,8 @@ wheel-system: deps wheel-tools
 # test_wheel.py, a download through yt-dlp among its tests).  Each venv builds
 # nothing: --only-binary for every package, and CC points at `false`.  ldd must
 # find no library outside the wheel but libc and libz.
-WHEEL_PYTHONS ?= $(foreach v,3.11 3.12 3.13,$(firstword $(shell pyenv root 2>/dev/null | xargs -I{} sh -c 'ls -d {}/versions/$(v).*/bin/python3 2>/dev/null' | sort -V | tail -1) \
+PYENV_ROOT ?= $(or $(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
+WHEEL_PYTHONS ?= $(foreach v,3.11 3.12 3.13,$(firstword $(shell ls -d $(PYENV_ROOT)/versions/$(v).*/bin/python3 2>/dev/null | sort -V | tail -1) \
   $(shell command -v python$(v))))
 WHEEL_MAIN_PYTHON := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 test-wheel: wheel
