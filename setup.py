@@ -154,7 +154,7 @@ def _extension() -> Extension:
         "yt_dlp_async._engine",
         sources=sorted(glob.glob("csrc/*.c")),
         depends=sorted(glob.glob("csrc/*.h")),
-        include_dirs=["csrc"],
+        include_dirs=["csrc"] + [f[2:] for f in cflags if f.startswith("-I")],
         define_macros=[("Py_LIMITED_API", LIMITED_API[0])] if limited else [],
         py_limited_api=limited,
         extra_compile_args=[f for f in cflags if not f.startswith("-I")] + compile_args,
