@@ -1028,7 +1028,8 @@ def issue16_cases() -> list[Case]:
         FaultCase('bare206-norange-http-chunk-size', '--http-chunk-size 1M, every answer the whole body as a 206 '
                   'without Content-Range', {'bare206': 1, 'norange': 1}, extra=['--http-chunk-size', '1M']),
         FaultCase('no-part-fifo', '--no-part over a FIFO at the output path, always 503', {'fail': 100},
-                  extra=['--no-part'], judge=SpecialFile('fifo')),
+                  extra=['--no-part'], judge=SpecialFile('fifo'),
+                  handback='is a FIFO (named pipe), which yt-dlp opens only once the first byte arrives'),
         *([FaultCase('no-part-chardev', '--no-part over a character device (1, 3) at the output path, always 503',
                      {'fail': 100}, extra=['--no-part'], judge=SpecialFile('chardev'))]
           if os.geteuid() == 0 else []),   # mknod of a device needs root

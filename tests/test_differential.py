@@ -56,10 +56,6 @@ BY_ROW = {row: case for case in CASES for row in case.rows}
 DESCRIPTIONS = dc.row_descriptions(CASES)
 WORKERS = int(os.environ.get('DIFFERENTIAL_WORKERS', '6'))
 TABLE_PATH = Path(__file__).resolve().parent.parent / 'build' / 'differential.md'
-# issue 16's rows (differential_cases.issue16_cases) that still differ
-XFAIL['no-part-fifo'] = Xfail('the output differs: the plugin opens the FIFO before any byte arrives and fails at once '
-                              '("unable to open for writing: [Errno 6] ..."), where yt-dlp alone never opens it and '
-                              'gives up after 3 retries of the 503')
 
 
 def _param(row: str) -> Any:

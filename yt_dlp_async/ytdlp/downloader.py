@@ -72,6 +72,8 @@ class AsyncFileDownloader(FileDownloader):  # type: ignore[misc, valid-type]
 
     def real_download(self, filename: str, info_dict: dict[str, Any]) -> bool:
         reason = fallback.engine_reason(info_dict, self.params)
+        if reason is None and filename != '-':
+            reason = fallback.target_reason(self.temp_name(filename))
         if reason is None:
             try:
                 engine = shared_engine.get_engine(self.params)

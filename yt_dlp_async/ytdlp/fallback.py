@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
+import stat
 import urllib.parse
 from typing import Any, Iterator, Mapping
 
@@ -122,6 +124,23 @@ def engine_reason(info_dict: Mapping[str, Any], params: Mapping[str, Any]) -> st
     if reason:
         return reason
     return shared_engine.unavailable_reason()
+
+
+def target_reason(path: str) -> str | None:
+    """Why the engine cannot write ``path`` (yt-dlp's name for the bytes: the
+    ``.part``, or the file itself under ``--no-part``), or None.
+
+    A FIFO: opening one for writing waits for a reader (or fails at once
+    without waiting), so yt-dlp's downloader opens it at its first byte, after
+    the server answered; the engine opens its file before the first request.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISFIFO(mode):
+        return f'{path} is a FIFO (named pipe), which yt-dlp opens only once the first byte arrives'
+    return None
 
 
 def native_reason(info_dict: Mapping[str, Any], protocol: str, params: Mapping[str, Any]) -> str:
