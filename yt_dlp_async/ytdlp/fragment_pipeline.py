@@ -28,8 +28,11 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   cookie not stored yet: one answered while an earlier fragment's or a key's
   reply is still to come waits for it, and is asked again, free, if a reply
   changed the cookies (yt-dlp asks one at a time, each with the cookies the
-  replies before it set); 5xx/network faults are retried by
-  the engine (``--retries`` times, with backoff) and then count as
+  replies before it set); 5xx/network faults are HttpFD's: each failed
+  request is one of ``--retries`` ("[download] Got error: ... Retrying
+  (k/N)...", slept by ``--retry-sleep http:``), the engine itself makes
+  none (``--async-max-retries`` N: N of its own, with backoff, before one
+  counts), and then the fragment is
   unavailable; an unavailable fragment is skipped ("Skipping fragment N") or,
   when fatal (``--abort-on-unavailable-fragment``; DASH fragment 0), ends the
   download once every fragment before it is on disk;
@@ -74,6 +77,7 @@ class _Slot:
     body: bytes | None = None            # the old path only (bodies_in_c False)
     error: BaseException | None = None  # yt-dlp's exception once the fragment is given up
     retries: int = 0                     # fragment-level retries made
+    http_retries: int = 0                # HttpFD-level retries (--retries) of its current fragment attempt
     budget: int = 0                      # fragment-level retries allowed for its last error
     client_error: bool = False           # its last error was a 4xx (yt-dlp retries those per fragment)
     cookie_version: int = 0              # the pipeline's cookies it was asked with
@@ -106,6 +110,7 @@ class FragmentPipeline:
 
         self.window = max(int(self.params.get('concurrent_fragment_downloads') or 1), DEFAULT_WINDOW)
         self.fragment_retries = self.params.get('fragment_retries')
+        self.http_retries = self.params.get('retries') or 0  # HttpFD's RetryManager count (inf allowed)
         self.engine_retries = _engine_retries(self.params)
         self.is_test = bool(self.params.get('test'))
         self.keep_fragments = bool(self.params.get('keep_fragments'))
@@ -312,18 +317,40 @@ class FragmentPipeline:
                 self._count_failure(slot, exc)
 
     def _count_failure(self, slot: _Slot, exc: BaseException) -> None:
-        """yt-dlp's rule: HTTP errors the engine gives back at once (4xx) get --fragment-retries."""
+        """yt-dlp's rules: a 4xx is one of --fragment-retries (FragmentFD's "Retrying fragment N"); a 5xx,
+        a network fault or a short body is one of --retries of HttpFD, which fetches the fragment."""
         error = errors.to_ytdlp(exc, self.api)
         client_error = self._is_client_error(exc)
         slot.client_error = client_error
+        if not client_error and self._http_retryable(error):
+            slot.http_retries += 1
+            if slot.http_retries <= self.http_retries:
+                summary.retried(self.fd.ydl)
+                self.fd.report_retry(error, slot.http_retries, self.http_retries)  # HttpFD's line and sleep
+                self._submit(slot)
+                return
+            slot.error = error
+            return
         slot.budget = self.fragment_retries if client_error and self.fragment_retries else 0
         slot.retries += 1
         if slot.retries <= slot.budget:
             summary.retried(self.fd.ydl)
             self.fd.report_retry(error, slot.retries, slot.budget, slot.frag_index, slot.fatal)
+            slot.http_retries = 0  # each fragment attempt is a new HttpFD download with its own --retries
             self._submit(slot)
             return
         slot.error = error
+
+    def _http_retryable(self, error: BaseException) -> bool:
+        """What HttpFD retries within --retries: 5xx, network faults but TLS verification, short bodies."""
+        HTTPError = internals.load('yt_dlp.networking.exceptions:HTTPError')
+        TransportError = internals.load('yt_dlp.networking.exceptions:TransportError')
+        ContentTooShortError = internals.load('yt_dlp.utils:ContentTooShortError')
+        if isinstance(error, HTTPError):
+            return 500 <= int(error.status or 0) < 600
+        if isinstance(error, TransportError):
+            return not errors.is_fatal_transport(error)
+        return isinstance(error, ContentTooShortError)
 
     # -------------------------------------------------------------- appending
     def _append(self, slot: _Slot) -> None:
@@ -485,10 +512,9 @@ def _has_fileno(stream: Any) -> bool:
 
 
 def _engine_retries(params: dict[str, Any]) -> int:
-    """Retries of 5xx/network faults per fragment: --async-max-retries, else --retries (as HttpFD would)."""
+    """The engine's own retries of 5xx/network faults per fragment request: --async-max-retries (default
+    none: every failed request is one of yt-dlp's --retries, reported and slept as HttpFD does)."""
     retries = params.get('async_max_retries')
-    if retries is None:
-        retries = params.get('retries')
     try:
         return int(min(float(retries or 0), MAX_ENGINE_RETRIES))
     except (TypeError, ValueError):

@@ -1,0 +1,116 @@
+"""Fragment retries as yt-dlp alone makes them: the same retry lines, exit code and file.
+
+yt-dlp fetches each fragment with HttpFD: a 5xx or a network fault is one of
+``--retries`` ("[download] Got error: ... Retrying (k/N)...", then "Giving up
+after N retries" and "Skipping fragment N"), slept by ``--retry-sleep``
+(``http:``); a 4xx is one of ``--fragment-retries`` ("Retrying fragment N
+(k/M)"), slept by ``--retry-sleep fragment:``.  The plugin must print the
+same lines and must not wait longer (its engine's own backoff is off for
+fragments unless ``--async-max-retries`` asks for it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fragment_streams import Stream, hls_stream, random_segments
+from test_ytdlp_fragments_alone import _files, run_alone_and_plugin
+from ytdlp_support import get_requests, output, require_engine, require_hook
+
+KB = 1000
+
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    require_hook()
+    require_engine()
+
+
+SPLIT = re.compile(r'[\r\n]+|(?=\[download\] (?:Got error|Skipping|fragment))')
+#: urllib's and libcurl's words for one network fault differ; the HTTP errors do not
+NETWORK_ERROR = re.compile(r'Got error: (?!HTTP Error)(.*?)(?=\. Retrying|\. Giving up|$)')
+
+
+def retry_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """The lines a frontend parses for retries, in order (a network error's own words replaced)."""
+    lines = []
+    for line in SPLIT.split(proc.stdout + '\n' + proc.stderr):
+        line = line.strip()
+        if line.startswith(('[download]', 'Sleeping')) and '{' not in line and re.search(
+                r'Retrying|Giving up|Skipping fragment|not found, unable to continue|Sleeping', line):
+            lines.append(NETWORK_ERROR.sub('Got error: <network error>', line))
+    return lines
+
+
+def assert_same_as_alone(alone: subprocess.CompletedProcess[str], plugin: subprocess.CompletedProcess[str],
+                         alone_dir: Path, plugin_dir: Path) -> None:
+    assert plugin.returncode == alone.returncode, output(alone) + output(plugin)
+    assert _final(plugin_dir) == _final(alone_dir), output(alone) + output(plugin)
+    assert sorted(retry_lines(plugin)) == sorted(retry_lines(alone)), output(alone) + output(plugin)
+
+
+def _final(directory: Path) -> dict[str, str]:
+    """The download's files but the ``NAME.part-FragN.part`` yt-dlp alone leaves of a fragment it skipped
+    (the plugin holds a fragment in memory until its turn: none to leave)."""
+    return {name: sha for name, sha in _files(directory).items() if not re.search(r'-Frag\d+\.part$', name)}
+
+
+def _stream(server: Any, name: str, segments: list[bytes], faults: dict[int, dict[str, Any]]) -> Stream:
+    return hls_stream(server, name, segments, faults=faults)
+
+
+SEGMENTS = random_segments(6, base=3_000)
+
+
+@pytest.mark.parametrize('fails,args,exit_code', [
+    (3, ('--fragment-retries', '3', '--retry-sleep', '0'), 0),
+    (2, ('--retries', '3', '--fragment-retries', '3', '--retry-sleep', '0'), 0),
+    (10, ('--retries', '3', '--fragment-retries', '3', '--retry-sleep', '0'), 1),  # an ERROR line: exit 1
+])
+def test_fragment_answering_503_prints_yt_dlp_retry_lines(tmp_path: Path, fault_server, fails: int,
+                                                           args: tuple[str, ...], exit_code: int) -> None:
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(
+        tmp_path, lambda label: _stream(fault_server, f'r503-{fails}-{label}', SEGMENTS, {3: {'fail': fails}}), *args)
+    assert alone.returncode == exit_code, output(alone)
+    assert retry_lines(alone), output(alone)
+    assert_same_as_alone(alone, plugin, alone_dir, plugin_dir)
+    retries = int(args[args.index('--retries') + 1]) if '--retries' in args else 10
+    statuses = [e.status for e in get_requests(fault_server, f'/file/r503-{fails}-p/seg3.ts')]
+    assert statuses == [503] * min(fails, retries + 1) + ([200] if fails <= retries else []), statuses
+
+
+def test_fragment_answering_403_prints_fragment_retry_lines(tmp_path: Path, fault_server) -> None:
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(
+        tmp_path, lambda label: _stream(fault_server, f'r403-{label}', SEGMENTS, {2: {'fail': 5, 'fail_status': 403}}),
+        '--fragment-retries', '3', '--retry-sleep', '0')
+    assert 'Retrying fragment 3 (3/3)' in alone.stdout + alone.stderr, output(alone)
+    assert_same_as_alone(alone, plugin, alone_dir, plugin_dir)
+
+
+def test_retry_sleep_http_is_slept_and_printed(tmp_path: Path, fault_server) -> None:
+    """``--retry-sleep 0.2``: HttpFD's "Sleeping 0.20 seconds ..." after each retry line, as yt-dlp alone."""
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(
+        tmp_path, lambda label: _stream(fault_server, f'rsleep-{label}', SEGMENTS, {1: {'fail': 2}}),
+        '--retry-sleep', '0.2', '--fragment-retries', '3')
+    assert any('Sleeping 0.20 seconds' in line for line in retry_lines(alone)), output(alone)
+    assert_same_as_alone(alone, plugin, alone_dir, plugin_dir)
+
+
+BIG = [os.urandom(500 * KB) for _ in range(6)]
+
+
+def test_every_fragment_resetting_without_progress_gives_up_as_yt_dlp(tmp_path: Path, fault_server) -> None:
+    """6 x 500 KB, every response of fragments 2, 4 and 6 reset after 100 KB and ranges ignored: no retry
+    makes progress, each of them spends --retries 3 and is skipped."""
+    faults = {i: {'reset_after': 100 * KB, 'times': -1, 'norange': 1} for i in (1, 3, 5)}
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(
+        tmp_path, lambda label: _stream(fault_server, f'rreset-{label}', BIG, faults),
+        '--retries', '3', '--fragment-retries', '3', '--retry-sleep', '0')
+    assert sum('Retrying (' in line for line in retry_lines(alone)) == 9, output(alone)
+    assert_same_as_alone(alone, plugin, alone_dir, plugin_dir)
