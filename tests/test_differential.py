@@ -44,7 +44,6 @@ class Xfail(NamedTuple):
 # makes a row that starts passing fail until its entry is removed.  strict=False
 # only for rows whose failure depends on where a SIGKILL lands (a race).
 _NO_DESTINATION = 'the output differs: a failed download prints no `[download] Destination:` line (yt-dlp alone does)'
-_HLS_RETRIES = 'the output differs: fewer `Got error ... Retrying (k/3)` lines for a fragment than yt-dlp alone'
 XFAIL: dict[str, Xfail] = {
     'short-always': Xfail(_NO_DESTINATION + '; the last ERROR line differs too'),
     'reset-always': Xfail(_NO_DESTINATION + ' (when the plugin fails; it sometimes completes)', strict=False),
@@ -65,10 +64,6 @@ XFAIL: dict[str, Xfail] = {
                            'prints none', strict=False),
     'no-length-reset': Xfail('the output differs: the plugin prints a `Retrying (1/3)` line where yt-dlp alone '
                              'prints none', strict=False),
-    'hls-seg-503x10': Xfail('the output differs: no `[download] fragment not found; Skipping fragment 4 ...` line, '
-                            'and ' + _HLS_RETRIES.split(': ', 1)[1]),
-    'hls-seg-503x2': Xfail(_HLS_RETRIES, strict=False),
-    'hls-seg-503x3': Xfail(_HLS_RETRIES, strict=False),
 }
 
 CASES = dc.all_cases()
