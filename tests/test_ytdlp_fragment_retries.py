@@ -114,3 +114,23 @@ def test_every_fragment_resetting_without_progress_gives_up_as_yt_dlp(tmp_path: 
         '--retries', '3', '--fragment-retries', '3', '--retry-sleep', '0')
     assert sum('Retrying (' in line for line in retry_lines(alone)) == 9, output(alone)
     assert_same_as_alone(alone, plugin, alone_dir, plugin_dir)
+
+
+def test_every_fragment_resetting_resumes_as_yt_dlp(tmp_path: Path, fault_server) -> None:
+    """6 x 500 KB, every response reset after 100 KB, ranges honoured: HttpFD resumes each fragment from
+    its NAME.part-FragN and completes within --retries 10; the plugin resumes from the bytes it holds.
+    (yt-dlp alone loses the block a reset cuts, so it needs more retries than the plugin: the count of
+    lines is not compared here, their form and the file are.)"""
+    faults = {i: {'reset_after': 100 * KB, 'times': -1} for i in range(len(BIG))}
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(
+        tmp_path, lambda label: _stream(fault_server, f'rresume-{label}', BIG, faults),
+        '--fragment-retries', '3', '--retry-sleep', '0')
+    assert alone.returncode == plugin.returncode == 0, output(alone) + output(plugin)
+    assert (plugin_dir / 'out.mp4').read_bytes() == b''.join(BIG), output(plugin)
+    assert _final(plugin_dir) == _final(alone_dir)
+    lines = retry_lines(plugin)
+    assert lines and all(re.fullmatch(r'\[download\] Got error: .*\. Retrying \([1-9]/10\)\.\.\.', line)
+                         for line in lines), output(plugin)
+    assert len(lines) <= len(retry_lines(alone)), output(alone) + output(plugin)
+    ranges = [e.range for e in get_requests(fault_server, '/file/rresume-p/seg0.ts')]
+    assert ranges == [None, 'bytes=100000-', 'bytes=200000-', 'bytes=300000-', 'bytes=400000-'], ranges

@@ -33,7 +33,10 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   (k/N)...", slept by ``--retry-sleep http:``), the engine itself makes
   none (``--async-max-retries`` N: N of its own, with backoff, before one
   counts), and then the fragment is
-  unavailable; an unavailable fragment is skipped ("Skipping fragment N") or,
+  unavailable; the next request of a fragment asks only for what the
+  failed ones did not bring (``DownloadTask.partial_body``), as HttpFD
+  resumes ``NAME.part-FragN``, and starts from byte 0 when the server does
+  not resume it; an unavailable fragment is skipped ("Skipping fragment N") or,
   when fatal (``--abort-on-unavailable-fragment``; DASH fragment 0), ends the
   download once every fragment before it is on disk;
 * ``--keep-fragments`` writes each downloaded fragment as yt-dlp names it
@@ -78,6 +81,8 @@ class _Slot:
     error: BaseException | None = None  # yt-dlp's exception once the fragment is given up
     retries: int = 0                     # fragment-level retries made
     http_retries: int = 0                # HttpFD-level retries (--retries) of its current fragment attempt
+    prefix: bytes = b''                  # bytes failed attempts received: the next one asks for the rest
+    resume: bool = True                  # False once the server did not resume it (it starts from byte 0)
     budget: int = 0                      # fragment-level retries allowed for its last error
     client_error: bool = False           # its last error was a 4xx (yt-dlp retries those per fragment)
     cookie_version: int = 0              # the pipeline's cookies it was asked with
@@ -219,6 +224,8 @@ class FragmentPipeline:
     def _submit(self, slot: _Slot) -> None:
         byte_range = slot.fragment.get('byte_range')
         requested = (byte_range['start'], byte_range['end']) if byte_range else self.header_range
+        if slot.prefix:  # HttpFD resumes a fragment from its .part-FragN: the rest of the range
+            requested = ((requested[0] if requested else 0) + len(slot.prefix), requested[1] if requested else None)
         slot.body = None
         slot.cookie_version = self.cookie_version
         try:
@@ -245,12 +252,16 @@ class FragmentPipeline:
                 continue
             try:
                 result = task.result()
-                body = None if self.bodies_in_c else task.body()
+                body = None if self.bodies_in_c and not slot.prefix else task.body()
             except (self.api.AsyncDownloadError, OSError) as exc:
                 slot.task = None
-                self._failed(slot, exc)
+                if not self._resume_refused(slot, exc):
+                    self._keep_partial(slot, task)
+                    self._failed(slot, exc)
                 continue
             slot.task = None
+            if body is not None and slot.prefix:
+                body, slot.prefix = slot.prefix + body, b''
             if body is None:
                 slot.done = task  # the body stays in the engine until its turn (_append_in_c)
                 slot.size = int(result.downloaded_bytes)
@@ -262,6 +273,28 @@ class FragmentPipeline:
             self.run_bytes += slot.size
             self.sizes_seen += 1
             self.sizes_total += slot.size
+
+    def _keep_partial(self, slot: _Slot, task: Any) -> None:
+        """The bytes a failed attempt received stay for the next one, as HttpFD keeps NAME.part-FragN."""
+        if not slot.resume:
+            return
+        try:
+            slot.prefix += task.partial_body()
+        except (ValueError, AttributeError):
+            pass
+
+    def _resume_refused(self, slot: _Slot, exc: BaseException) -> bool:
+        """A request for the rest that the server did not answer with the rest (it ignored the range, or
+        416): the fragment starts again from byte 0 at once, as HttpFD does ("Unable to resume", which its
+        quiet fragment downloader does not print), without spending a retry; never resumed again."""
+        if not slot.prefix:
+            return False
+        status = int(getattr(exc, 'http_status', 0) or 0)
+        if not (isinstance(exc, self.api.RangeError) or (isinstance(exc, self.api.HTTPStatusError) and status == 416)):
+            return False
+        slot.prefix, slot.resume = b'', False
+        self._submit(slot)
+        return True
 
     def _store_cookies(self, result: Any) -> None:
         if 'set-cookie' not in (result.headers or {}):
