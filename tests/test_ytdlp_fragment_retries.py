@@ -102,6 +102,16 @@ def test_retry_sleep_http_is_slept_and_printed(tmp_path: Path, fault_server) -> 
     assert_same_as_alone(alone, plugin, alone_dir, plugin_dir)
 
 
+def test_retry_sleep_fragment_is_slept_for_fragment_retries(tmp_path: Path, fault_server) -> None:
+    """``--retry-sleep fragment:linear=0.1::0.1``: FragmentFD's sleeps after each "Retrying fragment" line."""
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(
+        tmp_path, lambda label: _stream(fault_server, f'rfsleep-{label}', SEGMENTS, {4: {'fail': 2, 'fail_status': 403}}),
+        '--retry-sleep', 'fragment:linear=0.1::0.1', '--fragment-retries', '3')
+    assert [line for line in retry_lines(alone) if line.startswith('Sleeping')] == [
+        'Sleeping 0.10 seconds ...', 'Sleeping 0.20 seconds ...'], output(alone)
+    assert_same_as_alone(alone, plugin, alone_dir, plugin_dir)
+
+
 BIG = [os.urandom(500 * KB) for _ in range(6)]
 
 
