@@ -221,9 +221,12 @@ class FragmentPipeline:
             url, memory=True, max_memory=max_memory, headers=self.headers, cookies=self.cookies,
             range=byte_range, priority=priority, max_retries=self.engine_retries, **self._submit_options(url))
 
-    def _submit(self, slot: _Slot) -> None:
+    def _requested(self, slot: _Slot) -> tuple[int, int | None] | None:
         byte_range = slot.fragment.get('byte_range')
-        requested = (byte_range['start'], byte_range['end']) if byte_range else self.header_range
+        return (byte_range['start'], byte_range['end']) if byte_range else self.header_range
+
+    def _submit(self, slot: _Slot) -> None:
+        requested = self._requested(slot)
         if slot.prefix:  # HttpFD resumes a fragment from its .part-FragN: the rest of the range
             requested = ((requested[0] if requested else 0) + len(slot.prefix), requested[1] if requested else None)
         slot.body = None
@@ -282,6 +285,9 @@ class FragmentPipeline:
             slot.prefix += task.partial_body()
         except (ValueError, AttributeError):
             pass
+        requested = self._requested(slot)
+        if requested and requested[1] is not None and requested[0] + len(slot.prefix) >= requested[1]:
+            slot.prefix = b''  # nothing left to ask for: a bounded range asked again whole
 
     def _resume_refused(self, slot: _Slot, exc: BaseException) -> bool:
         """A request for the rest that the server did not answer with the rest (it ignored the range, or
