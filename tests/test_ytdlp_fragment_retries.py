@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from fragment_streams import Stream, hls_stream, random_segments
+from fragment_streams import Stream, hls_stream, info_for, random_segments
 from test_ytdlp_fragments_alone import _files, run_alone_and_plugin
 from ytdlp_support import get_requests, output, require_engine, require_hook
 
@@ -144,3 +144,28 @@ def test_every_fragment_resetting_resumes_as_yt_dlp(tmp_path: Path, fault_server
     assert len(lines) <= len(retry_lines(alone)), output(alone) + output(plugin)
     ranges = [e.range for e in get_requests(fault_server, '/file/rresume-p/seg0.ts')]
     assert ranges == [None, 'bytes=100000-', 'bytes=200000-', 'bytes=300000-', 'bytes=400000-'], ranges
+
+
+def _byterange_resetting(server: Any, name: str, blob: bytes, size: int) -> Stream:
+    """EXT-X-BYTERANGE fragments of one file whose every response is reset after 100 KB."""
+    server.add_file(f'{name}/media.bin', blob)
+    lines = ['#EXTM3U', '#EXT-X-VERSION:4', '#EXT-X-TARGETDURATION:2', '#EXT-X-MEDIA-SEQUENCE:0']
+    for offset in range(0, len(blob), size):
+        lines += ['#EXTINF:2.0,', f'#EXT-X-BYTERANGE:{size}@{offset}', f'media.bin?reset_after={100 * KB}&times=-1']
+    lines.append('#EXT-X-ENDLIST')
+    url = server.add_file(f'{name}/index.m3u8', ('\n'.join(lines) + '\n').encode(), 'application/vnd.apple.mpegurl')
+    return Stream([blob], info_for(url, 'm3u8_native'))
+
+
+def test_byterange_fragments_resetting_resume_within_their_range(tmp_path: Path, fault_server) -> None:
+    """A retried byte-range fragment asks for the rest of its own range, never past its end."""
+    blob = os.urandom(3 * 350 * KB)
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(
+        tmp_path, lambda label: _byterange_resetting(fault_server, f'rbr-{label}', blob, 350 * KB),
+        '--fragment-retries', '3', '--retry-sleep', '0')
+    assert alone.returncode == plugin.returncode == 0, output(alone) + output(plugin)
+    assert (plugin_dir / 'out.mp4').read_bytes() == blob, output(plugin)
+    assert _final(plugin_dir) == _final(alone_dir)
+    ranges = [e.range for e in get_requests(fault_server, '/file/rbr-p/media.bin')]
+    assert sorted(ranges) == sorted(f'bytes={start + done}-{start + 350 * KB - 1}'
+                                    for start in range(0, len(blob), 350 * KB) for done in range(0, 350 * KB, 100 * KB))
