@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from fragment_streams import Stream, hls_stream, info_for, random_segments
+from fragment_streams import ENGINE, Stream, hls_stream, info_for, random_segments, run_one
 from test_ytdlp_fragments_alone import _files, run_alone_and_plugin
 from ytdlp_support import get_requests, output, require_engine, require_hook
 
@@ -169,3 +169,16 @@ def test_byterange_fragments_resetting_resume_within_their_range(tmp_path: Path,
     ranges = [e.range for e in get_requests(fault_server, '/file/rbr-p/media.bin')]
     assert sorted(ranges) == sorted(f'bytes={start + done}-{start + 350 * KB - 1}'
                                     for start in range(0, len(blob), 350 * KB) for done in range(0, 350 * KB, 100 * KB))
+
+
+def test_async_max_retries_are_the_engine_s_own_before_one_counts(tmp_path: Path, fault_server) -> None:
+    """``--async-max-retries 2``: the engine retries a fragment's 503 twice itself (no line), before a
+    failure counts as one of --retries."""
+    stream = _stream(fault_server, 'rengine', SEGMENTS, {2: {'fail': 3}})
+    proc = run_one(tmp_path / 'e', stream, ENGINE, '--async-max-retries', '2', '--async-retry-delay', '0.01',
+                   '--retries', '3', '--retry-sleep', '0')
+    assert proc.returncode == 0, output(proc)
+    assert (tmp_path / 'e' / 'out.mp4').read_bytes() == stream.expected
+    assert retry_lines(proc) == ['[download] Got error: HTTP Error 503: Service Unavailable. Retrying (1/3)...'], \
+        output(proc)
+    assert [e.status for e in get_requests(fault_server, '/file/rengine/seg2.ts')] == [503, 503, 503, 200]
