@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from fragment_streams import ENGINE, Stream, hls_stream, info_for, random_segments, run_one
+from fragment_streams import ENGINE, Stream, dash_stream, hls_aes_stream, hls_stream, info_for, random_segments, run_one
 from test_ytdlp_fragments_alone import _files, run_alone_and_plugin
 from ytdlp_support import get_requests, output, require_engine, require_hook
 
@@ -182,3 +182,24 @@ def test_async_max_retries_are_the_engine_s_own_before_one_counts(tmp_path: Path
     assert retry_lines(proc) == ['[download] Got error: HTTP Error 503: Service Unavailable. Retrying (1/3)...'], \
         output(proc)
     assert [e.status for e in get_requests(fault_server, '/file/rengine/seg2.ts')] == [503, 503, 503, 200]
+
+
+@pytest.mark.parametrize('kind', ['hls', 'dash'])
+def test_resumed_fragment_is_decrypted_and_kept_whole(tmp_path: Path, fault_server, kind: str) -> None:
+    """A fragment resumed after a reset is the bytes before it and the rest: AES-128 decrypts the whole
+    (HLS), --keep-fragments keeps the whole (DASH), as yt-dlp alone."""
+    segments = [os.urandom(300 * KB) for _ in range(3)]
+    faults = {1: {'reset_after': 100 * KB, 'times': 2}}
+
+    def build(label: str) -> Stream:
+        if kind == 'hls':
+            return hls_aes_stream(fault_server, f'raes-{label}', segments, explicit_iv=False, faults=faults)
+        return dash_stream(fault_server, f'rdash-{label}', segments, faults=faults)
+    args = ('--fragment-retries', '3', '--retry-sleep', '0') + (('--keep-fragments',) if kind == 'dash' else ())
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(tmp_path, build, *args)
+    assert alone.returncode == plugin.returncode == 0, output(alone) + output(plugin)
+    assert (plugin_dir / 'out.mp4').read_bytes() == b''.join(segments), output(plugin)
+    assert_same_as_alone(alone, plugin, alone_dir, plugin_dir)
+    assert sum('Retrying (' in line for line in retry_lines(plugin)) == 2, output(plugin)
+    if kind == 'dash':
+        assert (plugin_dir / 'out.mp4.part-Frag2').read_bytes() == segments[1]
