@@ -203,3 +203,18 @@ def test_resumed_fragment_is_decrypted_and_kept_whole(tmp_path: Path, fault_serv
     assert sum('Retrying (' in line for line in retry_lines(plugin)) == 2, output(plugin)
     if kind == 'dash':
         assert (plugin_dir / 'out.mp4.part-Frag2').read_bytes() == segments[1]
+
+
+def test_retry_lines_come_in_fragment_order(tmp_path: Path, fault_server) -> None:
+    """yt-dlp fetches one fragment after the other: fragment 2's retries are all printed before fragment 4's,
+    even where fragment 4's first 503 arrives first (fragment 2 answers slowly)."""
+    faults = {1: {'fail': 2, 'latency': 400}, 3: {'fail': 1}}
+    alone, plugin, alone_dir, plugin_dir = run_alone_and_plugin(
+        tmp_path, lambda label: _stream(fault_server, f'rorder-{label}', SEGMENTS, faults),
+        '--retries', '3', '--fragment-retries', '3', '--retry-sleep', '0')
+    expected = ['[download] Got error: HTTP Error 503: Service Unavailable. Retrying (1/3)...',
+                '[download] Got error: HTTP Error 503: Service Unavailable. Retrying (2/3)...',
+                '[download] Got error: HTTP Error 503: Service Unavailable. Retrying (1/3)...']
+    assert retry_lines(alone) == expected, output(alone)
+    assert retry_lines(plugin) == expected, output(plugin)
+    assert_same_as_alone(alone, plugin, alone_dir, plugin_dir)

@@ -87,11 +87,12 @@ class _Slot:
     client_error: bool = False           # its last error was a 4xx (yt-dlp retries those per fragment)
     cookie_version: int = 0              # the pipeline's cookies it was asked with
     deferred: BaseException | None = None  # a 4xx waiting: an earlier reply may still set the cookie it lacks
+    failure: BaseException | None = None   # a fault counted once the fragments before it are appended (line order)
     cookie_retries: int = 0              # asked again because cookies changed (MAX_COOKIE_RETRIES)
 
     @property
     def settled(self) -> bool:
-        return self.task is None and self.deferred is None
+        return self.task is None and self.deferred is None and self.failure is None
 
 
 class FragmentPipeline:
@@ -325,6 +326,14 @@ class FragmentPipeline:
             if self._earlier_reply_to_come(slot):
                 slot.deferred = exc
                 return
+        self._count_in_turn(slot, exc)
+
+    def _count_in_turn(self, slot: _Slot, exc: BaseException) -> None:
+        """yt-dlp prints all of fragment N's lines before fragment N+1's: a fault is counted (its retry line,
+        its sleep) when its fragment is next to be appended."""
+        if self.pending[0] is not slot:
+            slot.failure = exc
+            return
         self._count_failure(slot, exc)
 
     def _is_client_error(self, exc: BaseException) -> bool:
@@ -342,8 +351,13 @@ class FragmentPipeline:
         return False
 
     def _settle_deferred(self) -> None:
-        """Deferred 4xx: asked again once cookies changed, else failed once no earlier reply is to come."""
+        """Deferred 4xx: asked again once cookies changed, else failed once no earlier reply is to come;
+        a fault of the fragment whose turn it is (the head): counted now."""
         for slot in list(self.pending):
+            if slot.failure is not None and self.pending[0] is slot:
+                failure, slot.failure = slot.failure, None
+                self._count_failure(slot, failure)
+                continue
             exc = slot.deferred
             if exc is None:
                 continue
@@ -353,7 +367,7 @@ class FragmentPipeline:
                 self._submit(slot)
             elif not self._earlier_reply_to_come(slot):
                 slot.deferred = None
-                self._count_failure(slot, exc)
+                self._count_in_turn(slot, exc)
 
     def _count_failure(self, slot: _Slot, exc: BaseException) -> None:
         """yt-dlp's rules: a 4xx is one of --fragment-retries (FragmentFD's "Retrying fragment N"); a 5xx,
@@ -539,6 +553,7 @@ class FragmentPipeline:
             slot.done = None
             slot.body = None
             slot.deferred = None
+            slot.failure = None
         self.keys.cancel()
 
 
