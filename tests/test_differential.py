@@ -60,10 +60,6 @@ XFAIL: dict[str, Xfail] = {
                            'where yt-dlp alone says "HTTP Error 302: Found (redirect loop detected)" at once'),
     'redirect-to-file': Xfail('the output differs: the plugin retries 3 times and ends with "Got error ... Giving up" '
                               'where yt-dlp alone says "HTTP Error 302: Found" at once'),
-    'chunked-reset': Xfail('the output differs: the plugin prints a `Retrying (1/3)` line where yt-dlp alone '
-                           'prints none', strict=False),
-    'no-length-reset': Xfail('the output differs: the plugin prints a `Retrying (1/3)` line where yt-dlp alone '
-                             'prints none', strict=False),
 }
 
 CASES = dc.all_cases()
