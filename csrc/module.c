@@ -1379,6 +1379,45 @@ static PyObject *Task_take_body(PyObject *op, PyObject *Py_UNUSED(ignored))
     return body;
 }
 
+/* Task.take_partial_body(): the bytes a memory=True task that FAILED had
+   received, in order from its range start, so that its caller can ask for
+   the rest (an empty bytes when a content-coded reply was decoded: those
+   cannot be resumed by offset).  Once: the buffer is freed. */
+static PyObject *Task_take_partial_body(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    TaskObject *self = (TaskObject *)op;
+    struct task *t = self->task;
+    struct eng *e = task_eng(self);
+    enum task_state state;
+    int64_t got;
+    PyObject *body;
+    lock_engine(e);
+    state = t->state;
+    pthread_mutex_unlock(&e->mu);
+    if (!t->o.to_memory)
+        return PyErr_Format(PyExc_ValueError, "this task writes to a file, "
+                            "not to memory");
+    if (state != TS_FAILED)
+        return PyErr_Format(PyExc_ValueError, "the task is %s, not failed",
+                            task_state_name(state));
+    got = task_written(t);
+    if (!t->mem || t->coded || got <= 0 || (size_t)got > t->mem_cap
+        || t->o.file_offset != 0)
+        body = PyBytes_FromStringAndSize("", 0);
+    else
+        body = PyBytes_FromStringAndSize((const char *)t->mem, (Py_ssize_t)got);
+    if (body && t->mem) {
+        module_state *st = state_of_type(Py_TYPE(op));
+        if (st)
+            st->body_bytes_to_python += (unsigned long long)PyBytes_Size(body);
+        frag_mem_account(t->eng, -(int64_t)t->mem_cap);
+        free(t->mem);           /* failed: the engine no longer uses it */
+        t->mem = NULL;
+        t->mem_cap = 0;
+    }
+    return body;
+}
+
 static int append_body_buffers(Py_buffer *key, Py_buffer *iv)
 {
     if (!key->buf && !iv->buf)
@@ -1502,6 +1541,9 @@ static PyMethodDef Task_methods[] = {
      "release(n): let the body of held reply n (info()['hold']) be written."},
     {"take_body", Task_take_body, METH_NOARGS,
      "The body of a finished memory=True task, as bytes (once)."},
+    {"take_partial_body", Task_take_partial_body, METH_NOARGS,
+     "The bytes a failed memory=True task received, from its range start "
+     "(empty for a decoded reply), as bytes (once)."},
     {"append_body", (PyCFunction)(void (*)(void))Task_append_body,
      METH_VARARGS | METH_KEYWORDS,
      "append_body(fileno, key=None, iv=None, keep=None) -> int: write the "

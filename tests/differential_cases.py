@@ -148,9 +148,9 @@ def plugin_traces(log: str) -> list[str]:
 
 
 PROGRESS = re.compile(r'^\[download\] +(\d+(\.\d+)?%|~? *[\d.]+ ?[KMGT]?i?B at |Unknown)|\bETA\b')
-LINE_BREAK = re.compile(r'[\r\n]+|(?:(?<=\d\d:\d\d)|(?<=\d\d:\d\d\))|(?<=Unknown))\s*(?=\[download\] |ERROR: |WARNING: )')
+LINE_BREAK = re.compile(r'[\r\n]+|(?:(?<=\d\d:\d\d)|(?<=Unknown)|(?<=\)))\s*(?=\[download\] |ERROR: |WARNING: )')
 """Line ends (``\\r`` too: progress), and a ``[download]`` message glued to the progress line before it
-(which ends in ``ETA 00:00``, ``(00:00:00)`` when the size is unknown, or ``Unknown``)."""
+(a progress line ends in a time, ``Unknown``, ``(00:00:00)`` when the size is unknown, or ``(frag N/M)``)."""
 TAG_CR = re.compile(r'(ERROR|WARNING):[ \t]*\r')
 """``ERROR: \\r[download] Got error: ...``: yt-dlp's way to print an error over the progress line."""
 TAGGED = ('[', 'ERROR:', 'WARNING:')

@@ -130,10 +130,10 @@ MUTANTS: dict[str, Mutant] = {
         'csrc/transfer.c', '    want = take;\n    while (take > 0) {',
         '    want = take;\n    if (take > 0)\n        ptr[0] ^= 0x20;\n    while (take > 0) {',
         'the first byte of every write to the file is flipped'),
-    'retry-fewer': Mutant(
-        'csrc/engine.c', '    max = t->o.max_retries >= 0 ? t->o.max_retries : e->cfg.max_retries;\n',
-        '    max = t->o.max_retries >= 0 ? t->o.max_retries : e->cfg.max_retries;\n    max -= 1;\n',
-        'the engine gives up one retry early'),
+    'retry-fewer': Mutant(  # fragments' --retries are counted in Python (the engine makes none by default)
+        'yt_dlp_async/ytdlp/fragment_pipeline.py', '            if slot.http_retries <= self.http_retries:\n',
+        '            if slot.http_retries < self.http_retries:\n',
+        'a fragment gives up one retry early'),
     'range-end-long': Mutant(
         'csrc/transfer.c', 'start,\n                     t->o.range_end - 1);',
         'start,\n                     t->o.range_end);',

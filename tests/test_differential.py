@@ -43,13 +43,7 @@ class Xfail(NamedTuple):
 # The integrator removes an entry once the fix for it is merged; strict=True
 # makes a row that starts passing fail until its entry is removed.  strict=False
 # only for rows whose failure depends on where a SIGKILL lands (a race).
-_HLS_RETRIES = 'the output differs: fewer `Got error ... Retrying (k/3)` lines for a fragment than yt-dlp alone'
-XFAIL: dict[str, Xfail] = {
-    'hls-seg-503x10': Xfail('the output differs: no `[download] fragment not found; Skipping fragment 4 ...` line, '
-                            'and ' + _HLS_RETRIES.split(': ', 1)[1]),
-    'hls-seg-503x2': Xfail(_HLS_RETRIES, strict=False),
-    'hls-seg-503x3': Xfail(_HLS_RETRIES, strict=False),
-}
+XFAIL: dict[str, Xfail] = {}
 
 CASES = dc.all_cases()
 BY_ROW = {row: case for case in CASES for row in case.rows}

@@ -509,6 +509,21 @@ def test_memory_body_with_retries(engine: AsyncDownloadEngine, fault_server: Fau
     assert len(fault_server.requests("/data/300000")) == 2
 
 
+def test_memory_partial_body_of_a_failed_task(engine: AsyncDownloadEngine, fault_server: FaultServer) -> None:
+    """A failed memory task hands over the bytes it received, so that its caller asks for the rest."""
+    task = engine.submit(fault_server.url("/data/300000?reset_after=100000&seed=3"), memory=True, max_retries=0)
+    with pytest.raises(NetworkError):
+        task.body(30)
+    assert task.partial_body() == content(300000, 3)[:100000]
+    rest = engine.submit(fault_server.url("/data/300000?reset_after=100000&seed=3"), memory=True,
+                         range=(100000, None), max_retries=0)
+    assert rest.body(30) == content(300000, 3)[100000:]  # the fault fired once: the rest comes whole
+    done = engine.submit(fault_server.url("/data/1000"), memory=True)
+    done.wait(30)
+    with pytest.raises(ValueError, match="not failed"):
+        done.partial_body()
+
+
 def test_memory_body_is_bounded(engine: AsyncDownloadEngine, fault_server: FaultServer) -> None:
     task = engine.submit(fault_server.url("/data/300000"), memory=True, max_memory=100000)
     with pytest.raises(OSError, match="max_memory 100000"):

@@ -515,6 +515,14 @@ class DownloadTask(concurrent.futures.Future):  # type: ignore[type-arg]
         self.result(timeout)
         return bytes(self._task.take_body())
 
+    def partial_body(self) -> bytes:
+        """The bytes a ``memory=True`` task that failed had received, in
+        order from the start of its range, so that a caller retrying it can
+        ask for the rest (empty when the reply was content-coded: decoded
+        bytes cannot be resumed by offset).  Call it once, after the task
+        failed (ValueError otherwise)."""
+        return bytes(self._task.take_partial_body())
+
     def append_body(self, fileno: int, *, key: bytes | None = None, iv: bytes | None = None,
                     keep: str | None = None, timeout: float | None = None) -> int:
         """Append the body of a finished ``memory=True`` task to the open

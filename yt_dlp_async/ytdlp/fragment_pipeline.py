@@ -32,9 +32,15 @@ task kept in memory (``memory=True``); this thread only plans and appends:
   newer cookies means they change with every reply (a rotating token): from
   there on the pipeline asks one fragment at a time, in order, as yt-dlp
   does (in parallel the refused ones would race for each new value);
-  5xx/network faults are retried by
-  the engine (``--retries`` times, with backoff) and then count as
-  unavailable; an unavailable fragment is skipped ("Skipping fragment N") or,
+  5xx/network faults are HttpFD's: each failed
+  request is one of ``--retries`` ("[download] Got error: ... Retrying
+  (k/N)...", slept by ``--retry-sleep http:``), the engine itself makes
+  none (``--async-max-retries`` N: N of its own, with backoff, before one
+  counts), and then the fragment is
+  unavailable; the next request of a fragment asks only for what the
+  failed ones did not bring (``DownloadTask.partial_body``), as HttpFD
+  resumes ``NAME.part-FragN``, and starts from byte 0 when the server does
+  not resume it; an unavailable fragment is skipped ("Skipping fragment N") or,
   when fatal (``--abort-on-unavailable-fragment``; DASH fragment 0), ends the
   download once every fragment before it is on disk;
 * ``--keep-fragments`` writes each downloaded fragment as yt-dlp names it
@@ -79,15 +85,19 @@ class _Slot:
     body: bytes | None = None            # the old path only (bodies_in_c False)
     error: BaseException | None = None  # yt-dlp's exception once the fragment is given up
     retries: int = 0                     # fragment-level retries made
+    http_retries: int = 0                # HttpFD-level retries (--retries) of its current fragment attempt
+    prefix: bytes = b''                  # bytes failed attempts received: the next one asks for the rest
+    resume: bool = True                  # False once the server did not resume it (it starts from byte 0)
     budget: int = 0                      # fragment-level retries allowed for its last error
     client_error: bool = False           # its last error was a 4xx (yt-dlp retries those per fragment)
     cookie_version: int = 0              # the pipeline's cookies it was asked with
     deferred: BaseException | None = None  # a 4xx waiting: an earlier reply may still set the cookie it lacks
+    failure: BaseException | None = None   # a fault counted once the fragments before it are appended (line order)
     cookie_retries: int = 0              # asked again because cookies changed (MAX_COOKIE_RETRIES)
 
     @property
     def settled(self) -> bool:
-        return self.task is None and self.deferred is None
+        return self.task is None and self.deferred is None and self.failure is None
 
 
 class FragmentPipeline:
@@ -111,6 +121,7 @@ class FragmentPipeline:
 
         self.window = max(int(self.params.get('concurrent_fragment_downloads') or 1), DEFAULT_WINDOW)
         self.fragment_retries = self.params.get('fragment_retries')
+        self.http_retries = self.params.get('retries') or 0  # HttpFD's RetryManager count (inf allowed)
         self.engine_retries = _engine_retries(self.params)
         self.is_test = bool(self.params.get('test'))
         self.keep_fragments = bool(self.params.get('keep_fragments'))
@@ -229,9 +240,14 @@ class FragmentPipeline:
         self._sent[task] = self.cookies
         return task
 
-    def _submit(self, slot: _Slot) -> None:
+    def _requested(self, slot: _Slot) -> tuple[int, int | None] | None:
         byte_range = slot.fragment.get('byte_range')
-        requested = (byte_range['start'], byte_range['end']) if byte_range else self.header_range
+        return (byte_range['start'], byte_range['end']) if byte_range else self.header_range
+
+    def _submit(self, slot: _Slot) -> None:
+        requested = self._requested(slot)
+        if slot.prefix:  # HttpFD resumes a fragment from its .part-FragN: the rest of the range
+            requested = ((requested[0] if requested else 0) + len(slot.prefix), requested[1] if requested else None)
         slot.body = None
         slot.cookie_version = self.cookie_version
         try:
@@ -258,12 +274,16 @@ class FragmentPipeline:
                 continue
             try:
                 result = task.result()
-                body = None if self.bodies_in_c else task.body()
+                body = None if self.bodies_in_c and not slot.prefix else task.body()
             except (self.api.AsyncDownloadError, OSError) as exc:
                 slot.task = None
-                self._failed(slot, exc)
+                if not self._resume_refused(slot, exc):
+                    self._keep_partial(slot, task)
+                    self._failed(slot, exc)
                 continue
             slot.task = None
+            if body is not None and slot.prefix:
+                body, slot.prefix = slot.prefix + body, b''
             if body is None:
                 slot.done = task  # the body stays in the engine until its turn (_append_in_c)
                 slot.size = int(result.downloaded_bytes)
@@ -275,6 +295,31 @@ class FragmentPipeline:
             self.run_bytes += slot.size
             self.sizes_seen += 1
             self.sizes_total += slot.size
+
+    def _keep_partial(self, slot: _Slot, task: Any) -> None:
+        """The bytes a failed attempt received stay for the next one, as HttpFD keeps NAME.part-FragN."""
+        if not slot.resume:
+            return
+        try:
+            slot.prefix += task.partial_body()
+        except (ValueError, AttributeError):
+            pass
+        requested = self._requested(slot)
+        if requested and requested[1] is not None and requested[0] + len(slot.prefix) >= requested[1]:
+            slot.prefix = b''  # nothing left to ask for: a bounded range asked again whole
+
+    def _resume_refused(self, slot: _Slot, exc: BaseException) -> bool:
+        """A request for the rest that the server did not answer with the rest (it ignored the range, or
+        416): the fragment starts again from byte 0 at once, as HttpFD does ("Unable to resume", which its
+        quiet fragment downloader does not print), without spending a retry; never resumed again."""
+        if not slot.prefix:
+            return False
+        status = int(getattr(exc, 'http_status', 0) or 0)
+        if not (isinstance(exc, self.api.RangeError) or (isinstance(exc, self.api.HTTPStatusError) and status == 416)):
+            return False
+        slot.prefix, slot.resume = b'', False
+        self._submit(slot)
+        return True
 
     def _store_cookies(self, result: Any, task: Any) -> None:
         # what the reply changed is judged against the cookies its request was sent
@@ -312,6 +357,14 @@ class FragmentPipeline:
                     return
                 slot.deferred = exc
                 return
+        self._count_in_turn(slot, exc)
+
+    def _count_in_turn(self, slot: _Slot, exc: BaseException) -> None:
+        """yt-dlp prints all of fragment N's lines before fragment N+1's: a fault is counted (its retry line,
+        its sleep) when its fragment is next to be appended."""
+        if self.pending[0] is not slot:
+            slot.failure = exc
+            return
         self._count_failure(slot, exc)
 
     def _is_client_error(self, exc: BaseException) -> bool:
@@ -329,8 +382,13 @@ class FragmentPipeline:
         return False
 
     def _settle_deferred(self) -> None:
-        """Deferred 4xx: asked again once cookies changed, else failed once no earlier reply is to come."""
+        """Deferred 4xx: asked again once cookies changed, else failed once no earlier reply is to come;
+        a fault of the fragment whose turn it is (the head): counted now."""
         for slot in list(self.pending):
+            if slot.failure is not None and self.pending[0] is slot:
+                failure, slot.failure = slot.failure, None
+                self._count_failure(slot, failure)
+                continue
             exc = slot.deferred
             if exc is None:
                 continue
@@ -341,10 +399,11 @@ class FragmentPipeline:
                 self._submit(slot)
             elif not earlier:
                 slot.deferred = None
-                self._count_failure(slot, exc)
+                self._count_in_turn(slot, exc)
 
     def _count_failure(self, slot: _Slot, exc: BaseException) -> None:
-        """yt-dlp's rule: HTTP errors the engine gives back at once (4xx) get --fragment-retries."""
+        """yt-dlp's rules: a 4xx is one of --fragment-retries (FragmentFD's "Retrying fragment N"); a 5xx,
+        a network fault or a short body is one of --retries of HttpFD, which fetches the fragment."""
         error = errors.to_ytdlp(exc, self.api)
         if isinstance(exc, self.api.RangeError):
             # a byte-range fragment the server will not cut out: so will every later one.
@@ -353,14 +412,35 @@ class FragmentPipeline:
             slot.fatal = True
         client_error = self._is_client_error(exc)
         slot.client_error = client_error
+        if not client_error and self._http_retryable(error):
+            slot.http_retries += 1
+            if slot.http_retries <= self.http_retries:
+                summary.retried(self.fd.ydl)
+                self.fd.report_retry(error, slot.http_retries, self.http_retries)  # HttpFD's line and sleep
+                self._submit(slot)
+                return
+            slot.error = error
+            return
         slot.budget = self.fragment_retries if client_error and self.fragment_retries else 0
         slot.retries += 1
         if slot.retries <= slot.budget:
             summary.retried(self.fd.ydl)
             self.fd.report_retry(error, slot.retries, slot.budget, slot.frag_index, slot.fatal)
+            slot.http_retries = 0  # each fragment attempt is a new HttpFD download with its own --retries
             self._submit(slot)
             return
         slot.error = error
+
+    def _http_retryable(self, error: BaseException) -> bool:
+        """What HttpFD retries within --retries: 5xx, network faults but TLS verification, short bodies."""
+        HTTPError = internals.load('yt_dlp.networking.exceptions:HTTPError')
+        TransportError = internals.load('yt_dlp.networking.exceptions:TransportError')
+        ContentTooShortError = internals.load('yt_dlp.utils:ContentTooShortError')
+        if isinstance(error, HTTPError):
+            return 500 <= int(error.status or 0) < 600
+        if isinstance(error, TransportError):
+            return not errors.is_fatal_transport(error)
+        return isinstance(error, ContentTooShortError)
 
     # -------------------------------------------------------------- appending
     def _append(self, slot: _Slot) -> None:
@@ -510,6 +590,7 @@ class FragmentPipeline:
             slot.done = None
             slot.body = None
             slot.deferred = None
+            slot.failure = None
         self.keys.cancel()
 
 
@@ -522,10 +603,9 @@ def _has_fileno(stream: Any) -> bool:
 
 
 def _engine_retries(params: dict[str, Any]) -> int:
-    """Retries of 5xx/network faults per fragment: --async-max-retries, else --retries (as HttpFD would)."""
+    """The engine's own retries of 5xx/network faults per fragment request: --async-max-retries (default
+    none: every failed request is one of yt-dlp's --retries, reported and slept as HttpFD does)."""
     retries = params.get('async_max_retries')
-    if retries is None:
-        retries = params.get('retries')
     try:
         return int(min(float(retries or 0), MAX_ENGINE_RETRIES))
     except (TypeError, ValueError):
