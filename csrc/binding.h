@@ -67,4 +67,21 @@ extern PyType_Spec Task_spec;
 PyObject *task_create(EngineObject *engine, struct task *t,
                       PyObject *url, PyObject *path);
 
+/* convert.c */
+/* a malloc'd copy of str o (NULL for None or absent); *err = 1 with an
+   exception set when o is not a str or holds a NUL */
+char *dup_optional(PyObject *o, const char *what, int *err);
+/* s holds CR or LF */
+int has_ctl(const char *s);
+/* headers: a sequence of (name, value) str pairs -> curl_slist */
+int build_headers(PyObject *seq, struct curl_slist **out);
+/* cookies: a sequence of str -> o->cookies, o->ncookies */
+int build_cookies(PyObject *seq, struct task_opts *o);
+/* scheme must be http or https; *host_key is "host:port" (malloc'd) */
+int check_url(const char *url, char **host_key);
+/* path (or, when None, fileno) -> o->path and o->truncate, or an open *fd
+   (a FIFO, device or dup'd fileno), and o->sequential */
+int open_target(PyObject *path, int fileno, int truncate,
+                struct task_opts *o, int *fd);
+
 #endif
