@@ -84,4 +84,21 @@ int check_url(const char *url, char **host_key);
 int open_target(PyObject *path, int fileno, int truncate,
                 struct task_opts *o, int *fd);
 
+/* Engine.submit's arguments: parsed (the objects are borrowed from the
+   call), then validated, then built into a task_opts */
+struct submit_args {
+    PyObject *url, *path, *headers, *cookies, *if_range, *proxy, *source;
+    PyObject *ca, *capath, *cert, *key, *keypw, *state_path;
+    int fileno, truncate, priority, verify, connections, memory, hold;
+    int adaptive, auth_to_other_hosts, max_retries;
+    long long range_start, range_end, offset, expected, max_filesize;
+    long long min_piece, max_request, max_memory;
+};
+/* each 0, or -1 with an exception set */
+int submit_parse(PyObject *args, PyObject *kw, struct submit_args *a);
+int submit_validate(struct submit_args *a);
+/* o (zeroed by the caller) from a, and *fd when the target is open now;
+   on failure the caller clears o */
+int submit_build(const struct submit_args *a, struct task_opts *o, int *fd);
+
 #endif

@@ -385,3 +385,170 @@ int open_target(PyObject *path, int fileno, int truncate,
     o->sequential = !S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode);
     return 0;
 }
+
+/* ---- Engine.submit: parse, validate, build ------------------------------- */
+
+int submit_parse(PyObject *args, PyObject *kw, struct submit_args *a)
+{
+    static char *kwlist[] = {
+        "url", "path", "fileno", "headers", "range_start", "range_end",
+        "offset", "expected_size", "truncate", "if_range", "priority",
+        "cookies", "proxy", "source_address", "verify", "ca_file",
+        "ca_path", "client_cert", "client_key", "client_key_password",
+        "max_filesize", "max_retries", "connections", "min_piece",
+        "max_request", "state_path", "memory", "max_memory",
+        "hold_new_validator", "auth_to_other_hosts", NULL
+    };
+    *a = (struct submit_args){
+        .path = Py_None, .headers = Py_None, .cookies = Py_None,
+        .if_range = Py_None, .proxy = Py_None, .source = Py_None,
+        .ca = Py_None, .capath = Py_None, .cert = Py_None, .key = Py_None,
+        .keypw = Py_None, .state_path = Py_None,
+        .fileno = -1, .verify = 1, .connections = 1, .max_retries = -1,
+        .min_piece = 1048576, .max_memory = 64LL << 20,
+        .range_end = -1, .offset = -1, .expected = -1, .max_filesize = -1,
+    };
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kw, "U|O$iOLLLLpOiOOOpOOOOOLiiLLOpLpp:submit", kwlist,
+            &a->url, &a->path, &a->fileno, &a->headers, &a->range_start,
+            &a->range_end, &a->offset, &a->expected, &a->truncate,
+            &a->if_range, &a->priority, &a->cookies, &a->proxy, &a->source,
+            &a->verify, &a->ca, &a->capath, &a->cert, &a->key, &a->keypw,
+            &a->max_filesize, &a->max_retries, &a->connections,
+            &a->min_piece, &a->max_request, &a->state_path, &a->memory,
+            &a->max_memory, &a->hold, &a->auth_to_other_hosts))
+        return -1;
+    return 0;
+}
+
+/* The ranges and numbers, and which combinations make sense; fills in the
+   defaults that depend on others (offset, connections=0, memory). */
+int submit_validate(struct submit_args *a)
+{
+    if (a->range_start < 0)
+        return PyErr_Format(PyExc_ValueError, "range start must be >= 0, "
+                            "not %lld", a->range_start), -1;
+    if (a->range_end != -1 && a->range_end <= a->range_start)
+        return PyErr_Format(PyExc_ValueError, "range end (%lld) must be "
+                            "greater than range start (%lld)", a->range_end,
+                            a->range_start), -1;
+    if (a->offset == -1)
+        a->offset = a->range_start;
+    if (a->offset < 0)
+        return PyErr_Format(PyExc_ValueError, "offset must be >= 0, not "
+                            "%lld", a->offset), -1;
+    if (a->expected < -1 || a->max_filesize < -1 || a->max_retries < -1)
+        return PyErr_Format(PyExc_ValueError, "expected_size, max_filesize "
+                            "and max_retries must be >= 0"), -1;
+    if (a->max_retries > 1000000)
+        return PyErr_Format(PyExc_ValueError, "max_retries must be at most "
+                            "1000000, not %d", a->max_retries), -1;
+    if (a->connections < 0 || a->connections > SEG_MAX_CONNECTIONS)
+        return PyErr_Format(PyExc_ValueError, "connections must be between "
+                            "1 and %d, or 0 (auto), not %d",
+                            SEG_MAX_CONNECTIONS, a->connections), -1;
+    if (a->connections == 0) {
+        /* auto: up to ADAPTIVE_MAX for a whole file (or its tail) written
+           to a path or fd; anything else is one connection */
+        a->adaptive = !a->memory && !a->hold && a->range_end == -1;
+        a->connections = a->adaptive ? ADAPTIVE_MAX : 1;
+    }
+    if (a->min_piece < 16384 || a->max_request < 0)
+        return PyErr_Format(PyExc_ValueError, "min_piece must be at least "
+                            "16384 bytes and max_request 0 (no cap) or "
+                            "more"), -1;
+    if (a->memory && (a->path != Py_None || a->fileno != -1
+                      || a->connections != 1 || a->max_memory < 1))
+        return PyErr_Format(PyExc_ValueError, "memory=True keeps the body "
+                            "in memory: give no path, no fileno, one "
+                            "connection and max_memory >= 1"), -1;
+    if (a->memory)
+        a->offset = 0;
+    if (a->hold && (a->memory || a->connections != 1 || a->fileno != -1))
+        return PyErr_Format(PyExc_ValueError, "hold_new_validator is for "
+                            "one connection writing a path"), -1;
+    if (a->connections > 1 && a->range_end != -1)
+        return PyErr_Format(PyExc_ValueError, "several connections are for "
+                            "a whole resource or its tail: give range=(start,"
+                            " None) or connections=1"), -1;
+    return 0;
+}
+
+/* the str options: each copied, none with a NUL; if_range and proxy
+   without CR or LF either */
+static int build_strings(const struct submit_args *a, struct task_opts *o)
+{
+    int err = 0;
+    o->if_range = dup_optional(a->if_range, "if_range", &err);
+    o->proxy = err ? NULL : dup_optional(a->proxy, "proxy", &err);
+    o->source_address = err ? NULL : dup_optional(a->source,
+                                                  "source_address", &err);
+    o->ca_file = err ? NULL : dup_optional(a->ca, "ca_file", &err);
+    o->ca_path = err ? NULL : dup_optional(a->capath, "ca_path", &err);
+    o->client_cert = err ? NULL : dup_optional(a->cert, "client_cert",
+                                               &err);
+    o->client_key = err ? NULL : dup_optional(a->key, "client_key", &err);
+    o->key_password = err ? NULL : dup_optional(a->keypw,
+                                                "client_key_password", &err);
+    if (err)
+        return -1;
+    if ((o->if_range && has_ctl(o->if_range))
+        || (o->proxy && has_ctl(o->proxy))) {
+        PyErr_SetString(PyExc_ValueError, "if_range and proxy may not "
+                        "contain CR or LF");
+        return -1;
+    }
+    return 0;
+}
+
+static int build_state_path(PyObject *state_path, struct task_opts *o)
+{
+    PyObject *b = NULL;
+    if (state_path == Py_None)
+        return 0;
+    if (!PyUnicode_FSConverter(state_path, &b))
+        return -1;
+    o->state_path = strdup(PyBytes_AsString(b));
+    Py_DECREF(b);
+    if (!o->state_path) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+int submit_build(const struct submit_args *a, struct task_opts *o, int *fd)
+{
+    int err = 0;
+    o->url = dup_optional(a->url, "url", &err);
+    if (err)
+        return -1;
+    if (check_url(o->url, &o->host_key) < 0)
+        return -1;
+    if (build_headers(a->headers, &o->headers) < 0
+        || build_cookies(a->cookies, o) < 0)
+        return -1;
+    if (build_strings(a, o) < 0)
+        return -1;
+    o->verify = a->verify;
+    o->auth_to_other_hosts = a->auth_to_other_hosts;
+    o->range_start = a->range_start;
+    o->range_end = a->range_end;
+    o->file_offset = a->offset;
+    o->expected_size = a->expected;
+    o->max_filesize = a->max_filesize;
+    o->max_retries = a->max_retries;
+    o->priority = a->priority;
+    o->connections = a->connections;
+    o->adaptive = a->adaptive;
+    o->min_piece = a->min_piece;
+    o->max_request = a->max_request;
+    if (build_state_path(a->state_path, o) < 0)
+        return -1;
+    o->to_memory = a->memory;
+    o->max_memory = a->max_memory;
+    o->hold_new_validator = a->hold;
+    if (!a->memory && open_target(a->path, a->fileno, a->truncate, o, fd) < 0)
+        return -1;
+    return 0;
+}

@@ -297,158 +297,14 @@ static PyObject *Engine_get_closed(PyObject *op, void *Py_UNUSED(c))
     return PyBool_FromLong(closed);
 }
 
-static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
+/* t (made from the submit arguments) gets its id and, for several
+   connections, its control file read; then its Task object, and the
+   engine is told.  Takes over the reference to t. */
+static PyObject *submit_task(EngineObject *self, struct task *t,
+                             PyObject *url, PyObject *path)
 {
-    static char *kwlist[] = {
-        "url", "path", "fileno", "headers", "range_start", "range_end",
-        "offset", "expected_size", "truncate", "if_range", "priority",
-        "cookies", "proxy", "source_address", "verify", "ca_file",
-        "ca_path", "client_cert", "client_key", "client_key_password",
-        "max_filesize", "max_retries", "connections", "min_piece",
-        "max_request", "state_path", "memory", "max_memory",
-        "hold_new_validator", "auth_to_other_hosts", NULL
-    };
-    EngineObject *self = (EngineObject *)op;
-    PyObject *url, *path = Py_None, *headers = Py_None, *cookies = Py_None;
-    PyObject *if_range = Py_None, *proxy = Py_None, *source = Py_None;
-    PyObject *ca = Py_None, *capath = Py_None, *cert = Py_None;
-    PyObject *key = Py_None;
-    PyObject *keypw = Py_None, *result, *state_path = Py_None;
-    int fileno = -1, truncate = 0, priority = 0, verify = 1;
-    int connections = 1, memory = 0, hold = 0, adaptive = 0;
-    int auth_to_other_hosts = 0;
-    long long min_piece = 1048576, max_request = 0;
-    long long max_memory = 64LL << 20;
     char err_text[256];
-    int max_retries = -1, fd = -1, err = 0;
-    long long range_start = 0, range_end = -1, offset = -1;
-    long long expected = -1, max_filesize = -1;
-    struct task_opts o;
-    struct task *t;
-
-    memset(&o, 0, sizeof(o));
-    if (!engine_usable(self, 1))
-        return NULL;
-    if (!PyArg_ParseTupleAndKeywords(
-            args, kw, "U|O$iOLLLLpOiOOOpOOOOOLiiLLOpLpp:submit", kwlist, &url,
-            &path, &fileno, &headers, &range_start, &range_end, &offset,
-            &expected, &truncate, &if_range, &priority, &cookies, &proxy,
-            &source, &verify, &ca, &capath, &cert, &key, &keypw,
-            &max_filesize, &max_retries, &connections, &min_piece,
-            &max_request,
-            &state_path, &memory, &max_memory, &hold, &auth_to_other_hosts))
-        return NULL;
-
-    if (range_start < 0)
-        return PyErr_Format(PyExc_ValueError, "range start must be >= 0, "
-                            "not %lld", range_start);
-    if (range_end != -1 && range_end <= range_start)
-        return PyErr_Format(PyExc_ValueError, "range end (%lld) must be "
-                            "greater than range start (%lld)", range_end,
-                            range_start);
-    if (offset == -1)
-        offset = range_start;
-    if (offset < 0)
-        return PyErr_Format(PyExc_ValueError, "offset must be >= 0, not "
-                            "%lld", offset);
-    if (expected < -1 || max_filesize < -1 || max_retries < -1)
-        return PyErr_Format(PyExc_ValueError, "expected_size, max_filesize "
-                            "and max_retries must be >= 0");
-    if (max_retries > 1000000)
-        return PyErr_Format(PyExc_ValueError, "max_retries must be at most "
-                            "1000000, not %d", max_retries);
-    if (connections < 0 || connections > SEG_MAX_CONNECTIONS)
-        return PyErr_Format(PyExc_ValueError, "connections must be between "
-                            "1 and %d, or 0 (auto), not %d",
-                            SEG_MAX_CONNECTIONS, connections);
-    if (connections == 0) {
-        /* auto: up to ADAPTIVE_MAX for a whole file (or its tail) written
-           to a path or fd; anything else is one connection */
-        adaptive = !memory && !hold && range_end == -1;
-        connections = adaptive ? ADAPTIVE_MAX : 1;
-    }
-    if (min_piece < 16384 || max_request < 0)
-        return PyErr_Format(PyExc_ValueError, "min_piece must be at least "
-                            "16384 bytes and max_request 0 (no cap) or "
-                            "more");
-    if (memory && (path != Py_None || fileno != -1 || connections != 1
-                   || max_memory < 1))
-        return PyErr_Format(PyExc_ValueError, "memory=True keeps the body "
-                            "in memory: give no path, no fileno, one "
-                            "connection and max_memory >= 1");
-    if (memory)
-        offset = 0;
-    if (hold && (memory || connections != 1 || fileno != -1))
-        return PyErr_Format(PyExc_ValueError, "hold_new_validator is for "
-                            "one connection writing a path");
-    if (connections > 1 && range_end != -1)
-        return PyErr_Format(PyExc_ValueError, "several connections are for "
-                            "a whole resource or its tail: give range=(start,"
-                            " None) or connections=1");
-
-    o.url = dup_optional(url, "url", &err);
-    if (err)
-        goto fail;
-    if (check_url(o.url, &o.host_key) < 0)
-        goto fail;
-    if (build_headers(headers, &o.headers) < 0
-        || build_cookies(cookies, &o) < 0)
-        goto fail;
-    o.if_range = dup_optional(if_range, "if_range", &err);
-    o.proxy = err ? NULL : dup_optional(proxy, "proxy", &err);
-    o.source_address = err ? NULL : dup_optional(source, "source_address",
-                                                 &err);
-    o.ca_file = err ? NULL : dup_optional(ca, "ca_file", &err);
-    o.ca_path = err ? NULL : dup_optional(capath, "ca_path", &err);
-    o.client_cert = err ? NULL : dup_optional(cert, "client_cert", &err);
-    o.client_key = err ? NULL : dup_optional(key, "client_key", &err);
-    o.key_password = err ? NULL : dup_optional(keypw, "client_key_password",
-                                               &err);
-    if (err)
-        goto fail;
-    if ((o.if_range && has_ctl(o.if_range))
-        || (o.proxy && has_ctl(o.proxy))) {
-        PyErr_SetString(PyExc_ValueError, "if_range and proxy may not "
-                        "contain CR or LF");
-        goto fail;
-    }
-    o.verify = verify;
-    o.auth_to_other_hosts = auth_to_other_hosts;
-    o.range_start = range_start;
-    o.range_end = range_end;
-    o.file_offset = offset;
-    o.expected_size = expected;
-    o.max_filesize = max_filesize;
-    o.max_retries = max_retries;
-    o.priority = priority;
-    o.connections = connections;
-    o.adaptive = adaptive;
-    o.min_piece = min_piece;
-    o.max_request = max_request;
-    if (state_path != Py_None) {
-        PyObject *b = NULL;
-        if (!PyUnicode_FSConverter(state_path, &b))
-            goto fail;
-        o.state_path = strdup(PyBytes_AsString(b));
-        Py_DECREF(b);
-        if (!o.state_path) {
-            PyErr_NoMemory();
-            goto fail;
-        }
-    }
-
-    o.to_memory = memory;
-    o.max_memory = max_memory;
-    o.hold_new_validator = hold;
-    if (!memory && open_target(path, fileno, truncate, &o, &fd) < 0)
-        goto fail;
-    t = task_new(&o, fd);
-    if (!t) {
-        if (fd >= 0)
-            close(fd);
-        PyErr_NoMemory();
-        goto fail;
-    }
+    PyObject *result;
     t->eng = self->eng;
     /* a pipe is written in order: one connection.  seg_init reads the
        control file: file I/O, so without the GIL */
@@ -477,6 +333,33 @@ static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
         return NULL;
     }
     return result;
+}
+
+/* submit(url, path=None, *, ...): parse, validate, build (convert.c),
+   then the task */
+static PyObject *Engine_submit(PyObject *op, PyObject *args, PyObject *kw)
+{
+    EngineObject *self = (EngineObject *)op;
+    struct submit_args a;
+    struct task_opts o;
+    struct task *t;
+    int fd = -1;
+
+    memset(&o, 0, sizeof(o));
+    if (!engine_usable(self, 1))
+        return NULL;
+    if (submit_parse(args, kw, &a) < 0 || submit_validate(&a) < 0)
+        return NULL;
+    if (submit_build(&a, &o, &fd) < 0)
+        goto fail;
+    t = task_new(&o, fd);
+    if (!t) {
+        if (fd >= 0)
+            close(fd);
+        PyErr_NoMemory();
+        goto fail;
+    }
+    return submit_task(self, t, a.url, a.path);
 fail:
     task_opts_clear(&o);
     return NULL;
