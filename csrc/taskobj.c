@@ -237,149 +237,179 @@ static int Task_info_connections(PyObject *d, struct task *t, struct eng *e)
     return 0;
 }
 
+/* what Task.info() copies under the engine lock */
+struct info_snap {
+    enum task_state state;
+    int64_t total, size, written;
+    double speed, elapsed;
+    int retries, restarted, held, live;
+    long status;
+    uint64_t hold_seq;
+    int64_t held_at;
+    char *etag, *lastmod;       /* malloc'd copies while live */
+};
+
+static void info_snapshot(struct task *t, struct eng *e, struct info_snap *s)
+{
+    double now = eng_now();
+    lock_engine(e);
+    s->state = t->state;
+    s->total = t->total;
+    s->size = t->resource_size;
+    s->speed = t->speed;
+    s->retries = t->retries;
+    s->status = t->http_status;
+    s->restarted = t->restarted;
+    s->held = t->held && !t->released && !task_finished_state(s->state);
+    s->hold_seq = t->hold_seq;
+    s->held_at = t->held_at;
+    s->elapsed = (task_finished_state(s->state) ? t->finish_time : now)
+        - t->submit_time;
+    s->live = !task_finished_state(s->state);
+    s->etag = s->lastmod = NULL;
+    if (s->live) {
+        /* the reply being written: the engine thread replaces these
+           strings under the lock only, so they are copied under it */
+        s->etag = t->live_etag ? strdup(t->live_etag) : NULL;
+        s->lastmod = t->live_last_modified ? strdup(t->live_last_modified)
+                                           : NULL;
+    }
+    s->written = task_written(t);
+    if (t->seg && !task_finished_state(s->state)) {
+        /* live: finished ranges plus what each connection has written,
+           every connection's retries so far, and waiting for a retry
+           when every connection is */
+        int waiting = t->seg->nchildren > 0;
+        s->written = t->seg->done_bytes;
+        for (int i = 0; i < t->seg->nchildren; i++) {
+            const struct task *c = t->seg->children[i];
+            s->written += task_written(c);
+            s->retries += c->retries;
+            waiting = waiting && c->state == TS_RETRY_WAIT;
+        }
+        if (waiting)
+            s->state = TS_RETRY_WAIT;
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* the fields every snapshot has; nonzero with an exception set */
+static int info_common(PyObject *d, struct task *t,
+                       const struct info_snap *s)
+{
+    return dict_set(d, "id", PyLong_FromUnsignedLongLong(t->id)) < 0
+        || dict_set(d, "state", PyUnicode_FromString(
+                        task_state_name(s->state)))
+        || dict_set(d, "downloaded_bytes", PyLong_FromLongLong(s->written))
+        || dict_set(d, "total_bytes", int_or_none(s->total))
+        || dict_set(d, "resource_size", int_or_none(s->size))
+        || dict_set(d, "speed", PyFloat_FromDouble(s->speed))
+        || dict_set(d, "elapsed", PyFloat_FromDouble(s->elapsed))
+        || dict_set(d, "retries", PyLong_FromLong(s->retries))
+        || dict_set(d, "http_status", s->status ? PyLong_FromLong(s->status)
+                                                : Py_NewRef(Py_None))
+        || dict_set(d, "restarted", PyBool_FromLong(s->restarted))
+        || dict_set(d, "hold", s->held ? Py_BuildValue(
+                        "(KL)", (unsigned long long)s->hold_seq,
+                        (long long)s->held_at) : Py_NewRef(Py_None));
+}
+
+/* a split download: its segments (one dict per connection's range), the
+   bytes resumed from the control file and the connection counts */
+static int info_segments(PyObject *d, struct task *t, struct eng *e)
+{
+    PyObject *segs = PyList_New(0);
+    if (!segs || dict_set(d, "segments", segs) < 0)
+        return -1;
+    if (dict_set(d, "resumed_bytes", PyLong_FromLongLong(
+                     t->seg->resumed)) < 0)
+        return -1;
+    if (Task_info_connections(d, t, e) < 0)
+        return -1;
+    lock_engine(e);
+    for (int i = 0; i < t->seg->nchildren; i++) {
+        struct task *c = t->seg->children[i];
+        PyObject *item = Py_BuildValue(
+            "{s:L,s:L,s:L,s:s,s:d,s:i}", "start",
+            (long long)c->o.range_start, "end",
+            (long long)c->o.range_end, "downloaded",
+            (long long)task_written(c), "state",
+            task_state_name(c->state), "speed", c->speed, "retries",
+            c->retries);
+        if (!item || PyList_Append(segs, item) < 0) {
+            Py_XDECREF(item);
+            pthread_mutex_unlock(&e->mu);
+            return -1;
+        }
+        Py_DECREF(item);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return 0;
+}
+
+/* the outcome of a finished task: the engine thread no longer writes any
+   of these */
+static int info_outcome(PyObject *d, struct task *t)
+{
+    PyObject *cookies = PyList_New(0);
+    if (!cookies)
+        return -1;
+    for (size_t i = 0; i < t->nout_cookies; i++) {
+        PyObject *c = str_or_none(t->out_cookies[i]);
+        if (!c || PyList_Append(cookies, c) < 0) {
+            Py_XDECREF(c);
+            Py_DECREF(cookies);
+            return -1;
+        }
+        Py_DECREF(c);
+    }
+    if (dict_set(d, "cookies", cookies)
+        || dict_set(d, "error_kind", PyUnicode_FromString(
+                        err_kind_name(t->err)))
+        || dict_set(d, "error", str_or_none(t->err ? t->errmsg : NULL))
+        || dict_set(d, "curl_code", PyLong_FromLong(t->curl_code))
+        || dict_set(d, "os_errno", PyLong_FromLong(t->os_errno))
+        || dict_set(d, "retry_after", PyFloat_FromDouble(t->retry_after))
+        || dict_set(d, "effective_url", str_or_none(t->effective_url))
+        || dict_set(d, "etag", str_or_none(t->etag))
+        || dict_set(d, "last_modified", str_or_none(t->last_modified))
+        || dict_set(d, "raw_headers", PyBytes_FromStringAndSize(
+                        t->hdr ? t->hdr : "", (Py_ssize_t)t->hdr_len)))
+        return -1;
+    return 0;
+}
+
 /* A snapshot of the task; the outcome fields once it has finished. */
 static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
     TaskObject *self = (TaskObject *)op;
     struct task *t = self->task;
     struct eng *e = task_eng(self);
-    enum task_state state;
-    int64_t total, size, written;
-    double speed, elapsed, now = eng_now();
-    int retries, restarted, held;
-    long status;
-    uint64_t hold_seq;
-    int64_t held_at;
-    char *etag = NULL, *lastmod = NULL;
-    int live;
+    struct info_snap s;
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
 
-    lock_engine(e);
-    state = t->state;
-    total = t->total;
-    size = t->resource_size;
-    speed = t->speed;
-    retries = t->retries;
-    status = t->http_status;
-    restarted = t->restarted;
-    held = t->held && !t->released && !task_finished_state(state);
-    hold_seq = t->hold_seq;
-    held_at = t->held_at;
-    elapsed = (task_finished_state(state) ? t->finish_time : now)
-        - t->submit_time;
-    live = !task_finished_state(state);
-    if (live) {
-        /* the reply being written: the engine thread replaces these
-           strings under the lock only, so they are copied under it */
-        etag = t->live_etag ? strdup(t->live_etag) : NULL;
-        lastmod = t->live_last_modified ? strdup(t->live_last_modified)
-                                        : NULL;
-    }
-    written = task_written(t);
-    if (t->seg && !task_finished_state(state)) {
-        /* live: finished ranges plus what each connection has written,
-           every connection's retries so far, and waiting for a retry
-           when every connection is */
-        int waiting = t->seg->nchildren > 0;
-        written = t->seg->done_bytes;
-        for (int i = 0; i < t->seg->nchildren; i++) {
-            const struct task *c = t->seg->children[i];
-            written += task_written(c);
-            retries += c->retries;
-            waiting = waiting && c->state == TS_RETRY_WAIT;
-        }
-        if (waiting)
-            state = TS_RETRY_WAIT;
-    }
-    pthread_mutex_unlock(&e->mu);
-
-    if (dict_set(d, "id", PyLong_FromUnsignedLongLong(t->id)) < 0
-        || dict_set(d, "state", PyUnicode_FromString(task_state_name(state)))
-        || dict_set(d, "downloaded_bytes", PyLong_FromLongLong(written))
-        || dict_set(d, "total_bytes", int_or_none(total))
-        || dict_set(d, "resource_size", int_or_none(size))
-        || dict_set(d, "speed", PyFloat_FromDouble(speed))
-        || dict_set(d, "elapsed", PyFloat_FromDouble(elapsed))
-        || dict_set(d, "retries", PyLong_FromLong(retries))
-        || dict_set(d, "http_status", status ? PyLong_FromLong(status)
-                                             : Py_NewRef(Py_None))
-        || dict_set(d, "restarted", PyBool_FromLong(restarted))
-        || dict_set(d, "hold", held ? Py_BuildValue(
-                        "(KL)", (unsigned long long)hold_seq,
-                        (long long)held_at) : Py_NewRef(Py_None)))
+    info_snapshot(t, e, &s);
+    if (info_common(d, t, &s))
         goto fail;
-    if (live) {
-        int rc = dict_set(d, "etag", str_or_none(etag))
-            || dict_set(d, "last_modified", str_or_none(lastmod));
-        free(etag);
-        free(lastmod);
-        etag = lastmod = NULL;
+    if (s.live) {
+        int rc = dict_set(d, "etag", str_or_none(s.etag))
+            || dict_set(d, "last_modified", str_or_none(s.lastmod));
+        free(s.etag);
+        free(s.lastmod);
+        s.etag = s.lastmod = NULL;
         if (rc)
             goto fail;
     }
-    if (t->seg) {
-        PyObject *segs = PyList_New(0);
-        if (!segs || dict_set(d, "segments", segs) < 0)
-            goto fail;
-        if (dict_set(d, "resumed_bytes", PyLong_FromLongLong(
-                         t->seg->resumed)) < 0)
-            goto fail;
-        if (Task_info_connections(d, t, e) < 0)
-            goto fail;
-        lock_engine(e);
-        for (int i = 0; i < t->seg->nchildren; i++) {
-            struct task *c = t->seg->children[i];
-            PyObject *item = Py_BuildValue(
-                "{s:L,s:L,s:L,s:s,s:d,s:i}", "start",
-                (long long)c->o.range_start, "end",
-                (long long)c->o.range_end, "downloaded",
-                (long long)task_written(c), "state",
-                task_state_name(c->state), "speed", c->speed, "retries",
-                c->retries);
-            if (!item || PyList_Append(segs, item) < 0) {
-                Py_XDECREF(item);
-                pthread_mutex_unlock(&e->mu);
-                goto fail;
-            }
-            Py_DECREF(item);
-        }
-        pthread_mutex_unlock(&e->mu);
-    }
-
-    if (task_finished_state(state)) {
-        /* the engine thread no longer writes any of these */
-        PyObject *cookies = PyList_New(0);
-        if (!cookies)
-            goto fail;
-        for (size_t i = 0; i < t->nout_cookies; i++) {
-            PyObject *c = str_or_none(t->out_cookies[i]);
-            if (!c || PyList_Append(cookies, c) < 0) {
-                Py_XDECREF(c);
-                Py_DECREF(cookies);
-                goto fail;
-            }
-            Py_DECREF(c);
-        }
-        if (dict_set(d, "cookies", cookies)
-            || dict_set(d, "error_kind", PyUnicode_FromString(
-                            err_kind_name(t->err)))
-            || dict_set(d, "error", str_or_none(t->err ? t->errmsg : NULL))
-            || dict_set(d, "curl_code", PyLong_FromLong(t->curl_code))
-            || dict_set(d, "os_errno", PyLong_FromLong(t->os_errno))
-            || dict_set(d, "retry_after", PyFloat_FromDouble(t->retry_after))
-            || dict_set(d, "effective_url", str_or_none(t->effective_url))
-            || dict_set(d, "etag", str_or_none(t->etag))
-            || dict_set(d, "last_modified", str_or_none(t->last_modified))
-            || dict_set(d, "raw_headers", PyBytes_FromStringAndSize(
-                            t->hdr ? t->hdr : "", (Py_ssize_t)t->hdr_len)))
-            goto fail;
-    }
+    if (t->seg && info_segments(d, t, e) < 0)
+        goto fail;
+    if (task_finished_state(s.state) && info_outcome(d, t) < 0)
+        goto fail;
     return d;
 fail:
-    free(etag);
-    free(lastmod);
+    free(s.etag);
+    free(s.lastmod);
     Py_DECREF(d);
     return NULL;
 }
