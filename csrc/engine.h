@@ -2,11 +2,11 @@
  * engine.h - the private header of the yt-dlp-async download engine.
  *
  * Plain C11 + POSIX + libcurl.  Nothing here includes Python.h: only
- * module.c does.  The engine thread runs the code of every other file and
- * never touches a Python object.
+ * the binding files (binding.h) do.  The engine thread runs the code of
+ * every other file and never touches a Python object.
  *
  * Ownership:
- *   struct eng   - created and freed by module.c (the Python Engine object).
+ *   struct eng   - created and freed by engineobj.c (the Engine object).
  *                  Its thread owns the CURLM, every easy handle, every host
  *                  entry and the file descriptors of live tasks.
  *   struct task  - reference counted.  One reference is held by the Python
@@ -16,7 +16,7 @@
  * Python reads (marked "mu" below).  Fields marked "thr" are touched only by
  * the engine thread.  Byte counters are atomics so that the write callback
  * never takes the lock.  Python threads never block on eng->mu while holding
- * the GIL (module.c releases it first when the lock is contended).
+ * the GIL (the binding releases it first when the lock is contended).
  */
 #ifndef YTDLP_ASYNC_ENGINE_H
 #define YTDLP_ASYNC_ENGINE_H
@@ -240,7 +240,8 @@ struct task {
     int retries;                /* mu */
     long http_status;           /* mu */
     int restarted;              /* mu */
-    enum task_state state;      /* mu */
+    enum task_state state;      /* mu: written by eng_set_state_locked()
+                                   only (task_new sets TS_QUEUED) */
     int cancel_requested;       /* mu */
 
     /* the reply being written, set once its headers are accepted (before
@@ -465,7 +466,14 @@ int eng_wait_task(struct eng *e, struct task *t, long ms);
 double eng_now(void);
 /* engine.c helpers used by segment.c */
 int eng_enqueue(struct eng *e, struct task *t);
+/* The only way a task becomes finished (TS_DONE, TS_FAILED, TS_CANCELLED):
+   records the outcome, releases the connection and the file, wakes the
+   waiters and drops the engine's reference. */
 void eng_finish(struct eng *e, struct task *t, enum task_state st);
+/* Every change of t->state, with eng->mu held (engine.c wraps it in
+   eng_set_state for the unlocked callers); tests/test_c_lint.py checks
+   that no other line assigns ->state. */
+void eng_set_state_locked(struct task *t, enum task_state st);
 void eng_host_trouble(struct eng *e, struct host *h);
 
 #endif

@@ -239,7 +239,7 @@ static int Task_info_connections(PyObject *d, struct task *t, struct eng *e)
 
 /* what Task.info() copies under the engine lock */
 struct info_snap {
-    enum task_state state;
+    enum task_state shown;      /* TS_RETRY_WAIT when every connection is */
     int64_t total, size, written;
     double speed, elapsed;
     int retries, restarted, held, live;
@@ -253,19 +253,19 @@ static void info_snapshot(struct task *t, struct eng *e, struct info_snap *s)
 {
     double now = eng_now();
     lock_engine(e);
-    s->state = t->state;
+    s->shown = t->state;
     s->total = t->total;
     s->size = t->resource_size;
     s->speed = t->speed;
     s->retries = t->retries;
     s->status = t->http_status;
     s->restarted = t->restarted;
-    s->held = t->held && !t->released && !task_finished_state(s->state);
+    s->held = t->held && !t->released && !task_finished_state(s->shown);
     s->hold_seq = t->hold_seq;
     s->held_at = t->held_at;
-    s->elapsed = (task_finished_state(s->state) ? t->finish_time : now)
+    s->elapsed = (task_finished_state(s->shown) ? t->finish_time : now)
         - t->submit_time;
-    s->live = !task_finished_state(s->state);
+    s->live = !task_finished_state(s->shown);
     s->etag = s->lastmod = NULL;
     if (s->live) {
         /* the reply being written: the engine thread replaces these
@@ -275,7 +275,7 @@ static void info_snapshot(struct task *t, struct eng *e, struct info_snap *s)
                                            : NULL;
     }
     s->written = task_written(t);
-    if (t->seg && !task_finished_state(s->state)) {
+    if (t->seg && !task_finished_state(s->shown)) {
         /* live: finished ranges plus what each connection has written,
            every connection's retries so far, and waiting for a retry
            when every connection is */
@@ -288,7 +288,7 @@ static void info_snapshot(struct task *t, struct eng *e, struct info_snap *s)
             waiting = waiting && c->state == TS_RETRY_WAIT;
         }
         if (waiting)
-            s->state = TS_RETRY_WAIT;
+            s->shown = TS_RETRY_WAIT;
     }
     pthread_mutex_unlock(&e->mu);
 }
@@ -299,7 +299,7 @@ static int info_common(PyObject *d, struct task *t,
 {
     return dict_set(d, "id", PyLong_FromUnsignedLongLong(t->id)) < 0
         || dict_set(d, "state", PyUnicode_FromString(
-                        task_state_name(s->state)))
+                        task_state_name(s->shown)))
         || dict_set(d, "downloaded_bytes", PyLong_FromLongLong(s->written))
         || dict_set(d, "total_bytes", int_or_none(s->total))
         || dict_set(d, "resource_size", int_or_none(s->size))
@@ -404,7 +404,7 @@ static PyObject *Task_info(PyObject *op, PyObject *Py_UNUSED(ignored))
     }
     if (t->seg && info_segments(d, t, e) < 0)
         goto fail;
-    if (task_finished_state(s.state) && info_outcome(d, t) < 0)
+    if (task_finished_state(s.shown) && info_outcome(d, t) < 0)
         goto fail;
     return d;
 fail:

@@ -40,6 +40,17 @@ def test_no_raw_allocator_mixing_in_the_binding() -> None:
         assert "PyMem_Malloc" not in text and "PyMem_Free" not in text, path.name
 
 
+def test_every_state_change_goes_through_eng_set_state() -> None:
+    # engine.h: t->state is written by eng_set_state_locked() only (and
+    # set once by task_new before the task is shared)
+    writes = []
+    for path in sorted(CSRC.glob("*.c")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"(->|\.)state\s*=(?!=)", line):
+                writes.append((path.name, line.strip(), n))
+    assert sorted(w[:2] for w in writes) == [("engine.c", "t->state = st;"), ("task.c", "t->state = TS_QUEUED;")], writes
+
+
 def test_no_select_and_no_signals_on_easy_handles() -> None:
     for path in ENGINE_FILES:
         text = path.read_text()
