@@ -403,8 +403,9 @@ struct seg {
     int coded;                  /* the first reply was content-coded */
     int no_length;              /* the first reply had no usable length */
     int shedding;               /* thr: cancelling connections over target */
-    /* how many connections (adaptive.c when o.adaptive): the engine
-       thread writes, Python reads, both under mu */
+    /* how many connections (adaptive.c when o.adaptive).  Its owner:
+       the engine thread, the one writer, under mu (seg_init sets it up
+       before the task is shared); Python reads it under mu */
     struct adaptive ctl;        /* mu */
     int peak;                   /* mu: most connections transferring at once */
 };
