@@ -182,6 +182,21 @@ struct task_opts {
     int hold_new_validator;
 };
 
+/* Every string a task_opts owns, in one list, as X(field, copied):
+   task_opts_clear frees each, task_opts_copy gives the copy its own
+   duplicate of each that is copied (state_path is not: a segment has no
+   control file of its own) and NULL for the rest.  headers and cookies
+   are the only other pointers; both functions handle them by name.  A new
+   pointer field must be one of the three, or two tasks free one pointer:
+   tests/test_c_lint.py checks the struct against this list and
+   tests/c/test_task_opts.c copies and frees every field under ASan. */
+#define TASK_OPTS_STRINGS(X) \
+    X(url, 1) X(path, 1) X(host_key, 1) X(proxy, 1) X(source_address, 1) \
+    X(ca_file, 1) X(ca_path, 1) X(client_cert, 1) X(client_key, 1) \
+    X(key_password, 1) X(if_range, 1) X(state_path, 0)
+
+/* A deep copy, for the segments of a download; 0 or -1 (ENOMEM, dst
+   cleared).  Not copied: truncate, hold_new_validator (see task.c). */
 int task_opts_copy(struct task_opts *dst, const struct task_opts *src);
 
 void task_opts_clear(struct task_opts *o);

@@ -51,6 +51,21 @@ def test_every_state_change_goes_through_eng_set_state() -> None:
     assert sorted(w[:2] for w in writes) == [("engine.c", "t->state = st;"), ("task.c", "t->state = TS_QUEUED;")], writes
 
 
+def test_task_opts_copy_knows_every_pointer_field() -> None:
+    # engine.h: task_opts_copy/task_opts_clear handle the owned strings by
+    # one list, TASK_OPTS_STRINGS, and headers and cookies by name; a
+    # pointer field outside those would be shared by a copy and freed twice
+    header = (CSRC / "engine.h").read_text()
+    body = re.search(r"struct task_opts \{(.*?)\n\};", header, re.S)
+    assert body
+    code = re.sub(r"/\*.*?\*/", "", body.group(1), flags=re.S)
+    pointers = set(re.findall(r"\*+\s*(\w+)\s*;", code))
+    listed = re.search(r"#define TASK_OPTS_STRINGS\(X\)(.*?)\n\n", header, re.S)
+    assert listed
+    strings = set(re.findall(r"X\((\w+),", listed.group(1)))
+    assert pointers == strings | {"headers", "cookies"}, pointers ^ (strings | {"headers", "cookies"})
+
+
 def test_no_select_and_no_signals_on_easy_handles() -> None:
     for path in ENGINE_FILES:
         text = path.read_text()
