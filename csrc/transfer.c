@@ -642,23 +642,10 @@ static const char *reason_phrase(const struct task *t, size_t *len)
     return http_reason_phrase(t->hdr, t->hdr_len, len);
 }
 
-/* Decide what an ended attempt means.  On return t->err is EK_NONE for
-   success; otherwise *retryable says whether another attempt may help. */
-void xfer_classify(struct eng *e, struct task *t, CURLcode res,
-                   int *retryable)
+/* The attempt was stopped on purpose (t->abort): 1 when that decides
+   the outcome (the message is set), 0 when it ended normally. */
+static int xfer_classify_abort(struct task *t, int *retryable)
 {
-    (void)e;
-    *retryable = 0;
-    t->err = EK_NONE;
-    if (t->abort != AB_RANGE && t->abort != AB_FILESIZE)
-        /* these wrote their own message */
-        t->errmsg[0] = 0;
-    t->curl_code = res;
-    t->retry_after = 0;
-
-    if (res == CURLE_OK && !t->response_checked)
-        xfer_check_response(t);      /* an empty body */
-
     switch (t->abort) {
     case AB_IO:
         if (t->o.to_memory)
@@ -669,20 +656,20 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
             snprintf(t->errmsg, sizeof(t->errmsg), "cannot write the file: "
                      "%s", strerror(t->os_errno));
         t->err = EK_IO;
-        return;
+        return 1;
     case AB_RANGE:
         t->err = EK_RANGE;
-        return;
+        return 1;
     case AB_FILESIZE:
         t->err = EK_FILESIZE;
-        return;
+        return 1;
     case AB_CODING:
         /* a content-coded reply to a range: fetch it whole from byte 0 */
         xfer_restart_from_zero(t);
         xfer_set_error(t, EK_RANGE, "the server sent a content-coded reply "
                        "to a range request; fetching it whole");
         *retryable = 1;
-        return;
+        return 1;
     case AB_RESTART:
         /* the resource changed: start again from byte 0 */
         xfer_restart_from_zero(t);
@@ -694,49 +681,56 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
         xfer_set_error(t, EK_RANGE, "the resource changed on the server; "
                        "restarting from byte 0");
         *retryable = 1;
-        return;
+        return 1;
     case AB_COMPLETE:
     case AB_NONE:
         break;
     }
+    return 0;
+}
 
-    if (res == CURLE_OK || (res == CURLE_WRITE_ERROR
-                            && t->abort == AB_COMPLETE)) {
-        long code = t->http_status;
-        if (t->discard) {
-            size_t rlen = 0;
-            const char *reason = reason_phrase(t, &rlen);
-            snprintf(t->errmsg, sizeof(t->errmsg), "HTTP Error %ld: %.*s",
-                     code, (int)rlen, reason ? reason : "");
-            t->err = EK_HTTP;
-            t->retry_after = parse_retry_after(t);
-            *retryable = code == 408 || code == 429 || code >= 500;
-            return;
-        }
-        if (t->total >= 0 && t->written < t->total) {
-            if (t->resource_size < 0 && t->o.expected_size < 0
-                && t->o.range_end >= 0) {
-                /* the resource ended before the end we asked for */
-                eng_lock(t->eng);
-                t->total = t->written;
-                eng_unlock(t->eng);
-                return;
-            }
-            snprintf(t->errmsg, sizeof(t->errmsg),
-                     "the server sent %lld of %lld bytes",
-                     (long long)t->written, (long long)t->total);
-            t->err = EK_TOO_SHORT;
-            *retryable = 1;
-            return;
-        }
-        if (t->total < 0) {
+/* The transfer ended well at the protocol level: an HTTP error reply,
+   a body shorter than announced, or success (t->total known from now). */
+static void xfer_classify_complete(struct task *t, int *retryable)
+{
+    long code = t->http_status;
+    if (t->discard) {
+        size_t rlen = 0;
+        const char *reason = reason_phrase(t, &rlen);
+        snprintf(t->errmsg, sizeof(t->errmsg), "HTTP Error %ld: %.*s",
+                 code, (int)rlen, reason ? reason : "");
+        t->err = EK_HTTP;
+        t->retry_after = parse_retry_after(t);
+        *retryable = code == 408 || code == 429 || code >= 500;
+        return;
+    }
+    if (t->total >= 0 && t->written < t->total) {
+        if (t->resource_size < 0 && t->o.expected_size < 0
+            && t->o.range_end >= 0) {
+            /* the resource ended before the end we asked for */
             eng_lock(t->eng);
             t->total = t->written;
             eng_unlock(t->eng);
+            return;
         }
+        snprintf(t->errmsg, sizeof(t->errmsg),
+                 "the server sent %lld of %lld bytes",
+                 (long long)t->written, (long long)t->total);
+        t->err = EK_TOO_SHORT;
+        *retryable = 1;
         return;
     }
+    if (t->total < 0) {
+        eng_lock(t->eng);
+        t->total = t->written;
+        eng_unlock(t->eng);
+    }
+}
 
+/* curl's error: the message (curl's own words), a redirect that was not
+   followed keeps its 3xx status, and whether another attempt may help. */
+static void xfer_classify_curl(struct task *t, CURLcode res, int *retryable)
+{
     if (t->curl_errbuf[0])
         snprintf(t->errmsg, sizeof(t->errmsg), "%s (curl error %d)",
                  t->curl_errbuf, (int)res);
@@ -787,6 +781,31 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
         *retryable = 1;
         return;
     }
+}
+
+/* Decide what an ended attempt means.  On return t->err is EK_NONE for
+   success; otherwise *retryable says whether another attempt may help. */
+void xfer_classify(struct eng *e, struct task *t, CURLcode res,
+                   int *retryable)
+{
+    (void)e;
+    *retryable = 0;
+    t->err = EK_NONE;
+    if (t->abort != AB_RANGE && t->abort != AB_FILESIZE)
+        /* these wrote their own message */
+        t->errmsg[0] = 0;
+    t->curl_code = res;
+    t->retry_after = 0;
+
+    if (res == CURLE_OK && !t->response_checked)
+        xfer_check_response(t);      /* an empty body */
+    if (xfer_classify_abort(t, retryable))
+        return;
+    if (res == CURLE_OK || (res == CURLE_WRITE_ERROR
+                            && t->abort == AB_COMPLETE))
+        xfer_classify_complete(t, retryable);
+    else
+        xfer_classify_curl(t, res, retryable);
 }
 
 /* Before another attempt: a decoded body cannot be resumed by offset,
