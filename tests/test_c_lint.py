@@ -66,6 +66,31 @@ def test_task_opts_copy_knows_every_pointer_field() -> None:
     assert pointers == strings | {"headers", "cookies"}, pointers ^ (strings | {"headers", "cookies"})
 
 
+MAX_FILE_LINES = 900
+MAX_FUNCTION_LINES = 80
+
+
+def test_files_and_functions_stay_small() -> None:
+    # issue 20: a newcomer reads a file and a function at a time; a
+    # function runs from its signature (the column-0 lines before a "{"
+    # alone on its line) to the next "}" at column 0
+    long = []
+    for path in sorted(CSRC.glob("*.[ch]")):
+        lines = path.read_text().splitlines()
+        assert len(lines) <= MAX_FILE_LINES, f"{path.name}: {len(lines)} lines"
+        start = None
+        for n, line in enumerate(lines):
+            if line == "{":
+                start = n - 1
+                while start > 0 and lines[start].startswith(" "):
+                    start -= 1
+            elif start is not None and line.startswith("}"):
+                if n - start + 1 > MAX_FUNCTION_LINES:
+                    long.append(f"{path.name}:{start + 1} {lines[start][:60]} ({n - start + 1} lines)")
+                start = None
+    assert not long, long
+
+
 def test_no_select_and_no_signals_on_easy_handles() -> None:
     for path in ENGINE_FILES:
         text = path.read_text()
