@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -421,32 +422,40 @@ int submit_parse(PyObject *args, PyObject *kw, struct submit_args *a)
     return 0;
 }
 
+/* ValueError(fmt % ...); -1 */
+static int bad_value(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    PyErr_FormatV(PyExc_ValueError, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 /* The ranges and numbers, and which combinations make sense; fills in the
    defaults that depend on others (offset, connections=0, memory). */
 int submit_validate(struct submit_args *a)
 {
     if (a->range_start < 0)
-        return PyErr_Format(PyExc_ValueError, "range start must be >= 0, "
-                            "not %lld", a->range_start), -1;
+        return bad_value("range start must be >= 0, not %lld",
+                         a->range_start);
     if (a->range_end != -1 && a->range_end <= a->range_start)
-        return PyErr_Format(PyExc_ValueError, "range end (%lld) must be "
-                            "greater than range start (%lld)", a->range_end,
-                            a->range_start), -1;
+        return bad_value("range end (%lld) must be greater than range "
+                         "start (%lld)", a->range_end, a->range_start);
     if (a->offset == -1)
         a->offset = a->range_start;
     if (a->offset < 0)
-        return PyErr_Format(PyExc_ValueError, "offset must be >= 0, not "
-                            "%lld", a->offset), -1;
+        return bad_value("offset must be >= 0, not %lld", a->offset);
     if (a->expected < -1 || a->max_filesize < -1 || a->max_retries < -1)
-        return PyErr_Format(PyExc_ValueError, "expected_size, max_filesize "
-                            "and max_retries must be >= 0"), -1;
+        return bad_value("expected_size, max_filesize and max_retries "
+                         "must be >= 0");
     if (a->max_retries > 1000000)
-        return PyErr_Format(PyExc_ValueError, "max_retries must be at most "
-                            "1000000, not %d", a->max_retries), -1;
+        return bad_value("max_retries must be at most 1000000, not %d",
+                         a->max_retries);
     if (a->connections < 0 || a->connections > SEG_MAX_CONNECTIONS)
-        return PyErr_Format(PyExc_ValueError, "connections must be between "
-                            "1 and %d, or 0 (auto), not %d",
-                            SEG_MAX_CONNECTIONS, a->connections), -1;
+        return bad_value("connections must be between 1 and %d, or 0 "
+                         "(auto), not %d", SEG_MAX_CONNECTIONS,
+                         a->connections);
     if (a->connections == 0) {
         /* auto: up to ADAPTIVE_MAX for a whole file (or its tail) written
            to a path or fd; anything else is one connection */
@@ -454,23 +463,22 @@ int submit_validate(struct submit_args *a)
         a->connections = a->adaptive ? ADAPTIVE_MAX : 1;
     }
     if (a->min_piece < 16384 || a->max_request < 0)
-        return PyErr_Format(PyExc_ValueError, "min_piece must be at least "
-                            "16384 bytes and max_request 0 (no cap) or "
-                            "more"), -1;
+        return bad_value("min_piece must be at least 16384 bytes and "
+                         "max_request 0 (no cap) or more");
     if (a->memory && (a->path != Py_None || a->fileno != -1
                       || a->connections != 1 || a->max_memory < 1))
-        return PyErr_Format(PyExc_ValueError, "memory=True keeps the body "
-                            "in memory: give no path, no fileno, one "
-                            "connection and max_memory >= 1"), -1;
+        return bad_value("memory=True keeps the body in memory: give no "
+                         "path, no fileno, one connection and max_memory "
+                         ">= 1");
     if (a->memory)
         a->offset = 0;
     if (a->hold && (a->memory || a->connections != 1 || a->fileno != -1))
-        return PyErr_Format(PyExc_ValueError, "hold_new_validator is for "
-                            "one connection writing a path"), -1;
+        return bad_value("hold_new_validator is for one connection "
+                         "writing a path");
     if (a->connections > 1 && a->range_end != -1)
-        return PyErr_Format(PyExc_ValueError, "several connections are for "
-                            "a whole resource or its tail: give range=(start,"
-                            " None) or connections=1"), -1;
+        return bad_value("several connections are for a whole resource "
+                         "or its tail: give range=(start, None) or "
+                         "connections=1");
     return 0;
 }
 
