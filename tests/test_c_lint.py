@@ -49,6 +49,10 @@ def test_every_state_change_goes_through_eng_set_state() -> None:
             if re.search(r"(->|\.)state\s*=(?!=)", line):
                 writes.append((path.name, line.strip(), n))
     assert sorted(w[:2] for w in writes) == [("engine.c", "t->state = st;"), ("task.c", "t->state = TS_QUEUED;")], writes
+    # and a finished state only through eng_finish (engine.h)
+    for path in sorted(CSRC.glob("*.c")):
+        finishing = re.findall(r"eng_set_state(?:_locked)?\([^;]*TS_(?:DONE|FAILED|CANCELLED)", path.read_text())
+        assert not finishing, (path.name, finishing)
 
 
 def test_task_opts_copy_knows_every_pointer_field() -> None:
