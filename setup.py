@@ -31,8 +31,8 @@ from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 MIN_CURL = (7, 68, 0)  # curl_multi_poll + curl_multi_wakeup
-# The oldest limited API module.c builds against: "y*" (the buffer protocol)
-# joined the limited API in 3.11.
+# The oldest limited API the binding (csrc/module.c and the files beside it)
+# builds against: "y*" (the buffer protocol) joined the limited API in 3.11.
 LIMITED_API = ("0x030B0000", "cp311")
 
 

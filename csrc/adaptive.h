@@ -4,8 +4,10 @@
  * time, the byte count and the live connection count in).
  *
  * Ownership: a struct adaptive lives inside a segmented download's plan
- * (struct seg) and is touched by the engine thread only ("thr"); its
- * history and peak are copied out under eng->mu when Python asks.
+ * (struct seg, where engine.h marks it "mu" and says so once): the engine
+ * thread is its one writer and writes it under eng->mu; Python reads it
+ * (Task.info, seg_note) under eng->mu.  These functions take no lock:
+ * the caller holds it.
  *
  * The rule, in TCP's words (docs/adaptive.md has the numbers and why):
  *   - slow start: begin with one connection; after each change wait

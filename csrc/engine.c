@@ -263,8 +263,7 @@ static void eng_stats_finished_locked(struct eng *e, struct task *t,
         e->stats.last_end = t->finish_time;
 }
 
-/* The only way a task becomes finished: record the outcome, release the
-   connection and the file, wake the waiters, drop the engine's ref. */
+/* the only way a task becomes finished (engine.h) */
 void eng_finish(struct eng *e, struct task *t, enum task_state st)
 {
     if (t->seg) {
@@ -294,7 +293,7 @@ void eng_finish(struct eng *e, struct task *t, enum task_state st)
         t->err = EK_CANCELLED;
         snprintf(t->errmsg, sizeof(t->errmsg), "the download was cancelled");
     }
-    t->state = st;
+    eng_set_state_locked(t, st);
     t->finish_time = eng_now();
     t->speed = 0;
     eng_stats_finished_locked(e, t, st);
@@ -308,10 +307,17 @@ void eng_finish(struct eng *e, struct task *t, enum task_state st)
     task_decref(t);
 }
 
+/* the one place t->state changes (engine.h); eng->mu is held, so that a
+   Python thread sees the state with the fields of the same locked block */
+void eng_set_state_locked(struct task *t, enum task_state st)
+{
+    t->state = st;
+}
+
 static void eng_set_state(struct eng *e, struct task *t, enum task_state st)
 {
     eng_lock(e);
-    t->state = st;
+    eng_set_state_locked(t, st);
     eng_unlock(e);
 }
 
@@ -423,7 +429,7 @@ static void eng_attempt_ended(struct eng *e, struct task *t, CURLcode res)
     eng_lock(e);
     t->retries++;
     e->stats.retries++;
-    t->state = TS_RETRY_WAIT;
+    eng_set_state_locked(t, TS_RETRY_WAIT);
     t->speed = 0;
     eng_unlock(e);
 }

@@ -2,11 +2,11 @@
  * engine.h - the private header of the yt-dlp-async download engine.
  *
  * Plain C11 + POSIX + libcurl.  Nothing here includes Python.h: only
- * module.c does.  The engine thread runs the code of every other file and
- * never touches a Python object.
+ * the binding files (binding.h) do.  The engine thread runs the code of
+ * every other file and never touches a Python object.
  *
  * Ownership:
- *   struct eng   - created and freed by module.c (the Python Engine object).
+ *   struct eng   - created and freed by engineobj.c (the Engine object).
  *                  Its thread owns the CURLM, every easy handle, every host
  *                  entry and the file descriptors of live tasks.
  *   struct task  - reference counted.  One reference is held by the Python
@@ -16,7 +16,7 @@
  * Python reads (marked "mu" below).  Fields marked "thr" are touched only by
  * the engine thread.  Byte counters are atomics so that the write callback
  * never takes the lock.  Python threads never block on eng->mu while holding
- * the GIL (module.c releases it first when the lock is contended).
+ * the GIL (the binding releases it first when the lock is contended).
  */
 #ifndef YTDLP_ASYNC_ENGINE_H
 #define YTDLP_ASYNC_ENGINE_H
@@ -182,6 +182,21 @@ struct task_opts {
     int hold_new_validator;
 };
 
+/* Every string a task_opts owns, in one list, as X(field, copied):
+   task_opts_clear frees each, task_opts_copy gives the copy its own
+   duplicate of each that is copied (state_path is not: a segment has no
+   control file of its own) and NULL for the rest.  headers and cookies
+   are the only other pointers; both functions handle them by name.  A new
+   pointer field must be one of the three, or two tasks free one pointer:
+   tests/test_c_lint.py checks the struct against this list and
+   tests/c/test_task_opts.c copies and frees every field under ASan. */
+#define TASK_OPTS_STRINGS(X) \
+    X(url, 1) X(path, 1) X(host_key, 1) X(proxy, 1) X(source_address, 1) \
+    X(ca_file, 1) X(ca_path, 1) X(client_cert, 1) X(client_key, 1) \
+    X(key_password, 1) X(if_range, 1) X(state_path, 0)
+
+/* A deep copy, for the segments of a download; 0 or -1 (ENOMEM, dst
+   cleared).  Not copied: truncate, hold_new_validator (see task.c). */
 int task_opts_copy(struct task_opts *dst, const struct task_opts *src);
 
 void task_opts_clear(struct task_opts *o);
@@ -240,7 +255,8 @@ struct task {
     int retries;                /* mu */
     long http_status;           /* mu */
     int restarted;              /* mu */
-    enum task_state state;      /* mu */
+    enum task_state state;      /* mu: written by eng_set_state_locked()
+                                   only (task_new sets TS_QUEUED) */
     int cancel_requested;       /* mu */
 
     /* the reply being written, set once its headers are accepted (before
@@ -402,8 +418,9 @@ struct seg {
     int coded;                  /* the first reply was content-coded */
     int no_length;              /* the first reply had no usable length */
     int shedding;               /* thr: cancelling connections over target */
-    /* how many connections (adaptive.c when o.adaptive): the engine
-       thread writes, Python reads, both under mu */
+    /* how many connections (adaptive.c when o.adaptive).  Its owner:
+       the engine thread, the one writer, under mu (seg_init sets it up
+       before the task is shared); Python reads it under mu */
     struct adaptive ctl;        /* mu */
     int peak;                   /* mu: most connections transferring at once */
 };
@@ -465,7 +482,14 @@ int eng_wait_task(struct eng *e, struct task *t, long ms);
 double eng_now(void);
 /* engine.c helpers used by segment.c */
 int eng_enqueue(struct eng *e, struct task *t);
+/* The only way a task becomes finished (TS_DONE, TS_FAILED, TS_CANCELLED):
+   records the outcome, releases the connection and the file, wakes the
+   waiters and drops the engine's reference. */
 void eng_finish(struct eng *e, struct task *t, enum task_state st);
+/* Every change of t->state, with eng->mu held (engine.c wraps it in
+   eng_set_state for the unlocked callers); tests/test_c_lint.py checks
+   that no other line assigns ->state. */
+void eng_set_state_locked(struct task *t, enum task_state st);
 void eng_host_trouble(struct eng *e, struct host *h);
 
 #endif

@@ -294,7 +294,7 @@ int seg_start(struct eng *e, struct task *t)
         t->fd = -1;
     }
     eng_lock(e);
-    t->state = TS_ACTIVE;
+    eng_set_state_locked(t, TS_ACTIVE);
     if (s->size > 0) {
         t->resource_size = s->size;
         t->total = s->size - s->start;

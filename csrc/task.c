@@ -44,23 +44,13 @@ static void free_strv(char **v, size_t n)
 
 void task_opts_clear(struct task_opts *o)
 {
-    free(o->url);
-    free(o->path);
-    free(o->host_key);
+    if (o->key_password)
+        memset(o->key_password, 0, strlen(o->key_password));
+#define FREE_STRING(f, copied) free(o->f);
+    TASK_OPTS_STRINGS(FREE_STRING)
+#undef FREE_STRING
     curl_slist_free_all(o->headers);
     free_strv(o->cookies, o->ncookies);
-    free(o->proxy);
-    free(o->source_address);
-    free(o->ca_file);
-    free(o->ca_path);
-    free(o->client_cert);
-    free(o->client_key);
-    if (o->key_password) {
-        memset(o->key_password, 0, strlen(o->key_password));
-        free(o->key_password);
-    }
-    free(o->if_range);
-    free(o->state_path);
     memset(o, 0, sizeof(*o));
 }
 
@@ -73,28 +63,25 @@ static int dup_field(char **dst, const char *src)
     return *dst ? 0 : -1;
 }
 
-/* A deep copy, for the segments of a download; 0 or -1 (ENOMEM). */
+/* The scalars by a struct copy, then every pointer replaced: the list in
+   engine.h (TASK_OPTS_STRINGS) names each owned string, so one the copy
+   would share with src cannot be left out. */
 int task_opts_copy(struct task_opts *dst, const struct task_opts *src)
 {
     *dst = *src;
+#define NO_STRING(f, copied) dst->f = NULL;
+    TASK_OPTS_STRINGS(NO_STRING)
+#undef NO_STRING
     dst->headers = NULL;
     dst->cookies = NULL;
     dst->ncookies = 0;
     dst->truncate = 0;
     dst->hold_new_validator = 0;   /* nobody would release a child */
-    if (dup_field(&dst->url, src->url) | dup_field(&dst->host_key,
-                                                      src->host_key)
-        | dup_field(&dst->proxy, src->proxy)
-        | dup_field(&dst->source_address, src->source_address)
-        | dup_field(&dst->ca_file, src->ca_file)
-        | dup_field(&dst->ca_path, src->ca_path)
-        | dup_field(&dst->client_cert, src->client_cert)
-        | dup_field(&dst->client_key, src->client_key)
-        | dup_field(&dst->key_password, src->key_password)
-        | dup_field(&dst->if_range, src->if_range)
-        | dup_field(&dst->state_path, NULL)
-        | dup_field(&dst->path, src->path))
+#define DUP_STRING(f, copied) \
+    if (dup_field(&dst->f, (copied) ? src->f : NULL) < 0) \
         goto fail;
+    TASK_OPTS_STRINGS(DUP_STRING)
+#undef DUP_STRING
     for (struct curl_slist *h = src->headers; h; h = h->next) {
         struct curl_slist *n = curl_slist_append(dst->headers, h->data);
         if (!n)

@@ -207,18 +207,127 @@ int xfer_held(struct task *t)
     return wait;
 }
 
+/* The bytes this request delivers, from the resource's size (-1:
+   unknown) and the range asked. */
+static int64_t reply_total(const struct task *t, int64_t size)
+{
+    if (t->o.range_end >= 0)
+        return (size >= 0 && size < t->o.range_end ? size
+                : t->o.range_end) - t->o.range_start;
+    return size >= 0 ? size - t->o.range_start : -1;
+}
+
+/* A content-coded reply to a range: Content-Range and Content-Length
+   count bytes of the encoded stream, so no decoded byte of it has a known
+   position.  1 when the attempt is aborted (restart whole, or fail). */
+static int xfer_coded_range(struct task *t, int asked_range)
+{
+    if (!t->coded || !asked_range)
+        return 0;
+    if (xfer_can_restart(t)) {
+        t->abort = AB_CODING;
+        return 1;
+    }
+    snprintf(t->errmsg, sizeof(t->errmsg), "server sent a "
+             "content-coded reply to a range request (bytes %lld-); its "
+             "offsets are of the encoded stream",
+             (long long)t->attempt_start);
+    t->abort = AB_RANGE;
+    return 1;
+}
+
+/* A range continuing older bytes: 1 when the resource changed since
+   (ETag or Last-Modified differ; o.if_range when this task holds neither
+   yet), with the attempt aborted (restart from 0, or fail). */
+static int xfer_resource_changed(struct task *t, const char *etag,
+                                 const char *lastmod)
+{
+    const char *old = t->etag ? t->etag : NULL;
+    int changed = validator_differs(old, etag)
+        || (!old && validator_differs(t->last_modified, lastmod));
+    if (!t->etag && !t->last_modified && t->o.if_range) {
+        const char *now = t->o.if_range[0] == '"'
+            || strncmp(t->o.if_range, "W/", 2) == 0 ? etag : lastmod;
+        changed = validator_differs(t->o.if_range, now);
+    }
+    if (!changed)
+        return 0;
+    if (xfer_can_restart(t)) {
+        t->abort = AB_RESTART;
+    } else {
+        snprintf(t->errmsg, sizeof(t->errmsg),
+                 "the resource changed on the server (ETag or "
+                 "Last-Modified differs) while a range of it was "
+                 "being fetched");
+        t->abort = AB_RANGE;
+    }
+    return 1;
+}
+
+/* A reply with a Content-Range (or a 206 to a ranged request): it must
+   start where asked and be of the same resource.  0 with *size set, or
+   -1 with the attempt aborted. */
+static int xfer_ranged_reply(struct task *t, long code, const char *cr,
+                             size_t vlen, const char *etag,
+                             const char *lastmod, int64_t *size)
+{
+    int has_older_bytes = t->attempt_start > t->o.range_start
+        || (t->attempt_start > 0 && t->o.if_range);
+    int64_t s, en, tot;
+    if (!cr || http_content_range(cr, vlen, &s, &en, &tot) < 0) {
+        xfer_fail_range(t, "server answered %lld without a usable "
+                        "Content-Range (asked from byte %lld)",
+                        (long long)code, (long long)t->attempt_start);
+        return -1;
+    }
+    if (s != t->attempt_start) {
+        xfer_fail_range(t, "server sent bytes from %lld for a request "
+                        "starting at byte %lld", (long long)s,
+                        (long long)t->attempt_start);
+        return -1;
+    }
+    if (has_older_bytes && xfer_resource_changed(t, etag, lastmod))
+        return -1;
+    *size = tot >= 0 ? tot : -1;
+    return 0;
+}
+
+/* A 200: the body is the resource from byte 0; a request from a later
+   byte starts over from 0 where it can.  0 with *size set, or -1 with
+   the attempt aborted. */
+static int xfer_whole_reply(struct task *t, long code, int asked_range,
+                            int64_t *size)
+{
+    curl_off_t clen = -1;
+    if (asked_range && t->attempt_start > 0) {
+        if (!xfer_can_restart(t)) {
+            xfer_fail_range(t, "server ignored the Range request "
+                            "(answered %lld to a request from byte "
+                            "%lld)", (long long)code,
+                            (long long)t->attempt_start);
+            return -1;
+        }
+        xfer_restart_from_zero(t);
+    }
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
+    /* a coded body's length is that of the encoded bytes */
+    *size = clen >= 0 && !t->coded ? (int64_t)clen : -1;
+    return 0;
+}
+
+/* The reply's headers, once, before its first body byte: is its body the
+   bytes asked for?  Sets t->abort (and the message) when it is not;
+   otherwise the reply's size, length and validators become the task's. */
 static void xfer_check_response(struct task *t)
 {
     struct eng *e = t->eng;
     long code = 0;
-    curl_off_t clen = -1;
     int64_t size = -1, total;
     int asked_range = t->attempt_start > 0 || t->o.range_end >= 0;
-    int has_older_bytes = t->attempt_start > t->o.range_start
-        || (t->attempt_start > 0 && t->o.if_range);
     char *etag, *lastmod;
     size_t vlen;
     const char *cr;
+    int rc;
 
     t->response_checked = 1;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -233,92 +342,21 @@ static void xfer_check_response(struct task *t)
     etag = hdr_dup(t, "etag");
     lastmod = hdr_dup(t, "last-modified");
     t->coded = xfer_is_coded(t);
-    if (t->coded && asked_range) {
-        /* Content-Range and Content-Length count bytes of the encoded
-           stream: no decoded byte of this reply has a known position */
-        if (xfer_can_restart(t)) {
-            t->abort = AB_CODING;
-            goto out;
-        }
-        snprintf(t->errmsg, sizeof(t->errmsg), "server sent a "
-                 "content-coded reply to a range request (bytes %lld-); its "
-                 "offsets are of the encoded stream",
-                 (long long)t->attempt_start);
-        t->abort = AB_RANGE;
+    if (xfer_coded_range(t, asked_range))
         goto out;
-    }
     cr = hdr_find(t->hdr, t->hdr_len, "content-range", &vlen);
 
     /* A 206 without Content-Range to a request that asked no Range has
        no range to be of: its body is the resource from byte 0, as a
        200's is (HttpFD takes any 2xx to a plain GET whole).  To a ranged
        request it stays unusable: its bytes have no known position. */
-    if (cr || (code == 206 && asked_range)) {
-        int64_t s, en, tot;
-        if (!cr || http_content_range(cr, vlen, &s, &en, &tot) < 0) {
-            xfer_fail_range(t, "server answered %lld without a usable "
-                            "Content-Range (asked from byte %lld)",
-                            (long long)code, (long long)t->attempt_start);
-            goto out;
-        }
-        if (s != t->attempt_start) {
-            xfer_fail_range(t, "server sent bytes from %lld for a request "
-                            "starting at byte %lld", (long long)s,
-                            (long long)t->attempt_start);
-            goto out;
-        }
-        if (has_older_bytes) {
-            const char *old = t->etag ? t->etag : NULL;
-            int changed = validator_differs(old, etag)
-                || (!old && validator_differs(t->last_modified, lastmod));
-            if (!t->etag && !t->last_modified && t->o.if_range) {
-                const char *now = t->o.if_range[0] == '"'
-                    || strncmp(t->o.if_range, "W/", 2) == 0 ? etag : lastmod;
-                changed = validator_differs(t->o.if_range, now);
-            }
-            if (changed) {
-                if (xfer_can_restart(t)) {
-                    t->abort = AB_RESTART;
-                } else {
-                    snprintf(t->errmsg, sizeof(t->errmsg),
-                             "the resource changed on the server (ETag or "
-                             "Last-Modified differs) while a range of it was "
-                             "being fetched");
-                    t->abort = AB_RANGE;
-                }
-                goto out;
-            }
-        }
-        size = tot >= 0 ? tot : -1;
-        if (t->o.range_end >= 0)
-            total = (size >= 0 && size < t->o.range_end ? size
-                     : t->o.range_end) - t->o.range_start;
-        else if (size >= 0)
-            total = size - t->o.range_start;
-        else
-            total = -1;
-    } else {
-        /* 200: the body is the resource from byte 0 */
-        if (asked_range && t->attempt_start > 0) {
-            if (!xfer_can_restart(t)) {
-                xfer_fail_range(t, "server ignored the Range request "
-                                "(answered %lld to a request from byte "
-                                "%lld)", (long long)code,
-                                (long long)t->attempt_start);
-                goto out;
-            }
-            xfer_restart_from_zero(t);
-        }
-        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
-                          &clen);
-        /* a coded body's length is that of the encoded bytes */
-        size = clen >= 0 && !t->coded ? (int64_t)clen : -1;
-        if (t->o.range_end >= 0)
-            total = (size >= 0 && size < t->o.range_end ? size
-                     : t->o.range_end) - t->o.range_start;
-        else
-            total = size >= 0 ? size - t->o.range_start : -1;
-    }
+    if (cr || (code == 206 && asked_range))
+        rc = xfer_ranged_reply(t, code, cr, vlen, etag, lastmod, &size);
+    else
+        rc = xfer_whole_reply(t, code, asked_range, &size);
+    if (rc < 0)
+        goto out;
+    total = reply_total(t, size);
 
     if (t->o.max_filesize >= 0 && size > t->o.max_filesize) {
         xfer_fail_filesize(t, size);
@@ -604,23 +642,10 @@ static const char *reason_phrase(const struct task *t, size_t *len)
     return http_reason_phrase(t->hdr, t->hdr_len, len);
 }
 
-/* Decide what an ended attempt means.  On return t->err is EK_NONE for
-   success; otherwise *retryable says whether another attempt may help. */
-void xfer_classify(struct eng *e, struct task *t, CURLcode res,
-                   int *retryable)
+/* The attempt was stopped on purpose (t->abort): 1 when that decides
+   the outcome (the message is set), 0 when it ended normally. */
+static int xfer_classify_abort(struct task *t, int *retryable)
 {
-    (void)e;
-    *retryable = 0;
-    t->err = EK_NONE;
-    if (t->abort != AB_RANGE && t->abort != AB_FILESIZE)
-        /* these wrote their own message */
-        t->errmsg[0] = 0;
-    t->curl_code = res;
-    t->retry_after = 0;
-
-    if (res == CURLE_OK && !t->response_checked)
-        xfer_check_response(t);      /* an empty body */
-
     switch (t->abort) {
     case AB_IO:
         if (t->o.to_memory)
@@ -631,20 +656,20 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
             snprintf(t->errmsg, sizeof(t->errmsg), "cannot write the file: "
                      "%s", strerror(t->os_errno));
         t->err = EK_IO;
-        return;
+        return 1;
     case AB_RANGE:
         t->err = EK_RANGE;
-        return;
+        return 1;
     case AB_FILESIZE:
         t->err = EK_FILESIZE;
-        return;
+        return 1;
     case AB_CODING:
         /* a content-coded reply to a range: fetch it whole from byte 0 */
         xfer_restart_from_zero(t);
         xfer_set_error(t, EK_RANGE, "the server sent a content-coded reply "
                        "to a range request; fetching it whole");
         *retryable = 1;
-        return;
+        return 1;
     case AB_RESTART:
         /* the resource changed: start again from byte 0 */
         xfer_restart_from_zero(t);
@@ -656,49 +681,56 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
         xfer_set_error(t, EK_RANGE, "the resource changed on the server; "
                        "restarting from byte 0");
         *retryable = 1;
-        return;
+        return 1;
     case AB_COMPLETE:
     case AB_NONE:
         break;
     }
+    return 0;
+}
 
-    if (res == CURLE_OK || (res == CURLE_WRITE_ERROR
-                            && t->abort == AB_COMPLETE)) {
-        long code = t->http_status;
-        if (t->discard) {
-            size_t rlen = 0;
-            const char *reason = reason_phrase(t, &rlen);
-            snprintf(t->errmsg, sizeof(t->errmsg), "HTTP Error %ld: %.*s",
-                     code, (int)rlen, reason ? reason : "");
-            t->err = EK_HTTP;
-            t->retry_after = parse_retry_after(t);
-            *retryable = code == 408 || code == 429 || code >= 500;
-            return;
-        }
-        if (t->total >= 0 && t->written < t->total) {
-            if (t->resource_size < 0 && t->o.expected_size < 0
-                && t->o.range_end >= 0) {
-                /* the resource ended before the end we asked for */
-                eng_lock(t->eng);
-                t->total = t->written;
-                eng_unlock(t->eng);
-                return;
-            }
-            snprintf(t->errmsg, sizeof(t->errmsg),
-                     "the server sent %lld of %lld bytes",
-                     (long long)t->written, (long long)t->total);
-            t->err = EK_TOO_SHORT;
-            *retryable = 1;
-            return;
-        }
-        if (t->total < 0) {
+/* The transfer ended well at the protocol level: an HTTP error reply,
+   a body shorter than announced, or success (t->total known from now). */
+static void xfer_classify_complete(struct task *t, int *retryable)
+{
+    long code = t->http_status;
+    if (t->discard) {
+        size_t rlen = 0;
+        const char *reason = reason_phrase(t, &rlen);
+        snprintf(t->errmsg, sizeof(t->errmsg), "HTTP Error %ld: %.*s",
+                 code, (int)rlen, reason ? reason : "");
+        t->err = EK_HTTP;
+        t->retry_after = parse_retry_after(t);
+        *retryable = code == 408 || code == 429 || code >= 500;
+        return;
+    }
+    if (t->total >= 0 && t->written < t->total) {
+        if (t->resource_size < 0 && t->o.expected_size < 0
+            && t->o.range_end >= 0) {
+            /* the resource ended before the end we asked for */
             eng_lock(t->eng);
             t->total = t->written;
             eng_unlock(t->eng);
+            return;
         }
+        snprintf(t->errmsg, sizeof(t->errmsg),
+                 "the server sent %lld of %lld bytes",
+                 (long long)t->written, (long long)t->total);
+        t->err = EK_TOO_SHORT;
+        *retryable = 1;
         return;
     }
+    if (t->total < 0) {
+        eng_lock(t->eng);
+        t->total = t->written;
+        eng_unlock(t->eng);
+    }
+}
 
+/* curl's error: the message (curl's own words), a redirect that was not
+   followed keeps its 3xx status, and whether another attempt may help. */
+static void xfer_classify_curl(struct task *t, CURLcode res, int *retryable)
+{
     if (t->curl_errbuf[0])
         snprintf(t->errmsg, sizeof(t->errmsg), "%s (curl error %d)",
                  t->curl_errbuf, (int)res);
@@ -749,6 +781,31 @@ void xfer_classify(struct eng *e, struct task *t, CURLcode res,
         *retryable = 1;
         return;
     }
+}
+
+/* Decide what an ended attempt means.  On return t->err is EK_NONE for
+   success; otherwise *retryable says whether another attempt may help. */
+void xfer_classify(struct eng *e, struct task *t, CURLcode res,
+                   int *retryable)
+{
+    (void)e;
+    *retryable = 0;
+    t->err = EK_NONE;
+    if (t->abort != AB_RANGE && t->abort != AB_FILESIZE)
+        /* these wrote their own message */
+        t->errmsg[0] = 0;
+    t->curl_code = res;
+    t->retry_after = 0;
+
+    if (res == CURLE_OK && !t->response_checked)
+        xfer_check_response(t);      /* an empty body */
+    if (xfer_classify_abort(t, retryable))
+        return;
+    if (res == CURLE_OK || (res == CURLE_WRITE_ERROR
+                            && t->abort == AB_COMPLETE))
+        xfer_classify_complete(t, retryable);
+    else
+        xfer_classify_curl(t, res, retryable);
 }
 
 /* Before another attempt: a decoded body cannot be resumed by offset,
