@@ -203,6 +203,8 @@ struct task {
     struct host *host;          /* thr */
     struct task *next;          /* thr: engine's list of unfinished tasks */
     struct task *parent;        /* thr: the segmented download it serves */
+    int draining;               /* thr: shed after its first byte: it ends
+                                   with its range, and no other replaces it */
     struct seg *seg;            /* a segmented download's plan, else NULL */
 
     struct task_opts o;

@@ -30,8 +30,9 @@
  * controller of adaptive.c sets the target (one connection at first, more
  * while each step pays, fewer on pressure) from samples seg_adapt feeds it
  * four times a second.  A higher target is met by the plan above (gaps,
- * then halving); a lower one by cancelling the newest connections: their
- * bytes so far are kept and the rest of their ranges become gaps.
+ * then halving); a lower one by giving back the newest connections: one
+ * with no byte yet is cancelled, one with bytes finishes its range and is
+ * not replaced (seg_shed).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -467,23 +468,42 @@ static int seg_target(const struct task *t)
     return s->cap > 0 && n > s->cap ? s->cap : n;
 }
 
-/* Over target: cancel connections, those still queued first, then the
-   one that has written least (the newest).  Its bytes so far count as
-   done; the rest of its range is a gap for the next free connection. */
+/* The connections not draining. */
+static int seg_live(const struct seg *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->nchildren; i++)
+        n += !s->children[i]->draining;
+    return n;
+}
+
+/* Over target: give connections back, those still queued first, then the
+   one that has written least (the newest).  One that has no byte yet is
+   cancelled: its range goes back to the connection it was cut from
+   (seg_give_back) or becomes a gap.  One that has written bytes drains:
+   it finishes its range and is not replaced, since cancelling it would
+   leave the rest of its range to a new request, which a server that
+   admits so many requests per URL refuses (issue 18); draining costs no
+   request and no byte twice. */
 static void seg_shed(struct eng *e, struct task *t)
 {
     struct seg *s = t->seg;
     s->shedding = 1;
-    while (s->nchildren > seg_target(t) && s->nchildren > 1) {
+    while (seg_live(s) > seg_target(t) && seg_live(s) > 1) {
         struct task *victim = NULL;
         for (int i = 0; i < s->nchildren; i++) {
             struct task *c = s->children[i];
+            if (c->draining)
+                continue;
             if (!victim || (c->state != TS_ACTIVE && victim->state == TS_ACTIVE)
                 || ((c->state == TS_ACTIVE) == (victim->state == TS_ACTIVE)
                     && task_written(c) < task_written(victim)))
                 victim = c;
         }
-        eng_finish(e, victim, TS_CANCELLED);
+        if (victim->state == TS_ACTIVE && task_written(victim) > 0)
+            victim->draining = 1;
+        else
+            eng_finish(e, victim, TS_CANCELLED);
     }
     s->shedding = 0;
 }
@@ -496,7 +516,7 @@ void seg_plan(struct eng *e, struct task *t)
     if (s->finishing || s->shedding || e->shutting_down || !s->confirmed)
         return;
     if (t->o.adaptive && s->ranges_ok && !s->single
-        && s->nchildren > seg_target(t)) {
+        && seg_live(s) > seg_target(t)) {
         seg_shed(e, t);
         if (task_finished_state(t->state) || s->finishing)
             return;
@@ -750,7 +770,7 @@ void seg_adapt(struct eng *e, struct task *t, double now)
     adaptive_decide(&s->ctl, now, left < 0 ? -1 : left);
     eng_unlock(e);
     target = seg_target(t);
-    if (target != s->nchildren) {
+    if (target != seg_live(s)) {
         s->plan_me = 1;
         e->plan_pending = 1;
     }
