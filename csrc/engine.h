@@ -403,8 +403,7 @@ struct seg {
     char *saved;                /* the control file's last contents */
     int64_t unsaved;            /* thr: bytes the children wrote since the
                                    last save */
-    int64_t save_every;         /* thr: save when unsaved reaches this */
-    int save_me;                /* thr: unsaved reached save_every */
+    int save_me;                /* thr: a save is due (seg_child_wrote) */
     int finishing;
     int plan_me;                /* confirmed: plan in the loop */
     int coded;                  /* the first reply was content-coded */
@@ -426,8 +425,9 @@ void seg_child_finished(struct eng *e, struct task *child);
 void seg_child_confirmed(struct task *child);
 void seg_plan(struct eng *e, struct task *t);
 void seg_refresh(struct eng *e, struct task *t, double now, int force);
-void seg_child_wrote(struct eng *e, struct task *child, int64_t n);
-long seg_checkpoints(struct eng *e, double now);
+void seg_child_wrote(struct eng *e, struct task *child, int64_t n,
+                     double now);
+void seg_checkpoints(struct eng *e, double now);
 void seg_cancel_children(struct eng *e, struct task *t);
 void seg_adapt(struct eng *e, struct task *t, double now);
 void seg_child_active(struct eng *e, struct task *child);

@@ -44,18 +44,19 @@
 
 #include "engine.h"
 
-/* The control file follows the bytes: it is saved once the children have
-   written SEG_SAVE_LAG seconds of transfer at the current rate since the
-   last save (at least SEG_SAVE_FLOOR bytes, so a slow download is not saved
-   on every write), at most once every SEG_SAVE_GAP seconds, and at the
-   latest SEG_SAVE_INTERVAL after the last save.  A kill -9 then costs at
-   most about SEG_SAVE_LAG seconds of transfer (plus what was in flight),
-   whatever the connection count: on a 16 MB/s download ten saves a
-   second, each a render of a few lines, a write and a rename. */
+/* The control file follows the bytes: a child's write that finds
+   SEG_SAVE_LAG seconds gone since the last save and at least
+   SEG_SAVE_FLOOR bytes written since (so a slow download is not saved on
+   every write) has it saved as soon as curl's callbacks return; the speed
+   tick saves what is left after SEG_SAVE_INTERVAL.  The bytes written
+   since the last save are then at most SEG_SAVE_LAG seconds of transfer at
+   the rate of the moment, or SEG_SAVE_FLOOR, whatever the connection
+   count: that, plus what was in flight, is what a kill -9 costs.  The
+   price: up to ten saves a second, each a render of a few lines, a write
+   and a rename. */
 #define SEG_SAVE_INTERVAL 1.0
 #define SEG_SAVE_LAG 0.1
 #define SEG_SAVE_FLOOR (64 * 1024)
-#define SEG_SAVE_GAP 0.02
 
 static int64_t child_end(const struct seg *s, const struct task *c)
 {
@@ -91,7 +92,6 @@ int seg_init(struct task *t, char *err, size_t errlen)
     }
     s->start = t->o.range_start;
     s->size = -1;
-    s->save_every = SEG_SAVE_FLOOR;
     ranges_init(&s->done);
     adaptive_init(&s->ctl, t->o.connections, eng_now());
     if (!t->o.adaptive) {
@@ -260,13 +260,6 @@ void seg_refresh(struct eng *e, struct task *t, double now, int force)
         return;
     }
     __atomic_store_n(&t->written, ranges_total(&st.done), __ATOMIC_RELAXED);
-    if (!force) {
-        /* the speed tick: the next save is due after SEG_SAVE_LAG seconds
-           of transfer at the rate now (t->speed: this thread writes it) */
-        double every = t->speed * SEG_SAVE_LAG;
-        s->save_every = every > SEG_SAVE_FLOOR ? (int64_t)every
-                                               : SEG_SAVE_FLOOR;
-    }
     if (!t->o.state_path || !s->confirmed || s->size <= 0
         || (!force && now - s->last_save < SEG_SAVE_INTERVAL)) {
         ranges_free(&st.done);
@@ -294,49 +287,35 @@ void seg_refresh(struct eng *e, struct task *t, double now, int force)
     }
 }
 
-/* A child wrote n bytes (curl's write callback, engine thread). */
-void seg_child_wrote(struct eng *e, struct task *c, int64_t n)
+/* A child wrote n bytes at now (curl's write callback, engine thread). */
+void seg_child_wrote(struct eng *e, struct task *c, int64_t n, double now)
 {
     struct seg *s = c->parent->seg;
     if (!c->parent->o.state_path)
         return;
     s->unsaved += n;
-    if (!s->save_me && s->unsaved >= s->save_every) {
+    if (!s->save_me && s->unsaved >= SEG_SAVE_FLOOR
+        && now - s->last_save >= SEG_SAVE_LAG) {
         s->save_me = 1;
         e->save_pending = 1;
     }
 }
 
-/* Save the control files that are due (the loop, after curl's callbacks);
-   returns the milliseconds until one held back by SEG_SAVE_GAP is due. */
-long seg_checkpoints(struct eng *e, double now)
+/* Save the control files that are due (the loop, after curl's callbacks). */
+void seg_checkpoints(struct eng *e, double now)
 {
-    long wait = 1000;
     if (!e->save_pending)
-        return wait;
+        return;
     e->save_pending = 0;
     for (struct task *t = e->tasks; t; t = t->next) {
         struct seg *s = t->seg;
-        double due;
         if (!s || !s->save_me)
             continue;
-        if (task_finished_state(t->state) || s->finishing) {
-            s->save_me = 0;
-            continue;
-        }
-        due = s->last_save + SEG_SAVE_GAP;
-        if (now >= due) {
+        if (!task_finished_state(t->state) && !s->finishing)
             seg_refresh(e, t, now, 1);
-            s->save_me = 0;     /* also when nothing could be saved yet */
-            s->unsaved = 0;
-        } else {
-            long ms = (long)((due - now) * 1000.0) + 1;
-            e->save_pending = 1;
-            if (ms < wait)
-                wait = ms;
-        }
+        s->save_me = 0;         /* also when nothing could be saved yet */
+        s->unsaved = 0;
     }
-    return wait;
 }
 
 /* ---- start, confirmation, planning -------------------------------------- */

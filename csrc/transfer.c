@@ -436,7 +436,7 @@ static size_t xfer_on_write(char *ptr, size_t size, size_t nmemb,
         __atomic_store_n(&t->written, w, __ATOMIC_RELAXED);
     }
     if (t->parent && w > w0)
-        seg_child_wrote(e, t, w - w0);   /* the control file follows */
+        seg_child_wrote(e, t, w - w0, t->last_rx);   /* the control file follows */
     if (want < n) {
         /* the server sends past the end we asked for: we have it all */
         t->abort = AB_COMPLETE;
