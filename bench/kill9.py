@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from faultserver import FaultServer, sha256_of  # noqa: E402
 
-MODES: Dict[str, List[str]] = {"8": ["--async-connections", "8"], "auto": []}
+MODES: Dict[str, List[str]] = {"8": ["--async-connections", "8"], "16": ["--async-connections", "16"], "auto": []}
 
 
 def env_for(home: Path) -> Dict[str, str]:
