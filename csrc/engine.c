@@ -726,6 +726,7 @@ static void *eng_main(void *arg)
         t2 = eng_unpause(e, now);
         if (t2 < timeout)
             timeout = t2;
+        seg_checkpoints(e, now);
         eng_update_speeds(e, now);
         eng_check_stalls(e, now);
         if (e->active > 0 && timeout > (long)(SPEED_INTERVAL * 1000))

@@ -218,6 +218,8 @@ struct task {
     struct host *host;          /* thr */
     struct task *next;          /* thr: engine's list of unfinished tasks */
     struct task *parent;        /* thr: the segmented download it serves */
+    int draining;               /* thr: shed after its first byte: it ends
+                                   with its range, and no other replaces it */
     struct seg *seg;            /* a segmented download's plan, else NULL */
 
     struct task_opts o;
@@ -383,6 +385,8 @@ struct eng {
     double last_speed_update;
 
     int plan_pending;           /* a segmented download wants planning */
+    int save_pending;           /* a segmented download wants its control
+                                   file saved (seg_checkpoints) */
 
     /* atomics (fragstream.c): bytes of memory=True bodies allocated now,
        and the most at any time (a fragment window's bound, for tests) */
@@ -413,6 +417,9 @@ struct seg {
     int64_t resumed;            /* bytes found done in the control file */
     double last_save;
     char *saved;                /* the control file's last contents */
+    int64_t unsaved;            /* thr: bytes the children wrote since the
+                                   last save */
+    int save_me;                /* thr: a save is due (seg_child_wrote) */
     int finishing;
     int plan_me;                /* confirmed: plan in the loop */
     int coded;                  /* the first reply was content-coded */
@@ -435,6 +442,9 @@ void seg_child_finished(struct eng *e, struct task *child);
 void seg_child_confirmed(struct task *child);
 void seg_plan(struct eng *e, struct task *t);
 void seg_refresh(struct eng *e, struct task *t, double now, int force);
+void seg_child_wrote(struct eng *e, struct task *child, int64_t n,
+                     double now);
+void seg_checkpoints(struct eng *e, double now);
 void seg_cancel_children(struct eng *e, struct task *t);
 void seg_adapt(struct eng *e, struct task *t, double now);
 void seg_child_active(struct eng *e, struct task *child);

@@ -22,15 +22,17 @@
  *     one's request reaches on (seg_give_back).  The download fails only
  *     when the last connection fails.
  *
- * Finished ranges are recorded in the parent and, once a second, in the
- * control file (controlfile.c).
+ * Finished ranges are recorded in the parent and, as the bytes come in
+ * (every tenth of a second of transfer, seg_checkpoints), in the control
+ * file (controlfile.c).
  *
  * How many connections: o.connections when fixed; with o.adaptive the
  * controller of adaptive.c sets the target (one connection at first, more
  * while each step pays, fewer on pressure) from samples seg_adapt feeds it
  * four times a second.  A higher target is met by the plan above (gaps,
- * then halving); a lower one by cancelling the newest connections: their
- * bytes so far are kept and the rest of their ranges become gaps.
+ * then halving); a lower one by giving back the newest connections: one
+ * with no byte yet is cancelled, one with bytes finishes its range and is
+ * not replaced (seg_shed).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +44,19 @@
 
 #include "engine.h"
 
+/* The control file follows the bytes: a child's write that finds
+   SEG_SAVE_LAG seconds gone since the last save and at least
+   SEG_SAVE_FLOOR bytes written since (so a slow download is not saved on
+   every write) has it saved as soon as curl's callbacks return; the speed
+   tick saves what is left after SEG_SAVE_INTERVAL.  The bytes written
+   since the last save are then at most SEG_SAVE_LAG seconds of transfer at
+   the rate of the moment, or SEG_SAVE_FLOOR, whatever the connection
+   count: that, plus what was in flight, is what a kill -9 costs.  The
+   price: up to ten saves a second, each a render of a few lines, a write
+   and a rename. */
 #define SEG_SAVE_INTERVAL 1.0
+#define SEG_SAVE_LAG 0.1
+#define SEG_SAVE_FLOOR (64 * 1024)
 
 static int64_t child_end(const struct seg *s, const struct task *c)
 {
@@ -252,6 +266,8 @@ void seg_refresh(struct eng *e, struct task *t, double now, int force)
         return;
     }
     s->last_save = now;
+    s->unsaved = 0;
+    s->save_me = 0;
     st.size = s->size;
     st.etag = t->etag;
     st.last_modified = t->last_modified;
@@ -268,6 +284,37 @@ void seg_refresh(struct eng *e, struct task *t, double now, int force)
         s->saved = text;
     } else {
         free(text);
+    }
+}
+
+/* A child wrote n bytes at now (curl's write callback, engine thread). */
+void seg_child_wrote(struct eng *e, struct task *c, int64_t n, double now)
+{
+    struct seg *s = c->parent->seg;
+    if (!c->parent->o.state_path)
+        return;
+    s->unsaved += n;
+    if (!s->save_me && s->unsaved >= SEG_SAVE_FLOOR
+        && now - s->last_save >= SEG_SAVE_LAG) {
+        s->save_me = 1;
+        e->save_pending = 1;
+    }
+}
+
+/* Save the control files that are due (the loop, after curl's callbacks). */
+void seg_checkpoints(struct eng *e, double now)
+{
+    if (!e->save_pending)
+        return;
+    e->save_pending = 0;
+    for (struct task *t = e->tasks; t; t = t->next) {
+        struct seg *s = t->seg;
+        if (!s || !s->save_me)
+            continue;
+        if (!task_finished_state(t->state) && !s->finishing)
+            seg_refresh(e, t, now, 1);
+        s->save_me = 0;         /* also when nothing could be saved yet */
+        s->unsaved = 0;
     }
 }
 
@@ -400,23 +447,42 @@ static int seg_target(const struct task *t)
     return s->cap > 0 && n > s->cap ? s->cap : n;
 }
 
-/* Over target: cancel connections, those still queued first, then the
-   one that has written least (the newest).  Its bytes so far count as
-   done; the rest of its range is a gap for the next free connection. */
+/* The connections not draining. */
+static int seg_live(const struct seg *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->nchildren; i++)
+        n += !s->children[i]->draining;
+    return n;
+}
+
+/* Over target: give connections back, those still queued first, then the
+   one that has written least (the newest).  One that has no byte yet is
+   cancelled: its range goes back to the connection it was cut from
+   (seg_give_back) or becomes a gap.  One that has written bytes drains:
+   it finishes its range and is not replaced, since cancelling it would
+   leave the rest of its range to a new request, which a server that
+   admits so many requests per URL refuses (issue 18); draining costs no
+   request and no byte twice. */
 static void seg_shed(struct eng *e, struct task *t)
 {
     struct seg *s = t->seg;
     s->shedding = 1;
-    while (s->nchildren > seg_target(t) && s->nchildren > 1) {
+    while (seg_live(s) > seg_target(t) && seg_live(s) > 1) {
         struct task *victim = NULL;
         for (int i = 0; i < s->nchildren; i++) {
             struct task *c = s->children[i];
+            if (c->draining)
+                continue;
             if (!victim || (c->state != TS_ACTIVE && victim->state == TS_ACTIVE)
                 || ((c->state == TS_ACTIVE) == (victim->state == TS_ACTIVE)
                     && task_written(c) < task_written(victim)))
                 victim = c;
         }
-        eng_finish(e, victim, TS_CANCELLED);
+        if (victim->state == TS_ACTIVE && task_written(victim) > 0)
+            victim->draining = 1;
+        else
+            eng_finish(e, victim, TS_CANCELLED);
     }
     s->shedding = 0;
 }
@@ -429,7 +495,7 @@ void seg_plan(struct eng *e, struct task *t)
     if (s->finishing || s->shedding || e->shutting_down || !s->confirmed)
         return;
     if (t->o.adaptive && s->ranges_ok && !s->single
-        && s->nchildren > seg_target(t)) {
+        && seg_live(s) > seg_target(t)) {
         seg_shed(e, t);
         if (task_finished_state(t->state) || s->finishing)
             return;
@@ -683,7 +749,7 @@ void seg_adapt(struct eng *e, struct task *t, double now)
     adaptive_decide(&s->ctl, now, left < 0 ? -1 : left);
     eng_unlock(e);
     target = seg_target(t);
-    if (target != s->nchildren) {
+    if (target != seg_live(s)) {
         s->plan_me = 1;
         e->plan_pending = 1;
     }

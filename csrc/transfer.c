@@ -423,7 +423,7 @@ static size_t xfer_on_write(char *ptr, size_t size, size_t nmemb,
     struct task *t = userdata;
     struct eng *e = t->eng;
     size_t n = size * nmemb, take = n, want;
-    int64_t w;
+    int64_t w, w0;
 
     t->last_rx = eng_now();
     if (!t->response_checked)
@@ -455,6 +455,7 @@ static size_t xfer_on_write(char *ptr, size_t size, size_t nmemb,
     }
 
     want = take;
+    w0 = w;
     while (take > 0) {
         off_t pos = (off_t)(t->o.file_offset + w);
         ssize_t r = t->o.to_memory ? mem_pwrite(t, ptr, take, pos)
@@ -472,6 +473,8 @@ static size_t xfer_on_write(char *ptr, size_t size, size_t nmemb,
         w += r;
         __atomic_store_n(&t->written, w, __ATOMIC_RELAXED);
     }
+    if (t->parent && w > w0)
+        seg_child_wrote(e, t, w - w0, t->last_rx);   /* the control file follows */
     if (want < n) {
         /* the server sends past the end we asked for: we have it all */
         t->abort = AB_COMPLETE;

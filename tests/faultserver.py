@@ -52,6 +52,8 @@ Gates, applied to every route, in this order:
 ``status=CODE``       always answer ``CODE`` with a small body.
 ``require_header=Name:Value``  400 unless that header has that value.
 ``require_cookie=NAME=VALUE``  403 unless the Cookie header contains it.
+``admit=N``           requests with ``n >= N`` answer 403: a server that admits
+                      N requests per URL (a signed URL good for N uses).
 ``fail=N``            requests with ``n < N`` answer ``fail_status`` (default
                       503); ``retry_after=S`` adds ``Retry-After: S``.
 ``skip=N``            the first N requests of the key bypass ``fail`` and all
@@ -70,6 +72,8 @@ Content options (``/data`` and ``/file``):
 
 ``seed=N``            content seed (``/data`` only, default 0).
 ``rate=BYTES_PER_SEC`` smooth per-connection throttle.
+``share_rate=BYTES_PER_SEC`` one bandwidth shared by every connection of the
+                      key: a second connection adds no speed, it splits it.
 ``norange=1``         ignore Range; always 200 full, no ``Accept-Ranges``.
 ``range200=1``        ranged body and ``Content-Range`` but status 200.
 ``bare206=1``         every content answer (ranged or whole) is a 206 without
@@ -292,6 +296,7 @@ class _KeyState:
     requests: int = 0  # all requests (n)
     served: int = 0  # GETs answered with content (m)
     active: int = 0  # in progress and admitted by max_conns
+    share_next: float = 0.0  # share_rate: when the shared link is free again
 
 
 @dataclasses.dataclass
@@ -341,9 +346,9 @@ class _Params:
 
     INTS = (
         "seed", "fail", "fail_status", "status", "reset_after", "stall_after", "short", "times",
-        "drop_ranges_after", "etag_change", "max_conns", "skip", "code", "range_shift",
+        "drop_ranges_after", "etag_change", "max_conns", "skip", "code", "range_shift", "admit",
     )
-    FLOATS = ("rate", "latency", "stall")
+    FLOATS = ("rate", "latency", "stall", "share_rate")
 
     def __init__(self, query: Dict[str, str]) -> None:
         self.query = query
@@ -557,6 +562,11 @@ class _Handler(BaseHTTPRequestHandler):
                         entry.outcome = "missing-cookie"
                         self._simple(403, b"required cookie missing\n")
                         return
+                admit = p.get_int("admit")
+                if admit is not None and n >= admit:
+                    entry.outcome = "admit"
+                    self._simple(403, b"this URL was used up\n")
+                    return
                 fail = p.get_int("fail")
                 if fail is not None and 0 <= n < fail:
                     entry.outcome = "fail"
@@ -783,7 +793,9 @@ class _Handler(BaseHTTPRequestHandler):
         rate = p.get_float("rate")
         stall = p.get_float("stall", 60.0) or 0.0
 
-        self._send_body(res, start, start + cut, chunked, rate, stall_after, stall, entry)
+        share_rate = p.get_float("share_rate")
+        share = (state, share_rate) if share_rate else None
+        self._send_body(res, start, start + cut, chunked, rate, stall_after, stall, entry, share)
 
         if action == "reset":
             entry.outcome = "reset"
@@ -819,11 +831,14 @@ class _Handler(BaseHTTPRequestHandler):
         stall_after: Optional[int],
         stall: float,
         entry: LogEntry,
+        share: Optional[Tuple[_KeyState, float]] = None,
     ) -> None:
         """Write body bytes ``[start, end)``: throttled, stalled, chunk-framed as asked."""
         throttled = rate is not None and rate > 0
         # Unthrottled: one write per content piece (<= one 64 KiB block).
         piece = max(1, min(_MAX_THROTTLE_SLICE, int(rate / 20))) if throttled and rate else BLOCK_SIZE
+        if share is not None:
+            piece = max(1, min(piece, _MAX_THROTTLE_SLICE, int(share[1] / 20)))
         sent = 0
         t0 = time.monotonic()
         stalled = stall_after is None
@@ -850,6 +865,13 @@ class _Handler(BaseHTTPRequestHandler):
                 view = view[take:]
                 if throttled and rate:
                     self._wait(t0 + (sent + take) / rate - time.monotonic())
+                if share is not None:
+                    # the key's one link: each piece takes the next slot of it
+                    state, share_rate = share
+                    with self.server.owner._lock:
+                        slot = max(time.monotonic(), state.share_next) + take / share_rate
+                        state.share_next = slot
+                    self._wait(slot - time.monotonic())
                 if chunked:
                     self.wfile.write(b"%x\r\n" % take + data.tobytes() + b"\r\n")
                 else:

@@ -153,3 +153,29 @@ def test_a_split_download_reports_like_a_plain_one(fault_server: FaultServer, tm
         assert res.restarted and res.etag == '"0-500000-1"', res
     assert sha256_file(tmp_path / "h") == sha256_of(300000)
     assert (tmp_path / "r").read_bytes() == content(500000, 1000)
+
+
+def test_a_server_that_admits_two_requests_and_shares_its_bandwidth(fault_server: FaultServer, tmp_path: Path) -> None:
+    # issue 18: the second connection adds no speed and is given back; the
+    # rest of its range must not cost a third request (403 here): 20 runs,
+    # five at a time, each its own key (its own two requests, its own link)
+    size = 6 * MiB + 11
+    path = f"/data/{size}"
+    results = []
+    with AsyncDownloadEngine() as e:
+        for batch in range(4):
+            tasks = [(i, e.submit(fault_server.url(f"{path}?key={i}&admit=2&share_rate=1000000"),
+                                  tmp_path / f"a{i}.bin"))
+                     for i in range(batch * 5, batch * 5 + 5)]
+            for i, task in tasks:
+                try:
+                    res = task.result(120)
+                    results.append((i, sha256_file(tmp_path / f"a{i}.bin") == sha256_of(size),
+                                    res.connections_history))
+                except Exception as exc:          # noqa: BLE001 - the failure is what is counted
+                    results.append((i, False, repr(exc)))
+    log = fault_server.requests(path)
+    assert [r for r in results if not r[1]] == [], (results, [(r.range, r.status, r.outcome) for r in log])
+    assert not [r for r in log if r.status == 403]
+    # the climb was tried: the second connection was opened
+    assert any(len(h) > 1 for _, _, h in results), results

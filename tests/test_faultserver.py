@@ -431,6 +431,38 @@ def test_rate(fault_server: FaultServer) -> None:
     assert 0.35 <= elapsed < 5, elapsed
 
 
+def test_admit(fault_server: FaultServer) -> None:
+    url = fault_server.url("/data/5000?admit=2")
+    assert get(url)[0] == 200
+    status, _, body = get(url, {"Range": "bytes=100-199"})
+    assert status == 206 and body == content(5000)[100:200]
+    assert [get(url)[0], get(url, {"Range": "bytes=0-9"})[0]] == [403, 403]
+    assert [e.outcome for e in fault_server.requests("/data/5000")][2:] == ["admit", "admit"]
+
+
+def test_share_rate(fault_server: FaultServer) -> None:
+    # two connections of one key share 400 kB/s: 2 x 100 kB take at least
+    # 0.5 s together (each alone at its own 400 kB/s would take 0.25 s)
+    url = fault_server.url("/data/100000?share_rate=400000")
+    results: List[Tuple[int, Dict[str, str], bytes]] = []
+    barrier = threading.Barrier(2)
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(get(url))
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    elapsed = time.monotonic() - t0
+    assert [r[0] for r in results] == [200, 200]
+    assert all(sha(r[2]) == sha256_of(100000) for r in results)
+    assert elapsed >= 0.45, elapsed
+
+
 def test_no_length_and_chunked(fault_server: FaultServer) -> None:
     status, headers, body = get(fault_server.url("/data/150000?no_length=1"))
     assert status == 200 and "content-length" not in headers

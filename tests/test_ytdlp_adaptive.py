@@ -5,6 +5,7 @@ request log; no assertion on speed."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
 from pathlib import Path
 
@@ -104,3 +105,29 @@ def test_bad_values_are_usage_errors(tmp_path: Path, value: str) -> None:
     assert proc.returncode == 2, output(proc)
     assert f"option --async-connections: invalid value {value!r}: expected auto, or a whole number from 1 to 64" \
         in proc.stderr, output(proc)
+
+
+def test_a_server_that_admits_two_requests_and_shares_its_bandwidth(tmp_path: Path, fault_server) -> None:
+    # issue 18: the second connection adds no speed and is given back after
+    # its first bytes; the rest of its range must not cost a third request,
+    # which this server refuses with 403 (yt-dlp alone needs one).  Eight
+    # runs, four at a time, each with its own key: its own two requests and
+    # its own link.
+    size = 6 * MiB + 3
+
+    def one(i: int) -> tuple[int, str, bool]:
+        work = tmp_path / f'r{i}'
+        work.mkdir()
+        info = write_info_json(work / 'i.json', fault_server.data_url(size, 'mp4', key=i, admit=2,
+                                                                       share_rate=1_000_000))
+        proc = run_ytdlp(['-v', '--load-info-json', str(info), '-o', 'a.mp4'], work)
+        exact = proc.returncode == 0 and sha256_file(work / 'a.mp4') == sha256_of(size)
+        return proc.returncode, output(proc), exact
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(one, range(8)))
+    log = get_requests(fault_server, f'/data/{size}.mp4')
+    assert all(exact for _, _, exact in runs), [out for rc, out, exact in runs if not exact][:1]
+    assert not [r for r in log if r.status == 403], [(r.range, r.status) for r in log]
+    steps = [connection_lines(out)[0]['steps'] for _, out, _ in runs]
+    assert any(s.startswith('1 -> 2') for s in steps), steps      # the climb was tried
