@@ -127,8 +127,8 @@ class Mutant(NamedTuple):
 
 MUTANTS: dict[str, Mutant] = {
     'wrong-byte': Mutant(
-        'csrc/transfer.c', '    want = take;\n    while (take > 0) {',
-        '    want = take;\n    if (take > 0)\n        ptr[0] ^= 0x20;\n    while (take > 0) {',
+        'csrc/transfer.c', '    w0 = w;\n    while (take > 0) {',
+        '    w0 = w;\n    if (take > 0)\n        ptr[0] ^= 0x20;\n    while (take > 0) {',
         'the first byte of every write to the file is flipped'),
     'retry-fewer': Mutant(  # fragments' --retries are counted in Python (the engine makes none by default)
         'yt_dlp_async/ytdlp/fragment_pipeline.py', '            if slot.http_retries <= self.http_retries:\n',
