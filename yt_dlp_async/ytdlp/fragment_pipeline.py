@@ -268,7 +268,9 @@ class FragmentPipeline:
     # ------------------------------------------------------------ collecting
     def _collect(self) -> None:
         self.keys.collect()  # first: a key reply's cookie counts for the fragments refused with it
-        for slot in list(self.pending):
+        done = [slot for slot in self.pending if slot.task is not None and slot.task.done()]
+        # replies before refusals: the cookies a reply set count for a fragment refused beside it
+        for slot in sorted(done, key=lambda slot: _ended_in_error(slot.task)):
             task = slot.task
             if task is None or not task.done():
                 continue
@@ -372,12 +374,21 @@ class FragmentPipeline:
         return isinstance(exc, self.api.HTTPStatusError) and 400 <= status < 500
 
     def _earlier_reply_to_come(self, slot: _Slot) -> bool:
+        """A reply still to come that may set the cookies ``slot`` was refused for: the key's, an
+        earlier fragment's, or, once the cookies rotate reply by reply (``serial``), any fragment's
+        in flight (the server may have rotated them for a later fragment asked before ``slot``)."""
         if self.keys.in_flight() is not None:
             return True
-        for earlier in self.pending:
-            if earlier is slot:
-                return False
-            if earlier.task is not None or (self.serial and earlier.deferred is not None):
+        before = True
+        for other in self.pending:
+            if other is slot:
+                if not self.serial:
+                    return False
+                before = False
+                continue
+            if other.task is not None:
+                return True
+            if before and self.serial and other.deferred is not None:
                 return True   # (in order: a refused one still to be asked again comes first)
         return False
 
@@ -615,3 +626,11 @@ def _engine_retries(params: dict[str, Any]) -> int:
 def _printable(speed: float | None) -> float | None:
     """A speed yt-dlp's format_bytes can print: below a millibyte a second it has no suffix (IndexError)."""
     return None if speed is None or speed < 1e-3 else speed
+
+
+def _ended_in_error(task: Any) -> bool:
+    """A finished task that failed or was cancelled (``exception()`` raises for a cancelled one)."""
+    try:
+        return task.exception(0) is not None
+    except BaseException:
+        return True
