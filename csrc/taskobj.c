@@ -414,44 +414,12 @@ fail:
     return NULL;
 }
 
-/* The body of a memory=True task, once done; the buffer moves to Python. */
-static PyObject *Task_take_body(PyObject *op, PyObject *Py_UNUSED(ignored))
-{
-    TaskObject *self = (TaskObject *)op;
-    struct task *t = self->task;
-    struct eng *e = task_eng(self);
-    enum task_state state;
-    PyObject *body;
-    lock_engine(e);
-    state = t->state;
-    pthread_mutex_unlock(&e->mu);
-    if (!t->o.to_memory)
-        return PyErr_Format(PyExc_ValueError, "this task writes to a file, "
-                            "not to memory");
-    if (state != TS_DONE)
-        return PyErr_Format(PyExc_ValueError, "the task is %s, not done",
-                            task_state_name(state));
-    if (!t->mem)
-        return PyBytes_FromStringAndSize("", 0);
-    body = PyBytes_FromStringAndSize((const char *)t->mem,
-                                     (Py_ssize_t)task_written(t));
-    if (body) {
-        module_state *st = state_of_type(Py_TYPE(op));
-        if (st)
-            st->body_bytes_to_python += (unsigned long long)task_written(t);
-        frag_mem_account(t->eng, -(int64_t)t->mem_cap);
-        free(t->mem);           /* finished: the engine no longer uses it */
-        t->mem = NULL;
-        t->mem_cap = 0;
-    }
-    return body;
-}
-
-/* Task.take_partial_body(): the bytes a memory=True task that FAILED had
-   received, in order from its range start, so that its caller can ask for
-   the rest (an empty bytes when a content-coded reply was decoded: those
-   cannot be resumed by offset).  Once: the buffer is freed. */
-static PyObject *Task_take_partial_body(PyObject *op, PyObject *Py_UNUSED(ignored))
+/* The body of a memory=True task that ended in state `want` moves to
+   Python, once: the buffer is freed.  A FAILED task's bytes are those it
+   received from its range start, so that its caller can ask for the rest;
+   none when a content-coded reply was decoded (those cannot be resumed by
+   offset) or the bytes do not start at the range start. */
+static PyObject *take_memory_body(PyObject *op, enum task_state want)
 {
     TaskObject *self = (TaskObject *)op;
     struct task *t = self->task;
@@ -465,25 +433,37 @@ static PyObject *Task_take_partial_body(PyObject *op, PyObject *Py_UNUSED(ignore
     if (!t->o.to_memory)
         return PyErr_Format(PyExc_ValueError, "this task writes to a file, "
                             "not to memory");
-    if (state != TS_FAILED)
-        return PyErr_Format(PyExc_ValueError, "the task is %s, not failed",
-                            task_state_name(state));
-    got = task_written(t);
-    if (!t->mem || t->coded || got <= 0 || (size_t)got > t->mem_cap
-        || t->o.file_offset != 0)
-        body = PyBytes_FromStringAndSize("", 0);
-    else
-        body = PyBytes_FromStringAndSize((const char *)t->mem, (Py_ssize_t)got);
+    if (state != want)
+        return PyErr_Format(PyExc_ValueError, "the task is %s, not %s",
+                            task_state_name(state), task_state_name(want));
+    got = t->mem ? task_written(t) : 0;
+    if (want == TS_FAILED && (t->coded || got < 0 || (size_t)got > t->mem_cap
+                              || t->o.file_offset != 0))
+        got = 0;
+    body = PyBytes_FromStringAndSize(got ? (const char *)t->mem : "",
+                                     (Py_ssize_t)got);
     if (body && t->mem) {
         module_state *st = state_of_type(Py_TYPE(op));
         if (st)
-            st->body_bytes_to_python += (unsigned long long)PyBytes_Size(body);
+            st->body_bytes_to_python += (unsigned long long)got;
         frag_mem_account(t->eng, -(int64_t)t->mem_cap);
-        free(t->mem);           /* failed: the engine no longer uses it */
+        free(t->mem);           /* ended: the engine no longer uses it */
         t->mem = NULL;
         t->mem_cap = 0;
     }
     return body;
+}
+
+/* Task.take_body(): the body of a finished memory=True task. */
+static PyObject *Task_take_body(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    return take_memory_body(op, TS_DONE);
+}
+
+/* Task.take_partial_body(): what a failed memory=True task received. */
+static PyObject *Task_take_partial_body(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    return take_memory_body(op, TS_FAILED);
 }
 
 static int append_body_buffers(Py_buffer *key, Py_buffer *iv)
