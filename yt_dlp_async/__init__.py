@@ -37,7 +37,7 @@ from .engine import (
 )
 from ._engine import aes128_cbc_decrypt
 from .errors import (
-    RENAMED as _RENAMED,
+    missing_attribute as _missing_attribute,
     AsyncDownloadError,
     DownloadCancelledError,
     FileSizeError,
@@ -80,9 +80,4 @@ def install() -> bool:
 
 
 def __getattr__(name: str) -> object:
-    if name in _RENAMED:
-        raise AttributeError(
-            f"yt_dlp_async.{name} was renamed {_RENAMED[name]} in 0.2.0 "
-            f"(the old name shadowed another library's {name})"
-        )
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise _missing_attribute(__name__, name)

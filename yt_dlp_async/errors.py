@@ -89,10 +89,15 @@ RENAMED = {
 }
 
 
-def __getattr__(name: str) -> object:
+def missing_attribute(module: str, name: str) -> AttributeError:
+    """The error for ``module.name`` that does not exist: a renamed exception names its new name."""
     if name in RENAMED:
-        raise AttributeError(
-            f"yt_dlp_async.{name} was renamed {RENAMED[name]} in 0.2.0 "
+        return AttributeError(
+            f"{module}.{name} was renamed {RENAMED[name]} in 0.2.0 "
             f"(the old name shadowed another library's {name})"
         )
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return AttributeError(f"module {module!r} has no attribute {name!r}")
+
+
+def __getattr__(name: str) -> object:
+    raise missing_attribute(__name__, name)
