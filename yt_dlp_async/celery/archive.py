@@ -78,12 +78,16 @@ class Claims:
         return False
 
     def wait_claim(self, key: str, done: Any = None) -> bool:
-        """Wait until ``key`` is ours (True) or ``done()`` says the work was done meanwhile (False)."""
+        """Wait until ``key`` is ours (True) or ``done()`` says the work was done meanwhile (False).
+
+        ``done()`` is asked again once the claim is ours: its holder may have finished (and
+        released it) between the first question and the claim.  A claim taken then stays held
+        until ``release_all()``, as every claim does."""
         while True:
             if done is not None and done():
                 return False
             if self.try_claim(key):
-                return True
+                return done is None or not done()
             time.sleep(WAIT_STEP)
 
     def release_all(self) -> None:
